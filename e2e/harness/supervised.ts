@@ -1,0 +1,59 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { openSync } from "node:fs";
+
+/**
+ * A child process that cannot outlive its parent. It is started through a small
+ * shell that holds a pipe from us on stdin: when we exit for any reason (even
+ * SIGKILL) the pipe closes, `cat` returns and the shell kills the child.
+ */
+export interface Supervised {
+  readonly name: string;
+  readonly pid: number;
+  readonly exited: Promise<number | null>;
+  stop(graceMs?: number): Promise<void>;
+}
+
+const GUARD = 'trap "" INT; "$@" & child=$!; cat >/dev/null; kill -TERM $child 2>/dev/null; wait $child';
+
+export function startSupervised(
+  name: string,
+  command: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Supervised {
+  const log = openSync(logFile, "a");
+  const child: ChildProcess = spawn("sh", ["-c", GUARD, name, command, ...args], {
+    stdio: ["pipe", log, log],
+    detached: true,
+    env,
+  });
+  if (child.pid === undefined) throw new Error(`could not start ${name}`);
+  const pid = child.pid;
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let stopping: Promise<void> | undefined;
+  return {
+    name,
+    pid,
+    exited,
+    stop(graceMs = 5_000) {
+      stopping ??= (async () => {
+        // Closing the pipe makes the guard shell send SIGTERM and wait for the child.
+        child.stdin?.end();
+        const timer = setTimeout(() => signalGroup(pid, "SIGKILL"), graceMs);
+        await exited;
+        clearTimeout(timer);
+        signalGroup(pid, "SIGKILL");
+      })();
+      return stopping;
+    },
+  };
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group is already gone
+  }
+}

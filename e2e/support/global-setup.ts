@@ -1,0 +1,37 @@
+import type { TestProject } from "vitest/node";
+import { type ControlPlane, startControlPlane } from "../harness/controlplane.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    kubeconfigPath: string;
+    /** True when the suite runs against the local control plane it started itself. */
+    localControlPlane: boolean;
+    controlPlaneDir: string;
+  }
+}
+
+let controlPlane: ControlPlane | undefined;
+
+/**
+ * Starts one control plane for the whole e2e run, or uses the cluster named by
+ * SIGNET_E2E_KUBECONFIG (kind, k3d, a cloud cluster).
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const external = process.env.SIGNET_E2E_KUBECONFIG;
+  if (external) {
+    project.provide("kubeconfigPath", external);
+    project.provide("localControlPlane", false);
+    project.provide("controlPlaneDir", "");
+    return async () => {};
+  }
+  controlPlane = await startControlPlane();
+  const stop = () => controlPlane?.stop();
+  process.once("SIGINT", () => void stop()?.finally(() => process.exit(130)));
+  process.once("SIGTERM", () => void stop()?.finally(() => process.exit(143)));
+  project.provide("kubeconfigPath", controlPlane.kubeconfigPath);
+  project.provide("localControlPlane", true);
+  project.provide("controlPlaneDir", controlPlane.dir);
+  return async () => {
+    await controlPlane?.stop();
+  };
+}
