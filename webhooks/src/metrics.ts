@@ -1,0 +1,33 @@
+import { Counter, Histogram, type Registry } from "prom-client";
+
+/** Admission metrics, registered on the registry the process exposes. */
+export interface AdmissionMetrics {
+  /** result: allowed | denied (a decision) | refused (not decidable: not synced, bad object) | invalid (4xx). */
+  requests: Counter<"operation" | "result">;
+  denials: Counter<"reason">;
+  duration: Histogram<"operation">;
+}
+
+export function admissionMetrics(registry: Registry): AdmissionMetrics {
+  return {
+    requests: new Counter({
+      name: "signet_admission_requests_total",
+      help: "Admission requests answered by the pod identity webhook, by operation and result.",
+      labelNames: ["operation", "result"],
+      registers: [registry],
+    }),
+    denials: new Counter({
+      name: "signet_admission_denials_total",
+      help: "Pods denied an identity, by reason.",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: "signet_admission_duration_seconds",
+      help: "Time from the arrival of an admission request to its written response.",
+      labelNames: ["operation"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,316 @@
+import { X509Certificate } from "node:crypto";
+import { connect } from "node:tls";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { issueServingCert } from "../../e2e/harness/certs.ts";
+import type { JsonPatchOperation } from "./decide.ts";
+import { type Fixture, loopbackCertificates, optedInPod, review, startFixture } from "./testing/fixture.ts";
+
+const UID = "705ab4f5-6393-11e8-b7cc-42010a800002";
+
+function payments(overrides: { suspend?: boolean } = {}) {
+  return {
+    spec: { serviceAccounts: ["payments"], ...overrides },
+    status: { conditions: [{ type: "Ready", status: "True" }] },
+  };
+}
+
+interface ReviewReply {
+  apiVersion: string;
+  kind: string;
+  response: {
+    uid: string;
+    allowed: boolean;
+    patchType?: string;
+    patch?: string;
+    status?: { code: number; message: string };
+    warnings?: string[];
+  };
+}
+
+function parse(body: string): ReviewReply {
+  return JSON.parse(body) as ReviewReply;
+}
+
+function decodePatch(patch: string | undefined): JsonPatchOperation[] {
+  return JSON.parse(Buffer.from(patch ?? "", "base64").toString("utf8")) as JsonPatchOperation[];
+}
+
+/** The serial number of the certificate a fresh TLS connection is served. */
+function servedSerial(port: number, caPem: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port, ca: caPem, servername: "localhost" }, () => {
+      resolve(socket.getPeerX509Certificate()?.serialNumber ?? "");
+      socket.end();
+    });
+    socket.on("error", reject);
+  });
+}
+
+describe("the webhook server", () => {
+  let f: Fixture;
+  beforeAll(async () => {
+    f = await startFixture();
+    f.identities.set("shop/payments-api", payments());
+    f.identities.set("shop/paused", payments({ suspend: true }));
+  });
+  afterAll(() => f.close());
+
+  it("should answer an authorized pod with a base64 JSONPatch and echo the request's uid", async () => {
+    const reply = await f.send("/mutate-pods", { body: JSON.stringify(review(optedInPod())) });
+    expect(reply.status).toBe(200);
+    const { apiVersion, kind, response } = parse(reply.body);
+    expect({
+      apiVersion,
+      kind,
+      uid: response.uid,
+      allowed: response.allowed,
+      patchType: response.patchType,
+    }).toEqual({
+      apiVersion: "admission.k8s.io/v1",
+      kind: "AdmissionReview",
+      uid: UID,
+      allowed: true,
+      patchType: "JSONPatch",
+    });
+    expect(decodePatch(response.patch)).toContainEqual({
+      op: "add",
+      path: "/metadata/labels/signet.dev~1identity",
+      value: "payments-api",
+    });
+  });
+
+  it("should allow a pod that does not opt in without any patch", async () => {
+    const pod = { metadata: { name: "plain" }, spec: { containers: [{ name: "app" }] } };
+    const { response } = parse((await f.send("/mutate-pods", { body: JSON.stringify(review(pod)) })).body);
+    expect(response).toEqual({ uid: UID, allowed: true });
+  });
+
+  const denials = [
+    {
+      name: "should deny a pod whose identity does not exist",
+      pod: optedInPod("ledger"),
+      message: 'MachineIdentity "shop/ledger" does not exist',
+    },
+    {
+      name: "should deny a pod whose identity is suspended",
+      pod: optedInPod("paused"),
+      message: 'MachineIdentity "shop/paused" is suspended',
+    },
+    {
+      name: "should deny a pod whose ServiceAccount the identity does not list",
+      pod: optedInPod("payments-api", "default"),
+      message: 'does not list ServiceAccount "default" in spec.serviceAccounts',
+    },
+    {
+      name: "should deny a pod that names an identity in another namespace",
+      pod: optedInPod("finance/ledger"),
+      message: "looks like a reference to another namespace",
+    },
+  ];
+  it.each(denials)("$name, with status 403 and the reason", async ({ pod, message }) => {
+    const { response } = parse((await f.send("/mutate-pods", { body: JSON.stringify(review(pod)) })).body);
+    expect(response).toMatchObject({ uid: UID, allowed: false, status: { code: 403 } });
+    expect(response.status?.message).toContain(message);
+    expect(response.patch).toBeUndefined();
+  });
+
+  it("should look identities up only in the request's namespace", async () => {
+    const { response } = parse(
+      (await f.send("/mutate-pods", { body: JSON.stringify(review(optedInPod(), { namespace: "finance" })) }))
+        .body,
+    );
+    expect(response.status?.message).toContain('MachineIdentity "finance/payments-api" does not exist');
+  });
+
+  it("should refuse a review for something other than a Pod", async () => {
+    const body = review({}, { kind: { group: "apps", version: "v1", kind: "Deployment" } });
+    const { response } = parse((await f.send("/mutate-pods", { body: JSON.stringify(body) })).body);
+    expect(response).toMatchObject({ allowed: false, status: { code: 400 } });
+    expect(response.status?.message).toContain("core/v1 Pods only, not apps/v1 Deployment");
+  });
+
+  it("should allow an update or delete without reading the object", async () => {
+    const { response } = parse(
+      (await f.send("/mutate-pods", { body: JSON.stringify(review(null, { operation: "DELETE" })) })).body,
+    );
+    expect(response).toEqual({ uid: UID, allowed: true });
+  });
+
+  it("should deny rather than guess while the identity cache has not synced, and report not ready", async () => {
+    f.synced.value = false;
+    try {
+      const { response } = parse(
+        (await f.send("/mutate-pods", { body: JSON.stringify(review(optedInPod())) })).body,
+      );
+      expect(response).toMatchObject({ allowed: false, status: { code: 503 } });
+      expect((await f.send("/readyz", { method: "GET" })).status).toBe(503);
+      expect((await f.send("/healthz", { method: "GET" })).status).toBe(200);
+    } finally {
+      f.synced.value = true;
+    }
+    expect((await f.send("/readyz", { method: "GET" })).status).toBe(200);
+  });
+
+  const badRequests = [
+    { name: "should answer 404 for an unknown path", path: "/validate", init: {}, status: 404 },
+    {
+      name: "should answer 405 for a GET of the admission path",
+      path: "/mutate-pods",
+      init: { method: "GET" },
+      status: 405,
+    },
+    {
+      name: "should answer 415 for a body that is not JSON by its content type",
+      path: "/mutate-pods",
+      init: { body: "{}", headers: { "content-type": "text/plain" } },
+      status: 415,
+    },
+    {
+      name: "should answer 400 for malformed JSON",
+      path: "/mutate-pods",
+      init: { body: '{"apiVersion":' },
+      status: 400,
+    },
+    {
+      name: "should answer 400 for the wrong apiVersion",
+      path: "/mutate-pods",
+      init: { body: JSON.stringify({ ...review({}), apiVersion: "admission.k8s.io/v1beta1" }) },
+      status: 400,
+    },
+    {
+      name: "should answer 400 for a review without a uid",
+      path: "/mutate-pods",
+      init: { body: JSON.stringify(review({}, { uid: undefined })) },
+      status: 400,
+    },
+    {
+      name: "should answer 413 for a body over the limit",
+      path: "/mutate-pods",
+      init: { body: Buffer.alloc(3 * 1024 * 1024 + 1, 0x20) },
+      status: 413,
+    },
+  ];
+  it.each(badRequests)("$name", async ({ path, init, status }) => {
+    const reply = await f.send(path, init);
+    expect(reply.status).toBe(status);
+    expect(JSON.parse(reply.body)).toHaveProperty("error");
+  });
+
+  it("should name the failed field of an invalid review", async () => {
+    const reply = await f.send("/mutate-pods", { body: JSON.stringify(review({}, { uid: "" })) });
+    expect(JSON.parse(reply.body)).toEqual({
+      error: expect.stringMatching(/^invalid AdmissionReview: request\.uid: /),
+    });
+  });
+
+  it("should count requests by operation and result, and denials by reason", async () => {
+    const metrics = await f.registry.getMetricsAsJSON();
+    const requests = metrics.find((m) => m.name === "signet_admission_requests_total")?.values ?? [];
+    const count = (labels: Record<string, string>) =>
+      requests.find((v) => JSON.stringify(v.labels) === JSON.stringify(labels))?.value ?? 0;
+    expect(count({ operation: "CREATE", result: "allowed" })).toBeGreaterThanOrEqual(2);
+    expect(count({ operation: "CREATE", result: "denied" })).toBeGreaterThanOrEqual(4);
+    expect(count({ operation: "unknown", result: "invalid" })).toBeGreaterThanOrEqual(5);
+    const denials = metrics.find((m) => m.name === "signet_admission_denials_total")?.values ?? [];
+    expect(denials.map((v) => v.labels.reason)).toEqual(
+      expect.arrayContaining(["IdentityNotFound", "IdentitySuspended", "ServiceAccountNotListed"]),
+    );
+  });
+
+  it("should never write the serving key or a pod's env values to its log", async () => {
+    const pod = optedInPod("ledger");
+    (pod.spec as { containers: unknown[] }).containers = [
+      { name: "app", env: [{ name: "DB_PASSWORD", value: "hunter2-do-not-log" }] },
+    ];
+    await f.send("/mutate-pods", { body: JSON.stringify(review(pod)) });
+    const text = f.logs.join("");
+    expect(text).toContain("pod denied an identity");
+    expect(text).not.toContain("hunter2-do-not-log");
+    expect(text).not.toContain("PRIVATE KEY");
+    const keyBody = f.serving.keyPem.split("\n")[1] ?? "";
+    expect(keyBody.length).toBeGreaterThan(20);
+    expect(text).not.toContain(keyBody);
+  });
+
+  it("should refuse a client that offers nothing newer than TLS 1.1", async () => {
+    const error = await new Promise<NodeJS.ErrnoException>((resolve) => {
+      const socket = connect({
+        host: "127.0.0.1",
+        port: f.server.port,
+        ca: f.ca.certPem,
+        servername: "localhost",
+        minVersion: "TLSv1",
+        maxVersion: "TLSv1.1",
+        ciphers: "DEFAULT@SECLEVEL=0",
+      });
+      socket.on("secureConnect", () =>
+        resolve(Object.assign(new Error("handshake succeeded"), { code: "NONE" })),
+      );
+      socket.on("error", resolve);
+    });
+    expect(error.code).toBe("ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION");
+  });
+});
+
+describe("the webhook server's serving certificate", () => {
+  it("should serve a rotated certificate on new connections and keep the old one on a bad pair", async () => {
+    const f = await startFixture();
+    try {
+      const first = new X509Certificate(f.serving.certPem).serialNumber;
+      expect(await servedSerial(f.server.port, f.ca.certPem)).toBe(first);
+
+      const next = await issueServingCert(f.ca, ["localhost"], ["127.0.0.1"]);
+      f.server.setServingCertificate(next.certPem, next.keyPem);
+      const second = new X509Certificate(next.certPem).serialNumber;
+      expect(await servedSerial(f.server.port, f.ca.certPem)).toBe(second);
+
+      expect(() => f.server.setServingCertificate(next.certPem, f.serving.keyPem)).toThrow(
+        /serving key does not belong to certificate/,
+      );
+      expect(() => f.server.setServingCertificate("not a certificate", next.keyPem)).toThrow(
+        /not a PEM X.509/,
+      );
+      expect(await servedSerial(f.server.port, f.ca.certPem)).toBe(second);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it("should start without a certificate and become ready once one is set", async () => {
+    const { ca, serving } = await loopbackCertificates();
+    const f = await startFixture({ servingCertificate: undefined });
+    try {
+      await expect(servedSerial(f.server.port, ca.certPem)).rejects.toThrow();
+      f.server.setServingCertificate(serving.certPem, serving.keyPem);
+      expect(await servedSerial(f.server.port, ca.certPem)).toBe(
+        new X509Certificate(serving.certPem).serialNumber,
+      );
+    } finally {
+      await f.close();
+    }
+  });
+});
+
+describe("the webhook server and slow clients", () => {
+  it("should answer 408 and close a connection whose headers never finish", async () => {
+    const f = await startFixture({ headersTimeoutMs: 200, requestTimeoutMs: 400 });
+    try {
+      const received = await new Promise<string>((resolve, reject) => {
+        let data = "";
+        const socket = connect(
+          { host: "127.0.0.1", port: f.server.port, ca: f.ca.certPem, servername: "localhost" },
+          () => socket.write("POST /mutate-pods HTTP/1.1\r\nHost: localhost\r\n"),
+        );
+        socket.on("data", (chunk: Buffer) => {
+          data += chunk.toString("utf8");
+        });
+        socket.on("close", () => resolve(data));
+        socket.on("error", reject);
+      });
+      expect(received).toMatch(/^HTTP\/1\.1 408 /);
+      expect((await f.send("/healthz", { method: "GET" })).status).toBe(200);
+    } finally {
+      await f.close();
+    }
+  });
+});
