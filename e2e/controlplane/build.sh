@@ -12,6 +12,13 @@ mkdir -p "$bin"
 
 log() { printf '[controlplane] %s\n' "$*" >&2; }
 
+# Concurrent callers (parallel test runs, a test run and `npm run cluster`) wait for one build.
+exec 9>"$cache/.build.lock"
+if ! flock -n 9; then
+  log "another build of $K8S_VERSION is running; waiting for it"
+  flock 9
+fi
+
 major="${K8S_VERSION#v}"; major="${major%%.*}"
 minor="${K8S_VERSION#v*.}"; minor="${minor%%.*}"
 ldflags="-s -w"

@@ -1,3 +1,4 @@
+import "reflect-metadata";
 import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 
@@ -120,6 +121,12 @@ export function issueClientCert(ca: TestCa, user: string, groups: string[] = [])
   return issueLeaf(ca, { subject, client: true });
 }
 
-export async function generateSigningKeyPem(): Promise<string> {
-  return exportKeyPem((await generateKeys()).privateKey);
+/** The service-account token signing key: the API server reads the public half separately. */
+export async function generateSigningKeyPem(): Promise<{ keyPem: string; publicKeyPem: string }> {
+  const keys = await generateKeys();
+  const spki = await webcrypto.subtle.exportKey("spki", keys.publicKey);
+  return {
+    keyPem: await exportKeyPem(keys.privateKey),
+    publicKeyPem: x509.PemConverter.encode(spki, "PUBLIC KEY"),
+  };
 }

@@ -47,12 +47,15 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     servingCrt: join(pki, "apiserver.crt"),
     servingKey: join(pki, "apiserver.key"),
     saKey: join(pki, "sa.key"),
+    saPub: join(pki, "sa.pub"),
   };
   writeFileSync(files.caCrt, ca.certPem);
   writeFileSync(files.caKey, ca.keyPem, { mode: 0o600 });
   writeFileSync(files.servingCrt, serving.certPem);
   writeFileSync(files.servingKey, serving.keyPem, { mode: 0o600 });
-  writeFileSync(files.saKey, await generateSigningKeyPem(), { mode: 0o600 });
+  const saKeys = await generateSigningKeyPem();
+  writeFileSync(files.saKey, saKeys.keyPem, { mode: 0o600 });
+  writeFileSync(files.saPub, saKeys.publicKeyPem);
 
   const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
   const server = `https://127.0.0.1:${apiPort}`;
@@ -101,7 +104,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
           "--disable-admission-plugins=ServiceAccount",
           "--authorization-mode=RBAC",
           `--service-account-issuer=${server}/`,
-          `--service-account-key-file=${files.saKey}`,
+          `--service-account-key-file=${files.saPub}`,
           `--service-account-signing-key-file=${files.saKey}`,
           "--shutdown-delay-duration=0s",
           "--v=1",

@@ -3,8 +3,8 @@ import { openSync } from "node:fs";
 
 /**
  * A child process that cannot outlive its parent. It is started through a small
- * shell that holds a pipe from us on stdin: when we exit for any reason (even
- * SIGKILL) the pipe closes, `cat` returns and the shell kills the child.
+ * shell that holds a pipe from us: when we exit for any reason (even SIGKILL)
+ * the pipe closes, the watcher's `cat` returns and it kills the child.
  */
 export interface Supervised {
   readonly name: string;
@@ -13,7 +13,10 @@ export interface Supervised {
   stop(graceMs?: number): Promise<void>;
 }
 
-const GUARD = 'trap "" INT; "$@" & child=$!; cat >/dev/null; kill -TERM $child 2>/dev/null; wait $child';
+// The child's stdin is /dev/null; a watcher reads our pipe (fd 3) and kills the child at EOF.
+// The shell exits with the child's status, so a crash is seen at once.
+const GUARD =
+  'exec 3<&0; "$@" </dev/null & child=$!; { cat <&3 >/dev/null; kill -TERM "$child" 2>/dev/null; } & exec 3<&-; wait "$child"';
 
 export function startSupervised(
   name: string,
