@@ -1,0 +1,215 @@
+import { X509Certificate } from "node:crypto";
+import * as k8s from "@kubernetes/client-node";
+import {
+  type CaRotationPlan,
+  type CertificateAuthority,
+  caRotationPlan,
+  createRootCa,
+  loadCa,
+  trustBundle,
+} from "../../pki/index.ts";
+
+/** Labels on every Secret Signet writes; the operator caches only Secrets that carry them. */
+export const MANAGED_BY = { "app.kubernetes.io/managed-by": "signet" } as const;
+
+const ANNOTATION = {
+  currentSince: "signet.dev/current-since",
+  nextPreparedAt: "signet.dev/next-prepared-at",
+} as const;
+
+const DAY_MS = 86_400_000;
+
+export interface CaStoreOptions {
+  kc: k8s.KubeConfig;
+  /** The operator's namespace, where the CA Secret lives. */
+  namespace: string;
+  /** Signet's own CA Secret (generated on first start). */
+  secretName: string;
+  /** A user-supplied CA Secret (tls.crt chain, tls.key) in the operator's namespace, instead of a generated one. */
+  userSecretName?: string | undefined;
+  trustDomain: string;
+  /** Lifetime of a generated root. Default 365 days. */
+  rootValidityMs?: number | undefined;
+  /** The longest SVID lifetime the operator allows, so retired roots stay trusted long enough. */
+  leafMaxTtlMs: number;
+  now: () => Date;
+}
+
+/** The CA material the controllers mint with, and what to trust. */
+export interface CaState {
+  issuer: CertificateAuthority;
+  /** ca.crt of every identity Secret: every root currently trusted. */
+  bundlePem: string;
+  /** When the CA state should be looked at again (rotation steps), if ever. */
+  nextCheck: Date | undefined;
+}
+
+type SecretData = Record<string, string>;
+
+const decode = (data: Record<string, string> | undefined): SecretData =>
+  Object.fromEntries(
+    Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
+  );
+const encode = (data: SecretData): Record<string, string> =>
+  Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "utf8").toString("base64")]));
+
+function isStatus(err: unknown, code: number): boolean {
+  return (err as { code?: number } | undefined)?.code === code;
+}
+
+/**
+ * Signet's CA in a Secret of the operator's namespace. A generated root is created once: when two
+ * replicas race, the API server lets exactly one create succeed and the other reads the winner's.
+ * Rotation follows the pure caRotationPlan: the next root is prepared early and trusted by every
+ * identity's ca.crt before issuance moves to it; the old root leaves after its last leaf expired.
+ * The private keys never leave the Secret and this process's memory.
+ */
+export class CaStore {
+  readonly #o: CaStoreOptions;
+  readonly #core: k8s.CoreV1Api;
+
+  constructor(options: CaStoreOptions) {
+    this.#o = options;
+    this.#core = options.kc.makeApiClient(k8s.CoreV1Api);
+  }
+
+  /** Reads (or first creates) the CA and applies any rotation step that is due. */
+  async reconcile(): Promise<CaState> {
+    if (this.#o.userSecretName) return this.#loadUserCa(this.#o.userSecretName);
+    let secret = await this.#read(this.#o.secretName);
+    if (!secret) secret = await this.#createGenerated();
+    for (let attempt = 0; ; attempt++) {
+      const { state, update } = await this.#plan(secret);
+      if (!update) return state;
+      try {
+        await this.#core.replaceNamespacedSecret({
+          namespace: this.#o.namespace,
+          name: this.#o.secretName,
+          body: update,
+        });
+        return (await this.#plan(update)).state;
+      } catch (err) {
+        if (!isStatus(err, 409) || attempt > 3) throw err;
+        secret = (await this.#read(this.#o.secretName)) ?? secret;
+      }
+    }
+  }
+
+  async #read(name: string): Promise<k8s.V1Secret | undefined> {
+    try {
+      return await this.#core.readNamespacedSecret({ namespace: this.#o.namespace, name });
+    } catch (err) {
+      if (isStatus(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  async #loadUserCa(name: string): Promise<CaState> {
+    const secret = await this.#read(name);
+    if (!secret) {
+      throw new Error(`CA Secret ${this.#o.namespace}/${name} not found: create it with tls.crt and tls.key`);
+    }
+    const data = decode(secret.data);
+    const issuer = loadCa(data["tls.crt"] ?? "", data["tls.key"] ?? "", { now: this.#o.now() });
+    // An optional ca.crt lets the user keep extra roots trusted during their own rotation.
+    return { issuer, bundlePem: trustBundle([issuer, data["ca.crt"]]), nextCheck: issuer.notAfter };
+  }
+
+  async #newRoot(): Promise<{ certPem: string; keyPem: string }> {
+    const { certPem, keyPem } = await createRootCa({
+      commonName: `Signet root CA ${this.#o.trustDomain}`,
+      trustDomain: this.#o.trustDomain,
+      validity: this.#o.rootValidityMs ?? 365 * DAY_MS,
+      now: this.#o.now(),
+    });
+    return { certPem, keyPem };
+  }
+
+  async #createGenerated(): Promise<k8s.V1Secret> {
+    const root = await this.#newRoot();
+    const body: k8s.V1Secret = {
+      metadata: {
+        name: this.#o.secretName,
+        namespace: this.#o.namespace,
+        labels: { ...MANAGED_BY, "signet.dev/component": "ca" },
+        annotations: { [ANNOTATION.currentSince]: this.#o.now().toISOString() },
+      },
+      type: "kubernetes.io/tls",
+      data: encode({ "tls.crt": root.certPem, "tls.key": root.keyPem, "ca.crt": root.certPem }),
+    };
+    try {
+      return await this.#core.createNamespacedSecret({ namespace: this.#o.namespace, body });
+    } catch (err) {
+      if (!isStatus(err, 409)) throw err;
+      const winner = await this.#read(this.#o.secretName);
+      if (!winner)
+        throw new Error(`CA Secret ${this.#o.namespace}/${this.#o.secretName} vanished after a conflict`);
+      return winner;
+    }
+  }
+
+  /** The CA state held by `secret`, and the Secret to write when a rotation step is due. */
+  async #plan(secret: k8s.V1Secret): Promise<{ state: CaState; update?: k8s.V1Secret }> {
+    const now = this.#o.now();
+    const data = decode(secret.data);
+    const where = `CA Secret ${this.#o.namespace}/${this.#o.secretName}`;
+    let current: CertificateAuthority;
+    try {
+      current = loadCa(data["tls.crt"] ?? "", data["tls.key"] ?? "", { now });
+    } catch (err) {
+      throw new Error(`${where}: ${(err as Error).message}`);
+    }
+    const annotations = secret.metadata?.annotations ?? {};
+    const next =
+      data["next.crt"] && data["next.key"] ? loadCa(data["next.crt"], data["next.key"], { now }) : undefined;
+    const previousPem = data["previous.crt"];
+    const previous = previousPem ? lifetimeOf(previousPem) : undefined;
+    const since = annotations[ANNOTATION.currentSince];
+    const preparedAt = annotations[ANNOTATION.nextPreparedAt];
+    const plan: CaRotationPlan = caRotationPlan({
+      current,
+      currentSince: since ? new Date(since) : undefined,
+      next: next
+        ? { notBefore: next.notBefore, notAfter: next.notAfter, preparedAt: new Date(preparedAt ?? 0) }
+        : undefined,
+      previous,
+      now,
+      leafMaxTtl: this.#o.leafMaxTtlMs,
+    });
+    const steady = (issuer: CertificateAuthority): CaState => ({
+      issuer,
+      bundlePem: trustBundle([previousPem, issuer, next]),
+      nextCheck: plan.nextCheck,
+    });
+    if (!plan.prepareNext && !plan.switchToNext && !plan.dropPrevious) return { state: steady(current) };
+
+    const out: SecretData = { ...data };
+    const outAnnotations = { ...annotations };
+    if (plan.dropPrevious) delete out["previous.crt"];
+    if (plan.prepareNext) {
+      const root = await this.#newRoot();
+      out["next.crt"] = root.certPem;
+      out["next.key"] = root.keyPem;
+      outAnnotations[ANNOTATION.nextPreparedAt] = now.toISOString();
+    }
+    if (plan.switchToNext && next) {
+      out["previous.crt"] = current.rootPem;
+      out["tls.crt"] = data["next.crt"] ?? "";
+      out["tls.key"] = data["next.key"] ?? "";
+      delete out["next.crt"];
+      delete out["next.key"];
+      delete outAnnotations[ANNOTATION.nextPreparedAt];
+      outAnnotations[ANNOTATION.currentSince] = now.toISOString();
+    }
+    out["ca.crt"] = trustBundle([out["previous.crt"], out["tls.crt"], out["next.crt"]]);
+    return {
+      state: steady(current),
+      update: { ...secret, metadata: { ...secret.metadata, annotations: outAnnotations }, data: encode(out) },
+    };
+  }
+}
+
+function lifetimeOf(pem: string): { notBefore: Date; notAfter: Date } {
+  const cert = new X509Certificate(pem);
+  return { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) };
+}

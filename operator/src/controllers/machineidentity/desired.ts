@@ -1,0 +1,158 @@
+import { createHash } from "node:crypto";
+import type * as k8s from "@kubernetes/client-node";
+import type { MachineIdentity } from "../../api/index.ts";
+import { parseDuration } from "../../api/index.ts";
+import type { DesiredSvid, MintedSvid } from "../../pki/index.ts";
+import { MANAGED_BY } from "../ca/store.ts";
+
+/** Operator-wide settings that shape every identity. */
+export interface IdentityPolicy {
+  trustDomain: string;
+  /** Operator-wide TTL bounds (e.g. 5m..24h); a spec outside them is refused, not bent. */
+  minTtlMs: number;
+  maxTtlMs: number;
+}
+
+export const IDENTITY_LABEL = "signet.dev/machineidentity";
+export const ANNOTATIONS = {
+  spiffeId: "signet.dev/spiffe-id",
+  serial: "signet.dev/serial-number",
+  notAfter: "signet.dev/not-after",
+  contentHash: "signet.dev/content-hash",
+} as const;
+
+export type DesiredIdentity =
+  | { ok: true; secretName: string; svid: DesiredSvid & { renewBeforeMs: number } }
+  | { ok: false; reason: "InvalidSpec"; message: string };
+
+export function defaultSpiffeId(trustDomain: string, namespace: string, name: string): string {
+  return `spiffe://${trustDomain}/ns/${namespace}/id/${name}`;
+}
+
+export function secretNameOf(mi: MachineIdentity): string {
+  return mi.spec.secretName ?? `${mi.metadata?.name}-identity`;
+}
+
+/**
+ * What the identity's SVID should be, or why it cannot be issued. The API server has already
+ * checked syntax; this applies what only the operator knows: its TTL bounds and trust domain.
+ */
+export function desiredIdentity(mi: MachineIdentity, policy: IdentityPolicy): DesiredIdentity {
+  const namespace = mi.metadata?.namespace ?? "";
+  const name = mi.metadata?.name ?? "";
+  const where = `MachineIdentity ${namespace}/${name}`;
+  let ttlMs: number;
+  let renewBeforeMs: number;
+  try {
+    ttlMs = parseDuration(mi.spec.ttl ?? "1h");
+    renewBeforeMs = mi.spec.renewBefore ? parseDuration(mi.spec.renewBefore) : Math.floor(ttlMs / 3);
+  } catch (err) {
+    return { ok: false, reason: "InvalidSpec", message: `${where}: ${(err as Error).message}` };
+  }
+  if (ttlMs < policy.minTtlMs || ttlMs > policy.maxTtlMs) {
+    return {
+      ok: false,
+      reason: "InvalidSpec",
+      message: `${where}: spec.ttl ${mi.spec.ttl} is outside this operator's bounds ${fmt(policy.minTtlMs)}..${fmt(policy.maxTtlMs)}; choose a ttl within them`,
+    };
+  }
+  if (renewBeforeMs >= ttlMs) {
+    return {
+      ok: false,
+      reason: "InvalidSpec",
+      message: `${where}: spec.renewBefore ${mi.spec.renewBefore} must be shorter than spec.ttl ${mi.spec.ttl}`,
+    };
+  }
+  const spiffeId = mi.spec.spiffeID ?? defaultSpiffeId(policy.trustDomain, namespace, name);
+  const trustDomain = new URL(spiffeId).host;
+  if (trustDomain !== policy.trustDomain) {
+    return {
+      ok: false,
+      reason: "InvalidSpec",
+      message: `${where}: spec.spiffeID ${spiffeId} is outside this operator's trust domain ${policy.trustDomain}; use spiffe://${policy.trustDomain}/...`,
+    };
+  }
+  return {
+    ok: true,
+    secretName: secretNameOf(mi),
+    svid: {
+      spiffeId,
+      dnsNames: [...(mi.spec.dnsNames ?? [])],
+      usages: [...(mi.spec.usages ?? ["client", "server"])],
+      keyAlgorithm: mi.spec.privateKey ?? { algorithm: "ECDSA", size: 256 },
+      ttlMs,
+      renewBeforeMs,
+    },
+  };
+}
+
+function fmt(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${ms / 1000}s`;
+}
+
+/** The identity Secret: kubernetes.io/tls, owned by its MachineIdentity, deterministic content. */
+export function identitySecret(
+  mi: MachineIdentity,
+  secretName: string,
+  svid: MintedSvid,
+  bundlePem: string,
+): k8s.V1Secret {
+  const name = mi.metadata?.name ?? "";
+  const data = { "tls.crt": b64(svid.chainPem), "tls.key": b64(svid.keyPem), "ca.crt": b64(bundlePem) };
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: {
+      name: secretName,
+      namespace: mi.metadata?.namespace ?? "",
+      labels: { ...MANAGED_BY, [IDENTITY_LABEL]: name },
+      annotations: {
+        [ANNOTATIONS.spiffeId]: svid.spiffeId,
+        [ANNOTATIONS.serial]: svid.serialNumber,
+        [ANNOTATIONS.notAfter]: svid.notAfter.toISOString(),
+        [ANNOTATIONS.contentHash]: contentHash(data),
+      },
+      ownerReferences: [
+        {
+          apiVersion: mi.apiVersion ?? "signet.dev/v1alpha1",
+          kind: "MachineIdentity",
+          name,
+          uid: mi.metadata?.uid ?? "",
+          controller: true,
+        },
+      ],
+    },
+    type: "kubernetes.io/tls",
+    data,
+  };
+}
+
+const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
+
+export function decodeSecretData(secret: k8s.V1Secret | undefined): Record<string, string> | undefined {
+  if (!secret) return undefined;
+  return Object.fromEntries(
+    Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
+  );
+}
+
+/**
+ * A digest of the data Signet wrote, kept in an annotation: any later edit of tls.crt, tls.key or
+ * ca.crt by someone else shows as a mismatch. It reveals nothing usable about the key.
+ */
+export function contentHash(data: Record<string, string> | undefined): string {
+  const h = createHash("sha256");
+  for (const key of ["tls.crt", "tls.key", "ca.crt"]) h.update(`${key}\0${data?.[key] ?? ""}\0`);
+  return h.digest("hex");
+}
+
+/** Why the Secret is no longer what Signet wrote, or undefined when it is. */
+export function tamperedWith(secret: k8s.V1Secret): string | undefined {
+  const recorded = secret.metadata?.annotations?.[ANNOTATIONS.contentHash];
+  if (!recorded) return "its content-hash annotation was removed";
+  if (recorded !== contentHash(secret.data)) return "its data was changed after Signet wrote it";
+  if (secret.metadata?.labels?.[IDENTITY_LABEL] === undefined) return "its labels were changed";
+  return undefined;
+}

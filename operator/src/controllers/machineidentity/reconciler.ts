@@ -1,0 +1,389 @@
+import * as k8s from "@kubernetes/client-node";
+import type { AccessSchedule } from "../../api/index.ts";
+import {
+  API_VERSION,
+  GROUP,
+  type MachineIdentity,
+  type MachineIdentityStatus,
+  VERSION,
+} from "../../api/index.ts";
+import type { ReconcileResult } from "../../kube/queue.ts";
+import { evaluateRenewal, mintSvid, renewalTime, type SecretData } from "../../pki/index.ts";
+import { scheduleState } from "../../schedule/index.ts";
+import type { EventSink } from "../../telemetry/events.ts";
+import type { Logger } from "../../telemetry/logger.ts";
+import type { SignetMetrics } from "../../telemetry/metrics.ts";
+import type { CaState } from "../ca/store.ts";
+import { isApiStatus, type ObjectCache } from "../shared/cache.ts";
+import { type ConditionInput, jsonEqual, setConditions } from "../shared/conditions.ts";
+import {
+  decodeSecretData,
+  desiredIdentity,
+  type IdentityPolicy,
+  identitySecret,
+  secretNameOf,
+  tamperedWith,
+} from "./desired.ts";
+
+export const IDENTITY_POD_LABEL = "signet.dev/identity";
+
+export interface MachineIdentityReconcilerDeps {
+  kc: k8s.KubeConfig;
+  policy: IdentityPolicy;
+  /** The CA to mint with and the bundle to trust, kept current by the CA store. */
+  ca: () => CaState;
+  identities: ObjectCache<MachineIdentity>;
+  /** Only Signet-labelled Secrets. */
+  secrets: ObjectCache<k8s.V1Secret>;
+  schedules: ObjectCache<AccessSchedule>;
+  /** Only pods that carry the identity label. */
+  pods: ObjectCache<k8s.V1Pod>;
+  events: EventSink;
+  metrics: SignetMetrics;
+  log: Logger;
+  now: () => Date;
+}
+
+/** Reasons that appear verbatim in conditions and events. */
+export const Reason = {
+  Issued: "Issued",
+  Rotated: "Rotated",
+  Revoked: "Revoked",
+  Suspended: "Suspended",
+  Active: "Active",
+  OutsideWindow: "OutsideWindow",
+  ScheduleNotFound: "ScheduleNotFound",
+  InvalidSpec: "InvalidSpec",
+  IssuanceFailed: "IssuanceFailed",
+  SecretConflict: "SecretConflict",
+  TamperDetected: "TamperDetected",
+  UpToDate: "UpToDate",
+} as const;
+
+const RETRY_SOON_MS = 1_000;
+
+/**
+ * Level-based reconcile of one MachineIdentity into its kubernetes.io/tls Secret and status:
+ * read from the caches, decide with the pure PKI and schedule functions, then at most one Secret
+ * write, one status write and the events that explain them.
+ */
+export class MachineIdentityReconciler {
+  readonly #d: MachineIdentityReconcilerDeps;
+  readonly #core: k8s.CoreV1Api;
+  readonly #objects: k8s.CustomObjectsApi;
+
+  constructor(deps: MachineIdentityReconcilerDeps) {
+    this.#d = deps;
+    this.#core = deps.kc.makeApiClient(k8s.CoreV1Api);
+    this.#objects = deps.kc.makeApiClient(k8s.CustomObjectsApi);
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult | undefined> {
+    const [namespace = "", name = ""] = key.split("/");
+    const mi = this.#d.identities.get(namespace, name);
+    if (!mi) return undefined; // its Secret goes with it through the owner reference
+    const now = this.#d.now();
+    const desired = desiredIdentity(mi, this.#d.policy);
+    const secretName = secretNameOf(mi);
+    const secret = this.#d.secrets.get(namespace, secretName);
+    const consumers = this.#d.pods
+      .list(namespace)
+      .filter((p) => p.metadata?.labels?.[IDENTITY_POD_LABEL] === name).length;
+
+    if (!desired.ok) {
+      await this.#writeStatus(
+        mi,
+        now,
+        [
+          { type: "Ready", status: "False", reason: Reason.InvalidSpec, message: desired.message },
+          { type: "Issuing", status: "False", reason: Reason.InvalidSpec, message: desired.message },
+        ],
+        { consumers },
+      );
+      return undefined;
+    }
+
+    if (mi.spec.suspend) {
+      await this.#revoke(mi, secret, Reason.Suspended, "spec.suspend is true: the credential was revoked");
+      const message = "spec.suspend is true: no credential exists until it is set to false";
+      await this.#writeStatus(
+        mi,
+        now,
+        [
+          { type: "Ready", status: "False", reason: Reason.Suspended, message },
+          { type: "Suspended", status: "True", reason: Reason.Suspended, message },
+          { type: "Issuing", status: "False", reason: Reason.Suspended, message },
+        ],
+        { consumers, cleared: true },
+      );
+      return undefined;
+    }
+
+    let windowEnd: Date | undefined;
+    let windowRequeue: number | undefined;
+    if (mi.spec.scheduleRef) {
+      const schedule = this.#d.schedules.get(namespace, mi.spec.scheduleRef.name);
+      const state = schedule ? scheduleState(schedule.spec, now) : undefined;
+      if (!state?.active) {
+        const reason = state ? Reason.OutsideWindow : Reason.ScheduleNotFound;
+        const message = state
+          ? `outside the access windows of AccessSchedule ${namespace}/${mi.spec.scheduleRef.name}${state.nextWindowStart ? `; the next window opens at ${state.nextWindowStart.toISOString()}` : "; no window is ahead"}`
+          : `AccessSchedule ${namespace}/${mi.spec.scheduleRef.name} named in spec.scheduleRef does not exist; no credential is issued until it does`;
+        await this.#revoke(mi, secret, reason, message);
+        await this.#writeStatus(
+          mi,
+          now,
+          [
+            { type: "Ready", status: "False", reason, message },
+            { type: "Suspended", status: "False", reason: Reason.Active, message: "spec.suspend is false" },
+            { type: "Issuing", status: "False", reason, message },
+          ],
+          { consumers, cleared: true },
+        );
+        const next = state?.nextTransition;
+        return next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : undefined;
+      }
+      windowEnd = state.currentWindowEnd;
+      if (state.nextTransition) windowRequeue = state.nextTransition.getTime() - now.getTime();
+    }
+
+    const ca = this.#d.ca();
+    const tamper = secret ? tamperedWith(secret) : undefined;
+    const deletedByHand = !secret && mi.status?.serialNumber !== undefined;
+    if (tamper || deletedByHand) {
+      const what = tamper ?? "it was deleted";
+      this.#d.metrics.tamperDetected.inc({ kind: "Secret" });
+      this.#d.events.record(
+        mi,
+        "Warning",
+        Reason.TamperDetected,
+        `Secret ${namespace}/${secretName} was changed outside Signet (${what}); a new credential replaces it`,
+      );
+    }
+    const decision = evaluateRenewal({
+      secret: tamper ? undefined : (decodeSecretData(secret) as SecretData | undefined),
+      desired: desired.svid,
+      issuer: ca.issuer,
+      trustBundlePem: ca.bundlePem,
+      now,
+      windowEnd,
+      jitterKey: mi.metadata?.uid ?? key,
+    });
+    const bundleStale = !decision.reissue && secret && decodeSecretData(secret)?.["ca.crt"] !== ca.bundlePem;
+
+    let notBefore = decision.view?.notBefore;
+    let notAfter = decision.view?.notAfter;
+    let serialNumber = decision.view?.serialNumber;
+    let renewal = decision.renewalTime;
+    let rotations = mi.status?.rotations ?? 0;
+    let readyReason: string = Reason.UpToDate;
+    if (decision.reissue || bundleStale) {
+      const { svid, renewalAt } = await this.#issue(mi, desired, ca, now, windowEnd, key).catch(
+        async (err: Error) => {
+          this.#d.metrics.svidsFailed.inc({ namespace, reason: "MintFailed" });
+          this.#d.events.record(mi, "Warning", Reason.IssuanceFailed, err.message);
+          await this.#writeStatus(
+            mi,
+            now,
+            [
+              {
+                type: "Ready",
+                status: secret ? "True" : "False",
+                reason: Reason.IssuanceFailed,
+                message: err.message,
+              },
+              { type: "Issuing", status: "True", reason: Reason.IssuanceFailed, message: err.message },
+            ],
+            { consumers },
+          );
+          throw err;
+        },
+      );
+      const body = identitySecret(mi, desired.secretName, svid, ca.bundlePem);
+      const written = await this.#writeSecret(mi, body, secret);
+      if (!written) return { requeueAfterMs: RETRY_SOON_MS };
+      const first = !secret && mi.status?.serialNumber === undefined;
+      if (first) {
+        this.#d.metrics.svidsIssued.inc({ namespace });
+      } else {
+        rotations += 1;
+        this.#d.metrics.svidsRotated.inc({ namespace });
+      }
+      this.#d.events.record(
+        mi,
+        "Normal",
+        first ? Reason.Issued : Reason.Rotated,
+        `${first ? "issued" : "rotated"} ${svid.spiffeId} serial ${svid.serialNumber}, valid until ${svid.notAfter.toISOString()} (${decision.reason}: ${decision.message})`,
+      );
+      this.#d.log.info(
+        {
+          identity: key,
+          serial: svid.serialNumber,
+          notAfter: svid.notAfter.toISOString(),
+          reason: decision.reason,
+        },
+        first ? "issued" : "rotated",
+      );
+      readyReason = first ? Reason.Issued : Reason.Rotated;
+      notBefore = svid.notBefore;
+      notAfter = svid.notAfter;
+      serialNumber = svid.serialNumber;
+      renewal = renewalAt;
+    }
+
+    const message = `${desired.svid.spiffeId} valid until ${notAfter?.toISOString()}${windowEnd ? ` (access window ends ${windowEnd.toISOString()})` : ""}`;
+    await this.#writeStatus(
+      mi,
+      now,
+      [
+        { type: "Ready", status: "True", reason: readyReason, message },
+        { type: "Suspended", status: "False", reason: Reason.Active, message: "spec.suspend is false" },
+        { type: "Issuing", status: "False", reason: Reason.UpToDate, message: "the credential is current" },
+      ],
+      {
+        consumers,
+        spiffeID: desired.svid.spiffeId,
+        serialNumber,
+        notBefore: notBefore?.toISOString(),
+        notAfter: notAfter?.toISOString(),
+        renewalTime: renewal?.toISOString(),
+        rotations,
+      },
+    );
+    const due = [
+      renewal?.getTime(),
+      notAfter?.getTime(),
+      windowRequeue === undefined ? undefined : now.getTime() + windowRequeue,
+    ]
+      .filter((t): t is number => t !== undefined)
+      .map((t) => t - now.getTime());
+    return due.length > 0 ? { requeueAfterMs: Math.max(0, Math.min(...due)) } : undefined;
+  }
+
+  async #issue(
+    mi: MachineIdentity,
+    desired: Extract<ReturnType<typeof desiredIdentity>, { ok: true }>,
+    ca: CaState,
+    now: Date,
+    windowEnd: Date | undefined,
+    key: string,
+  ) {
+    const svid = await mintSvid({
+      ca: ca.issuer,
+      spiffeId: desired.svid.spiffeId,
+      dnsNames: desired.svid.dnsNames,
+      usages: desired.svid.usages,
+      ttlMs: desired.svid.ttlMs,
+      keyAlgorithm: desired.svid.keyAlgorithm,
+      now,
+      notAfterLimit: windowEnd,
+    });
+    const renewalAt = renewalTime({
+      notBefore: svid.notBefore,
+      notAfter: svid.notAfter,
+      renewBeforeMs: desired.svid.renewBeforeMs,
+      jitterKey: mi.metadata?.uid ?? key,
+      serialNumber: svid.serialNumber,
+    });
+    return { svid, renewalAt };
+  }
+
+  /** Creates or replaces the Secret, guarded by resourceVersion. False when it lost a race. */
+  async #writeSecret(
+    mi: MachineIdentity,
+    body: k8s.V1Secret,
+    cached: k8s.V1Secret | undefined,
+  ): Promise<boolean> {
+    const namespace = body.metadata?.namespace ?? "";
+    const name = body.metadata?.name ?? "";
+    try {
+      if (cached) {
+        body.metadata = { ...body.metadata, resourceVersion: cached.metadata?.resourceVersion };
+        await this.#core.replaceNamespacedSecret({ namespace, name, body });
+      } else {
+        await this.#core.createNamespacedSecret({ namespace, body });
+      }
+      return true;
+    } catch (err) {
+      if (isApiStatus(err, 409) && !cached) {
+        // Not in our cache yet exists: either the cache lags, or the Secret lost Signet's labels,
+        // or it belongs to someone else. Only a Secret owned by this identity is taken back.
+        const existing = await this.#core.readNamespacedSecret({ namespace, name });
+        const ours = existing.metadata?.ownerReferences?.some((o) => o.uid === mi.metadata?.uid);
+        if (!ours) {
+          const message = `Secret ${namespace}/${name} already exists and is not owned by this MachineIdentity; delete it or set spec.secretName to another name`;
+          this.#d.events.record(mi, "Warning", Reason.SecretConflict, message);
+          await this.#writeStatus(
+            mi,
+            this.#d.now(),
+            [
+              { type: "Ready", status: "False", reason: Reason.SecretConflict, message },
+              { type: "Issuing", status: "False", reason: Reason.SecretConflict, message },
+            ],
+            {},
+          );
+          throw new Error(message);
+        }
+        body.metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
+        await this.#core.replaceNamespacedSecret({ namespace, name, body });
+        return true;
+      }
+      if (isApiStatus(err, 409) || isApiStatus(err, 404)) return false;
+      throw err;
+    }
+  }
+
+  async #revoke(
+    mi: MachineIdentity,
+    secret: k8s.V1Secret | undefined,
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    if (!secret) return;
+    const namespace = secret.metadata?.namespace ?? "";
+    const name = secret.metadata?.name ?? "";
+    try {
+      await this.#core.deleteNamespacedSecret({ namespace, name });
+    } catch (err) {
+      if (!isApiStatus(err, 404)) throw err;
+      return;
+    }
+    this.#d.metrics.svidsRevoked.inc({ namespace, reason });
+    this.#d.events.record(mi, "Normal", Reason.Revoked, `Secret ${namespace}/${name} removed: ${message}`);
+    this.#d.log.info({ identity: `${namespace}/${mi.metadata?.name}`, reason }, "revoked");
+  }
+
+  async #writeStatus(
+    mi: MachineIdentity,
+    now: Date,
+    conditions: ConditionInput[],
+    fields: Partial<MachineIdentityStatus> & { cleared?: boolean },
+  ): Promise<void> {
+    const { cleared, ...rest } = fields;
+    const previous = mi.status ?? {};
+    const base = cleared ? { rotations: previous.rotations, consumers: previous.consumers } : { ...previous };
+    const status: MachineIdentityStatus = {
+      ...base,
+      ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
+      observedGeneration: mi.metadata?.generation,
+      conditions: setConditions(previous.conditions, conditions, now, mi.metadata?.generation),
+    } as MachineIdentityStatus;
+    if (jsonEqual(status, mi.status)) return;
+    const namespace = mi.metadata?.namespace ?? "";
+    const name = mi.metadata?.name ?? "";
+    await this.#objects.replaceNamespacedCustomObjectStatus({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: "machineidentities",
+      name,
+      body: {
+        apiVersion: API_VERSION,
+        kind: "MachineIdentity",
+        metadata: mi.metadata,
+        spec: mi.spec,
+        status,
+      },
+    });
+  }
+}
