@@ -1,0 +1,30 @@
+export { type NetworkPolicyDiff, networkPolicyDiff } from "./diff.ts";
+export {
+  allowNetworkPolicyName,
+  boundedName,
+  denyNetworkPolicyName,
+  IDENTITY_LABEL,
+  labelValue,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  NAMESPACE_NAME_LABEL,
+  POLICY_LABEL,
+  SIGNET_LABEL_KEYS,
+  TARGET_LABEL,
+} from "./names.ts";
+export {
+  type AccessPolicyDecision,
+  type AccessPolicyInput,
+  type AccessPolicyPortInput,
+  AccessPolicyReason,
+  type AccessPolicySourceInput,
+  type AccessPolicySpecInput,
+  accessPolicyDecision,
+  type DesiredNetworkPolicies,
+  keyOf,
+  networkPoliciesFor,
+  networkPolicyOwners,
+  objectKey,
+  type ScheduleSignal,
+  type ScheduleStateLookup,
+} from "./networkpolicies.ts";
