@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// signet: one entry point, subcommands.
+import * as k8s from "@kubernetes/client-node";
+import { ConfigError, configUsage, parseConfig } from "../runtime/config.ts";
+import { startOperator } from "../runtime/manager.ts";
+import { createLogger } from "../telemetry/logger.ts";
+
+const USAGE = `usage: signet <command> [flags]
+
+commands:
+  run          controllers (leader-elected) and the admission webhook, as a Deployment runs it
+  controller   the leader-elected controllers only
+  webhook      the admission webhook only
+
+flags (each also read from its environment variable):
+${configUsage()}
+`;
+
+async function serve(args: string[], mode: { controllers: boolean; webhook: boolean }): Promise<void> {
+  const config = parseConfig(args);
+  const log = createLogger({ level: config.logLevel });
+  const kc = new k8s.KubeConfig();
+  kc.loadFromDefault();
+  const operator = await startOperator({ kc, config, log, ...mode });
+  log.info(
+    { metricsPort: operator.metricsPort, webhookPort: operator.webhookPort, identity: config.identity },
+    "signet started",
+  );
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    operator.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err: (err as Error).message }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+const [command, ...args] = process.argv.slice(2);
+try {
+  switch (command) {
+    case "run":
+      await serve(args, { controllers: true, webhook: true });
+      break;
+    case "controller":
+      await serve(args, { controllers: true, webhook: false });
+      break;
+    case "webhook":
+      await serve(args, { controllers: false, webhook: true });
+      break;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE);
+      break;
+    default:
+      process.stderr.write(`signet: unknown command "${command}"\n\n${USAGE}`);
+      process.exitCode = 2;
+  }
+} catch (err) {
+  if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    process.stderr.write(`signet: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+  } else {
+    throw err;
+  }
+}

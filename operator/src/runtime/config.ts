@@ -1,0 +1,134 @@
+import { parseArgs } from "node:util";
+import { parseDuration } from "../api/index.ts";
+
+/** Everything the operator process is configured with: flags first, then SIGNET_* environment variables. */
+export interface OperatorConfig {
+  /** The SPIFFE trust domain of every identity (spiffe://<trustDomain>/...). */
+  trustDomain: string;
+  /** The operator's own namespace: CA Secret, webhook Secret, leader Lease. */
+  namespace: string;
+  caSecretName: string;
+  /** A user-supplied CA Secret (tls.crt with its chain, tls.key) to issue from instead of a generated root. */
+  userCaSecretName: string | undefined;
+  minTtlMs: number;
+  maxTtlMs: number;
+  /** Namespaces to watch; empty means all. */
+  watchNamespaces: string[];
+  leaderElection: boolean;
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  /** This replica's name in the Lease (the pod name in a cluster). */
+  identity: string;
+  metricsPort: number;
+  webhookPort: number;
+  webhookHost: string | undefined;
+  webhookSecretName: string;
+  /** DNS names of the webhook's serving certificate (the Service's names in a cluster). */
+  webhookDnsNames: string[];
+  /** When set, the operator keeps this MutatingWebhookConfiguration's caBundle current. */
+  webhookConfigurationName: string | undefined;
+  workers: number;
+  logLevel: string;
+}
+
+const OPTIONS = {
+  "trust-domain": { type: "string", env: "SIGNET_TRUST_DOMAIN", default: "cluster.local" },
+  namespace: { type: "string", env: "SIGNET_NAMESPACE", default: "signet-system" },
+  "ca-secret": { type: "string", env: "SIGNET_CA_SECRET", default: "signet-ca" },
+  "user-ca-secret": { type: "string", env: "SIGNET_USER_CA_SECRET", default: "" },
+  "min-ttl": { type: "string", env: "SIGNET_MIN_TTL", default: "5m" },
+  "max-ttl": { type: "string", env: "SIGNET_MAX_TTL", default: "24h" },
+  "watch-namespaces": { type: "string", env: "SIGNET_WATCH_NAMESPACES", default: "" },
+  "leader-elect": { type: "string", env: "SIGNET_LEADER_ELECT", default: "true" },
+  "lease-name": { type: "string", env: "SIGNET_LEASE_NAME", default: "signet-controller" },
+  "lease-duration": { type: "string", env: "SIGNET_LEASE_DURATION", default: "15s" },
+  "renew-deadline": { type: "string", env: "SIGNET_RENEW_DEADLINE", default: "10s" },
+  "retry-period": { type: "string", env: "SIGNET_RETRY_PERIOD", default: "2s" },
+  identity: { type: "string", env: "POD_NAME", default: "" },
+  "metrics-port": { type: "string", env: "SIGNET_METRICS_PORT", default: "8080" },
+  "webhook-port": { type: "string", env: "SIGNET_WEBHOOK_PORT", default: "9443" },
+  "webhook-host": { type: "string", env: "SIGNET_WEBHOOK_HOST", default: "" },
+  "webhook-secret": { type: "string", env: "SIGNET_WEBHOOK_SECRET", default: "signet-webhook-tls" },
+  "webhook-dns-names": { type: "string", env: "SIGNET_WEBHOOK_DNS_NAMES", default: "" },
+  "webhook-configuration": { type: "string", env: "SIGNET_WEBHOOK_CONFIGURATION", default: "" },
+  workers: { type: "string", env: "SIGNET_WORKERS", default: "4" },
+  "log-level": { type: "string", env: "SIGNET_LOG_LEVEL", default: "info" },
+} as const;
+
+type Key = keyof typeof OPTIONS;
+
+export class ConfigError extends Error {}
+
+export function configUsage(): string {
+  return Object.entries(OPTIONS)
+    .map(([name, o]) => `  --${name.padEnd(24)} (env ${o.env}, default ${JSON.stringify(o.default)})`)
+    .join("\n");
+}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(Object.keys(OPTIONS).map((k) => [k, { type: "string" as const }])),
+    strict: true,
+    allowPositionals: false,
+  });
+  const get = (key: Key): string =>
+    (values[key] as string | undefined) ?? env[OPTIONS[key].env] ?? OPTIONS[key].default;
+  const duration = (key: Key): number => {
+    try {
+      return parseDuration(get(key));
+    } catch (err) {
+      throw new ConfigError(`--${key}: ${(err as Error).message}`);
+    }
+  };
+  const port = (key: Key): number => {
+    const n = Number(get(key));
+    if (!Number.isInteger(n) || n < 0 || n > 65535)
+      throw new ConfigError(`--${key}: ${get(key)} is not a port (0-65535)`);
+    return n;
+  };
+  const list = (key: Key) =>
+    get(key)
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
+  const namespace = get("namespace");
+  const config: OperatorConfig = {
+    trustDomain: get("trust-domain"),
+    namespace,
+    caSecretName: get("ca-secret"),
+    userCaSecretName: get("user-ca-secret") || undefined,
+    minTtlMs: duration("min-ttl"),
+    maxTtlMs: duration("max-ttl"),
+    watchNamespaces: list("watch-namespaces"),
+    leaderElection: get("leader-elect") !== "false",
+    leaseName: get("lease-name"),
+    leaseDurationMs: duration("lease-duration"),
+    renewDeadlineMs: duration("renew-deadline"),
+    retryPeriodMs: duration("retry-period"),
+    identity: get("identity") || `${env.HOSTNAME ?? "signet"}-${process.pid}`,
+    metricsPort: port("metrics-port"),
+    webhookPort: port("webhook-port"),
+    webhookHost: get("webhook-host") || undefined,
+    webhookSecretName: get("webhook-secret"),
+    webhookDnsNames: list("webhook-dns-names").length
+      ? list("webhook-dns-names")
+      : [`signet-webhook.${namespace}.svc`, `signet-webhook.${namespace}.svc.cluster.local`],
+    webhookConfigurationName: get("webhook-configuration") || undefined,
+    workers: Number(get("workers")),
+    logLevel: get("log-level"),
+  };
+  if (!/^[a-z0-9._-]+$/.test(config.trustDomain)) {
+    throw new ConfigError(
+      `--trust-domain: "${config.trustDomain}" may hold only lowercase letters, digits, ".", "-" and "_"`,
+    );
+  }
+  if (config.minTtlMs > config.maxTtlMs) throw new ConfigError("--min-ttl must not exceed --max-ttl");
+  if (!(config.renewDeadlineMs < config.leaseDurationMs))
+    throw new ConfigError("--renew-deadline must be shorter than --lease-duration");
+  if (!Number.isInteger(config.workers) || config.workers < 1)
+    throw new ConfigError("--workers must be a positive integer");
+  return config;
+}

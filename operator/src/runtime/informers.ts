@@ -1,0 +1,88 @@
+import * as k8s from "@kubernetes/client-node";
+import { createInformer, type Informer, type InformerEvent } from "../kube/informer.ts";
+
+/**
+ * One informer per watched namespace (or one cluster-wide), behind a single cache facade. With a
+ * namespace list, Signet needs RBAC only in those namespaces.
+ */
+export class MultiInformer<T extends k8s.KubernetesObject> {
+  readonly #parts: Informer<T>[];
+
+  constructor(parts: Informer<T>[]) {
+    this.#parts = parts;
+  }
+
+  start(): Promise<void> {
+    return Promise.all(this.#parts.map((p) => p.start())).then(() => undefined);
+  }
+  stop(): void {
+    for (const p of this.#parts) p.stop();
+  }
+  hasSynced(): boolean {
+    return this.#parts.every((p) => p.hasSynced());
+  }
+  list(namespace?: string): T[] {
+    return this.#parts.flatMap((p) => p.list(namespace));
+  }
+  get(namespace: string, name: string): T | undefined {
+    for (const p of this.#parts) {
+      const found = p.get(namespace, name);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  on(event: InformerEvent, callback: (obj: T) => void): void {
+    for (const p of this.#parts) p.on(event, callback);
+  }
+  onError(callback: (error: unknown) => void): void {
+    for (const p of this.#parts) p.on("error", callback);
+  }
+}
+
+interface ResourceRef {
+  /** "" for the core group. */
+  group: string;
+  version: string;
+  plural: string;
+}
+
+function collectionPath(ref: ResourceRef, namespace: string | undefined): string {
+  const base = ref.group === "" ? `/api/${ref.version}` : `/apis/${ref.group}/${ref.version}`;
+  return namespace ? `${base}/namespaces/${namespace}/${ref.plural}` : `${base}/${ref.plural}`;
+}
+
+/** Informers for one resource over the given namespaces (all when empty), with optional label selector. */
+export function informerFor<T extends k8s.KubernetesObject>(
+  kc: k8s.KubeConfig,
+  ref: ResourceRef,
+  namespaces: readonly (string | undefined)[],
+  labelSelector?: string,
+): MultiInformer<T> {
+  const client = kc.makeApiClient(k8s.CustomObjectsApi);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const scopes = namespaces.length === 0 ? [undefined] : namespaces;
+  return new MultiInformer(
+    scopes.map((namespace) => {
+      const path = collectionPath(ref, namespace);
+      const list = async (): Promise<k8s.KubernetesListObject<T>> => {
+        if (ref.group === "" && ref.plural === "secrets") {
+          return (namespace
+            ? core.listNamespacedSecret({ namespace, labelSelector })
+            : core.listSecretForAllNamespaces({ labelSelector })) as unknown as k8s.KubernetesListObject<T>;
+        }
+        if (ref.group === "" && ref.plural === "pods") {
+          return (namespace
+            ? core.listNamespacedPod({ namespace, labelSelector })
+            : core.listPodForAllNamespaces({ labelSelector })) as unknown as k8s.KubernetesListObject<T>;
+        }
+        const params = { group: ref.group, version: ref.version, plural: ref.plural, labelSelector };
+        return (
+          namespace
+            ? client.listNamespacedCustomObject({ ...params, namespace })
+            : client.listClusterCustomObject(params)
+        ) as Promise<k8s.KubernetesListObject<T>>;
+      };
+      return createInformer<T>(kc, { path, list, ...(labelSelector ? { labelSelector } : {}) });
+    }),
+  );
+}

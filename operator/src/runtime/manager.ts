@@ -1,0 +1,372 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type * as k8s from "@kubernetes/client-node";
+import { startWebhookServer, type WebhookServer } from "../../../webhooks/src/server.ts";
+import {
+  ACCESS_POLICY_PLURAL,
+  ACCESS_SCHEDULE_PLURAL,
+  type AccessPolicy,
+  type AccessSchedule,
+  GROUP,
+  IDENTITY_LABEL,
+  MACHINE_IDENTITY_PLURAL,
+  type MachineIdentity,
+  VERSION,
+} from "../api/index.ts";
+import { type CaState, CaStore } from "../controllers/ca/store.ts";
+import { IDENTITY_LABEL as SECRET_IDENTITY_LABEL } from "../controllers/machineidentity/desired.ts";
+import { MachineIdentityReconciler } from "../controllers/machineidentity/reconciler.ts";
+import { WEBHOOK_TLS_COMPONENT, WebhookCertKeeper } from "../controllers/webhookcert/keeper.ts";
+import { keyOf } from "../kube/informer.ts";
+import { LeaderElector } from "../kube/leader.ts";
+import { runWorkers, WorkQueue } from "../kube/queue.ts";
+import { EventRecorder } from "../telemetry/events.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { SignetMetrics } from "../telemetry/metrics.ts";
+import { startAccessControllers } from "./access-controllers.ts";
+import type { OperatorConfig } from "./config.ts";
+import { informerFor, type MultiInformer } from "./informers.ts";
+
+export interface OperatorOptions {
+  kc: k8s.KubeConfig;
+  config: OperatorConfig;
+  log: Logger;
+  /** Run the leader-elected controllers. */
+  controllers: boolean;
+  /** Serve the admission webhook (every replica does). */
+  webhook: boolean;
+  now?: () => Date;
+}
+
+export interface RunningOperator {
+  readonly metricsPort: number;
+  readonly webhookPort: number | undefined;
+  readonly metrics: SignetMetrics;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+const MANAGED_SELECTOR = "app.kubernetes.io/managed-by=signet";
+
+/**
+ * The operator process: informers (shared by webhook and controllers), the webhook server on every
+ * replica, and behind leader election the CA, webhook-certificate and MachineIdentity controllers.
+ */
+export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
+  const { kc, config, log } = options;
+  const now = options.now ?? (() => new Date());
+  const metrics = new SignetMetrics({ defaultMetrics: true });
+  const namespaces = config.watchNamespaces;
+
+  const identities = informerFor<MachineIdentity>(
+    kc,
+    { group: GROUP, version: VERSION, plural: MACHINE_IDENTITY_PLURAL },
+    namespaces,
+  );
+  const schedules = informerFor<AccessSchedule>(
+    kc,
+    { group: GROUP, version: VERSION, plural: ACCESS_SCHEDULE_PLURAL },
+    namespaces,
+  );
+  const secrets = informerFor<k8s.V1Secret>(
+    kc,
+    { group: "", version: "v1", plural: "secrets" },
+    namespaces,
+    MANAGED_SELECTOR,
+  );
+  const pods = informerFor<k8s.V1Pod>(
+    kc,
+    { group: "", version: "v1", plural: "pods" },
+    namespaces,
+    IDENTITY_LABEL,
+  );
+  const webhookSecret = informerFor<k8s.V1Secret>(
+    kc,
+    { group: "", version: "v1", plural: "secrets" },
+    [config.namespace],
+    `signet.dev/component=${WEBHOOK_TLS_COMPONENT}`,
+  );
+  const policies = informerFor<AccessPolicy>(
+    kc,
+    { group: GROUP, version: VERSION, plural: ACCESS_POLICY_PLURAL },
+    namespaces,
+  );
+  const networkPolicies = informerFor<k8s.V1NetworkPolicy>(
+    kc,
+    { group: "networking.k8s.io", version: "v1", plural: "networkpolicies" },
+    namespaces,
+    MANAGED_SELECTOR,
+  );
+  const all: MultiInformer<k8s.KubernetesObject>[] = [
+    identities,
+    schedules,
+    policies,
+    networkPolicies,
+    secrets,
+    pods,
+    webhookSecret,
+  ] as never;
+  for (const informer of all)
+    informer.onError((err) => log.warn({ err: (err as Error).message }, "watch restarted"));
+
+  let leader = false;
+  let webhook: WebhookServer | undefined;
+  let elector: LeaderElector | undefined;
+  let stopControllers: (() => Promise<void>) | undefined;
+
+  const health = await serveHealth(config.metricsPort, metrics, () => all.every((i) => i.hasSynced()));
+
+  await Promise.all(all.map((i) => i.start()));
+  log.info({ namespaces: namespaces.length ? namespaces : "all" }, "caches synced");
+
+  if (options.webhook) {
+    webhook = await startWebhookServer({
+      trustDomain: config.trustDomain,
+      lookupIdentity: (ns, name) => identities.get(ns, name),
+      identitiesSynced: () => identities.hasSynced(),
+      logger: log.child({ component: "webhook" }),
+      registry: metrics.registry,
+      port: config.webhookPort,
+      ...(config.webhookHost ? { host: config.webhookHost } : {}),
+    });
+    const load = (secret: k8s.V1Secret) => {
+      if (secret.metadata?.name !== config.webhookSecretName) return;
+      const crt = Buffer.from(secret.data?.["tls.crt"] ?? "", "base64").toString("utf8");
+      const key = Buffer.from(secret.data?.["tls.key"] ?? "", "base64").toString("utf8");
+      try {
+        webhook?.setServingCertificate(crt, key);
+        log.info("webhook serving certificate loaded");
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, "webhook serving certificate rejected");
+      }
+    };
+    webhookSecret.on("add", load);
+    webhookSecret.on("update", load);
+    for (const s of webhookSecret.list()) load(s);
+  }
+
+  const startControllers = async (signal: AbortSignal): Promise<() => Promise<void>> => {
+    const events = new EventRecorder(kc, log, { component: "signet-controller" });
+    const caStore = new CaStore({
+      kc,
+      namespace: config.namespace,
+      secretName: config.caSecretName,
+      userSecretName: config.userCaSecretName,
+      trustDomain: config.trustDomain,
+      leafMaxTtlMs: config.maxTtlMs,
+      now,
+    });
+    const keeper = new WebhookCertKeeper({
+      kc,
+      namespace: config.namespace,
+      secretName: config.webhookSecretName,
+      dnsNames: config.webhookDnsNames,
+      trustDomain: config.trustDomain,
+      webhookConfigurationName: config.webhookConfigurationName,
+      log,
+      now,
+    });
+    let ca: CaState = await retry(() => caStore.reconcile(), signal, log, "CA");
+    const queue = new WorkQueue();
+    const reconciler = new MachineIdentityReconciler({
+      kc,
+      policy: { trustDomain: config.trustDomain, minTtlMs: config.minTtlMs, maxTtlMs: config.maxTtlMs },
+      ca: () => ca,
+      identities,
+      secrets,
+      schedules,
+      pods,
+      events,
+      metrics,
+      log: log.child({ controller: "machineidentity" }),
+      now,
+    });
+    const enqueueAll = () => {
+      for (const mi of identities.list()) queue.add(keyOf(mi));
+    };
+    const onIdentity = (mi: MachineIdentity) => queue.add(keyOf(mi));
+    const onSecret = (s: k8s.V1Secret) => {
+      const owner = s.metadata?.labels?.[SECRET_IDENTITY_LABEL];
+      if (owner) queue.add(`${s.metadata?.namespace}/${owner}`);
+    };
+    const onPod = (p: k8s.V1Pod) => {
+      const id = p.metadata?.labels?.[IDENTITY_LABEL];
+      if (id) queue.add(`${p.metadata?.namespace}/${id}`);
+    };
+    const onSchedule = (s: AccessSchedule) => {
+      for (const mi of identities.list(s.metadata?.namespace)) {
+        if (mi.spec.scheduleRef?.name === s.metadata?.name) queue.add(keyOf(mi));
+      }
+    };
+    for (const event of ["add", "update", "delete"] as const) {
+      identities.on(event, onIdentity);
+      secrets.on(event, onSecret);
+      pods.on(event, onPod);
+      schedules.on(event, onSchedule);
+    }
+    enqueueAll();
+
+    // The CA and the webhook certificate are looked at on their own timers, and every identity
+    // is requeued when the trust bundle changes so that each ca.crt follows.
+    let pkiTimer: NodeJS.Timeout | undefined;
+    const pkiLoop = async () => {
+      try {
+        const next = await caStore.reconcile();
+        const bundleChanged =
+          next.bundlePem !== ca.bundlePem || next.issuer.rootFingerprint !== ca.issuer.rootFingerprint;
+        ca = next;
+        if (bundleChanged) enqueueAll();
+        const keeperNext = await keeper.reconcile(ca);
+        const due = Math.min(keeperNext.getTime(), ca.nextCheck?.getTime() ?? Number.POSITIVE_INFINITY);
+        schedulePki(Math.min(Math.max(1_000, due - now().getTime()), 3_600_000));
+      } catch (err) {
+        log.error({ err: (err as Error).message }, "CA or webhook certificate reconcile failed");
+        schedulePki(5_000);
+      }
+    };
+    const schedulePki = (ms: number) => {
+      if (signal.aborted) return;
+      pkiTimer = setTimeout(() => void pkiLoop(), ms);
+    };
+    await pkiLoop();
+
+    const workers = runWorkers({
+      queue,
+      concurrency: config.workers,
+      reconcile: (key) => reconciler.reconcile(key),
+      onResult: (_key, outcome, ms) => metrics.observeReconcile("machineidentity", outcome, ms),
+      onError: (key, err) =>
+        log.warn({ identity: key, err: (err as Error).message }, "reconcile failed; retrying"),
+    });
+    const expiry = setInterval(() => {
+      const soonest = Math.min(
+        ...identities
+          .list()
+          .map((mi) =>
+            mi.status?.notAfter ? new Date(mi.status.notAfter).getTime() : Number.POSITIVE_INFINITY,
+          ),
+      );
+      if (Number.isFinite(soonest)) metrics.soonestExpirySeconds.set((soonest - now().getTime()) / 1000);
+    }, 5_000);
+    const stopAccess = await startAccessControllers({
+      kc,
+      config,
+      log,
+      metrics,
+      events,
+      now,
+      signal,
+      identities,
+      schedules,
+      policies,
+      networkPolicies,
+    });
+    log.info("controllers started");
+    return async () => {
+      await stopAccess();
+      clearTimeout(pkiTimer);
+      clearInterval(expiry);
+      queue.shutDown();
+      await workers;
+      log.info("controllers stopped");
+    };
+  };
+
+  if (options.controllers) {
+    const begin = async (signal: AbortSignal) => {
+      leader = true;
+      try {
+        stopControllers = await startControllers(signal);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, "controllers failed to start");
+      }
+    };
+    const end = async () => {
+      leader = false;
+      const stop = stopControllers;
+      stopControllers = undefined;
+      await stop?.();
+    };
+    if (config.leaderElection) {
+      elector = new LeaderElector({
+        kc,
+        namespace: config.namespace,
+        name: config.leaseName,
+        identity: config.identity,
+        leaseDurationMs: config.leaseDurationMs,
+        renewDeadlineMs: config.renewDeadlineMs,
+        retryPeriodMs: config.retryPeriodMs,
+        onStartedLeading: (signal) => {
+          log.info({ identity: config.identity }, "became leader");
+          void begin(signal);
+        },
+        onStoppedLeading: () => {
+          log.info({ identity: config.identity }, "stopped leading");
+          void end();
+        },
+      });
+      void elector.run();
+    } else {
+      await begin(new AbortController().signal);
+    }
+  }
+
+  return {
+    metricsPort: (health.address() as AddressInfo).port,
+    webhookPort: webhook?.port,
+    metrics,
+    isLeader: () => leader,
+    async stop() {
+      await elector?.stop();
+      await stopControllers?.();
+      for (const informer of all) informer.stop();
+      await webhook?.close();
+      await new Promise<void>((resolve) => health.close(() => resolve()));
+    },
+  };
+}
+
+async function retry<T>(fn: () => Promise<T>, signal: AbortSignal, log: Logger, what: string): Promise<T> {
+  for (let delay = 500; ; delay = Math.min(delay * 2, 30_000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (signal.aborted) throw err;
+      log.error({ err: (err as Error).message }, `${what} not ready; retrying`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** /metrics for Prometheus, /healthz (alive) and /readyz (caches synced). */
+function serveHealth(port: number, metrics: SignetMetrics, ready: () => boolean): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === "/metrics") {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { "content-type": metrics.registry.contentType });
+          res.end(text);
+        },
+        () => {
+          res.writeHead(500);
+          res.end();
+        },
+      );
+      return;
+    }
+    if (req.url === "/healthz") {
+      res.writeHead(200).end("ok");
+      return;
+    }
+    if (req.url === "/readyz") {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503).end(ok ? "ok" : "caches not synced");
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, () => resolve(server));
+  });
+}
