@@ -1,0 +1,177 @@
+import { fork } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { parseArgs } from "node:util";
+import { pino } from "pino";
+import { Registry } from "prom-client";
+import { startWebhookServer } from "../../webhooks/src/server.ts";
+import { loopbackCertificates } from "../../webhooks/src/testing/fixture.ts";
+import type { GeneratorResult, GeneratorTask } from "./generator.ts";
+
+/**
+ * Admission latency over TLS on loopback at a fixed arrival rate. The webhook server runs in this
+ * process, exactly as the operator starts it; the load comes from a forked generator process so
+ * that the two do not share an event loop.
+ *
+ *   npm run bench:webhook -- --duration 30 --rate 1000
+ */
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: "string", default: process.env.BENCH_DURATION ?? "30" },
+    rate: { type: "string", default: "1000" },
+    warmup: { type: "string", default: "3" },
+  },
+});
+const durationSeconds = Number(values.duration);
+const rate = Number(values.rate);
+const warmupSeconds = Number(values.warmup);
+
+/** A pod as a Deployment would create it: two containers, an init container, probes and env. */
+function deploymentPod(): unknown {
+  const container = (name: string) => ({
+    name,
+    image: `registry.example/${name}:1.4.2`,
+    ports: [{ containerPort: 8443, name: "https", protocol: "TCP" }],
+    env: Array.from({ length: 8 }, (_, i) => ({ name: `SETTING_${i}`, value: `value-${i}` })),
+    resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+    readinessProbe: { httpGet: { path: "/ready", port: 8443, scheme: "HTTPS" }, periodSeconds: 5 },
+    volumeMounts: [
+      { name: "kube-api-access", mountPath: "/var/run/secrets/kubernetes.io/serviceaccount", readOnly: true },
+    ],
+  });
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      generateName: "payments-api-7d9f8c6b5-",
+      namespace: "shop",
+      labels: { app: "payments-api", "pod-template-hash": "7d9f8c6b5", "signet.dev/inject": "true" },
+      annotations: { "signet.dev/identity": "payments-api" },
+      ownerReferences: [
+        {
+          apiVersion: "apps/v1",
+          kind: "ReplicaSet",
+          name: "payments-api-7d9f8c6b5",
+          uid: "6a1c9a36-5b3e-4b8e-9d51-1c0c2f6f0a11",
+          controller: true,
+        },
+      ],
+    },
+    spec: {
+      serviceAccountName: "payments",
+      initContainers: [container("migrate")],
+      containers: [container("app"), container("proxy")],
+      volumes: [
+        {
+          name: "kube-api-access",
+          projected: { sources: [{ serviceAccountToken: { path: "token", expirationSeconds: 3607 } }] },
+        },
+      ],
+    },
+  };
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+function peakRssFromProc(): number | undefined {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const { ca, serving } = await loopbackCertificates();
+const registry = new Registry();
+const server = await startWebhookServer({
+  trustDomain: "cluster.local",
+  lookupIdentity: (namespace, name) =>
+    namespace === "shop" && name === "payments-api"
+      ? {
+          spec: { serviceAccounts: ["payments"] },
+          status: { conditions: [{ type: "Ready", status: "True" }] },
+        }
+      : undefined,
+  identitiesSynced: () => true,
+  logger: pino({ level: "warn" }),
+  registry,
+  port: 0,
+  host: "127.0.0.1",
+  servingCertificate: serving,
+});
+
+const rssBeforeLoad = process.memoryUsage().rss;
+let sampledPeakRss = rssBeforeLoad;
+const sampler = setInterval(() => {
+  sampledPeakRss = Math.max(sampledPeakRss, process.memoryUsage().rss);
+}, 100);
+
+const body = JSON.stringify({
+  apiVersion: "admission.k8s.io/v1",
+  kind: "AdmissionReview",
+  request: {
+    uid: "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0",
+    kind: { group: "", version: "v1", kind: "Pod" },
+    resource: { group: "", version: "v1", resource: "pods" },
+    operation: "CREATE",
+    namespace: "shop",
+    userInfo: { username: "system:serviceaccount:kube-system:replicaset-controller" },
+    object: deploymentPod(),
+  },
+});
+
+const generator = fork(new URL("./generator.ts", import.meta.url), [], { execPath: process.execPath });
+const task: GeneratorTask = {
+  port: server.port,
+  caPem: ca.certPem,
+  body,
+  rate,
+  warmupSeconds,
+  durationSeconds,
+};
+const result = await new Promise<GeneratorResult>((resolve, reject) => {
+  generator.once("message", (m) => resolve(m as GeneratorResult));
+  generator.once("error", reject);
+  generator.once("exit", (code) => code !== 0 && reject(new Error(`generator exited with ${code}`)));
+  generator.send(task);
+});
+clearInterval(sampler);
+await server.close();
+
+const sorted = Float64Array.from(result.latenciesMs).sort();
+const ms = (v: number) => `${v.toFixed(2)} ms`;
+const mib = (v: number | undefined) => (v === undefined ? "n/a" : `${(v / 1024 / 1024).toFixed(1)} MiB`);
+const handling = (await registry.getSingleMetric("signet_admission_duration_seconds")?.get())?.values ?? [];
+const handlingSum =
+  handling.find((v) => (v as { metricName?: string }).metricName?.endsWith("_sum"))?.value ?? 0;
+const handlingCount =
+  handling.find((v) => (v as { metricName?: string }).metricName?.endsWith("_count"))?.value ?? 0;
+const report = {
+  machine: {
+    nproc: cpus().length,
+    cpu: cpus()[0]?.model ?? "unknown",
+    node: process.version,
+    loadAverage1m: Number(loadavg()[0]?.toFixed(2)),
+  },
+  load: { rate, durationSeconds, warmupSeconds, bodyBytes: Buffer.byteLength(body) },
+  requests: { measured: sorted.length, errors: result.errors, non200: result.non200 },
+  achievedRate: Math.round((sorted.length + rate * warmupSeconds) / result.elapsedSeconds),
+  latency: {
+    p50: ms(percentile(sorted, 50)),
+    p90: ms(percentile(sorted, 90)),
+    p99: ms(percentile(sorted, 99)),
+    max: ms(sorted[sorted.length - 1] ?? Number.NaN),
+  },
+  /** Inside the server, from the request's arrival to the written response. */
+  serverMeanHandling: ms((handlingSum / Math.max(1, handlingCount)) * 1000),
+  serverRss: {
+    beforeLoad: mib(rssBeforeLoad),
+    sampledPeak: mib(sampledPeakRss),
+    vmHWM: mib(peakRssFromProc()),
+  },
+};
+console.log(JSON.stringify(report, null, 2));
