@@ -1,0 +1,207 @@
+import { z } from "zod";
+import { API_VERSION, MACHINE_IDENTITY_KIND } from "./constants.ts";
+import { isDuration, parseDuration } from "./duration.ts";
+import {
+  celIsDuration,
+  conditionsField,
+  DNS_NAME_PATTERN,
+  dns1123Label,
+  dns1123Subdomain,
+  durationField,
+  ObjectReferenceSchema,
+  ObservedGenerationSchema,
+  SPIFFE_ID_PATTERN,
+  setOf,
+  timestampField,
+  withRules,
+} from "./fields.ts";
+import { objectSchema } from "./object.ts";
+
+export const KEY_ALGORITHMS = ["ECDSA", "Ed25519", "RSA"] as const;
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+
+/** Key sizes each algorithm accepts; the first is the default when `size` is omitted. */
+export const KEY_SIZES: Readonly<Record<KeyAlgorithm, readonly number[]>> = {
+  ECDSA: [256, 384],
+  RSA: [2048, 3072, 4096],
+  Ed25519: [],
+};
+
+export const USAGES = ["client", "server"] as const;
+export type Usage = (typeof USAGES)[number];
+
+/** Schema-level bounds; the operator narrows them further with its own configuration. */
+export const TTL_MIN = "10s";
+export const TTL_MAX = "8760h";
+export const DEFAULT_TTL = "1h";
+
+export const PrivateKeySchema = withRules(
+  z.object({
+    algorithm: z
+      .enum(KEY_ALGORITHMS)
+      .default("ECDSA")
+      .describe("Key algorithm: ECDSA (P-256 or P-384), Ed25519, or RSA."),
+    size: z
+      .literal([256, 384, 2048, 3072, 4096])
+      .optional()
+      .describe(
+        "Key size in bits: 256 or 384 for ECDSA (default 256), 2048, 3072 or 4096 for RSA (default 2048); not set for Ed25519.",
+      ),
+  }),
+  [
+    {
+      rule: "self.algorithm != 'ECDSA' || !has(self.size) || self.size in [256, 384]",
+      message: "ECDSA keys are 256 or 384 bits; set size to 256 or 384",
+      fieldPath: ".size",
+      holds: (k) => k.algorithm !== "ECDSA" || k.size === undefined || KEY_SIZES.ECDSA.includes(k.size),
+    },
+    {
+      rule: "self.algorithm != 'RSA' || !has(self.size) || self.size in [2048, 3072, 4096]",
+      message: "RSA keys are 2048, 3072 or 4096 bits; set size to one of these",
+      fieldPath: ".size",
+      holds: (k) => k.algorithm !== "RSA" || k.size === undefined || KEY_SIZES.RSA.includes(k.size),
+    },
+    {
+      rule: "self.algorithm != 'Ed25519' || !has(self.size)",
+      message: "Ed25519 keys have a fixed size; remove size",
+      fieldPath: ".size",
+      holds: (k) => k.algorithm !== "Ed25519" || k.size === undefined,
+    },
+  ],
+)
+  .default({ algorithm: "ECDSA", size: 256 })
+  .describe("The private key minted for every certificate; a new key on every rotation.");
+
+export const MachineIdentitySpecSchema = withRules(
+  z.object({
+    serviceAccounts: setOf(dns1123Subdomain("each service account"), 32, "service accounts")
+      .min(1, "list at least one ServiceAccount whose pods may hold this identity")
+      .describe("ServiceAccounts (in this namespace) whose pods may hold this identity. At least one."),
+    spiffeID: z
+      .string()
+      .max(2048, "spiffeID must be at most 2048 characters")
+      .regex(
+        new RegExp(SPIFFE_ID_PATTERN),
+        "spiffeID must look like spiffe://<trust domain>/<path>: a lowercase trust domain of a-z, 0-9, '.', '-', '_', and a non-empty path of segments of letters, digits, '.', '-', '_' (no '.' or '..' segments, no port, query or fragment)",
+      )
+      .optional()
+      .describe(
+        "SPIFFE ID in the certificate's URI SAN. Default: spiffe://<trust domain>/ns/<namespace>/id/<name>.",
+      ),
+    dnsNames: setOf(
+      z
+        .string()
+        .max(253, "each DNS name must be at most 253 characters")
+        .regex(
+          new RegExp(DNS_NAME_PATTERN),
+          "each DNS name must be lowercase DNS labels separated by '.', optionally starting with a '*.' wildcard",
+        ),
+      32,
+      "DNS names",
+    )
+      .optional()
+      .describe(
+        "Extra DNS SANs for servers, e.g. payments.shop.svc. A wildcard is allowed as the leftmost label.",
+      ),
+    ttl: durationField("ttl", TTL_MIN, TTL_MAX)
+      .default(DEFAULT_TTL)
+      .describe("Lifetime of each certificate, e.g. 1h. The operator may enforce tighter bounds."),
+    renewBefore: durationField("renewBefore", "1s", TTL_MAX)
+      .optional()
+      .describe("How long before expiry a new certificate is minted. Default: one third of ttl, jittered."),
+    privateKey: PrivateKeySchema,
+    usages: setOf(z.enum(USAGES), 2, "usages")
+      .min(1, "list at least one usage: client or server")
+      .default(["client", "server"])
+      .describe("Extended key usages: client (clientAuth), server (serverAuth), or both."),
+    secretName: dns1123Subdomain("secretName")
+      .optional()
+      .describe("Name of the kubernetes.io/tls Secret holding the identity. Default: <name>-identity."),
+    scheduleRef: ObjectReferenceSchema.optional().describe(
+      "AccessSchedule whose windows bound this identity: outside them no valid certificate exists.",
+    ),
+    suspend: z.boolean().default(false).describe("True revokes the identity now: its Secret is removed."),
+  }),
+  [
+    {
+      rule: `!has(self.renewBefore) || !${celIsDuration("self.renewBefore")} || !${celIsDuration("self.ttl")} || duration(self.renewBefore) < duration(self.ttl)`,
+      message: "renewBefore must be shorter than ttl; omit it to renew after two thirds of the lifetime",
+      fieldPath: ".renewBefore",
+      holds: (s) =>
+        s.renewBefore === undefined ||
+        !isDuration(s.renewBefore) ||
+        !isDuration(s.ttl) ||
+        parseDuration(s.renewBefore) < parseDuration(s.ttl),
+    },
+  ],
+).describe("Who a workload is and how its short-lived certificate is minted.");
+
+export const MachineIdentityStatusSchema = z
+  .object({
+    conditions: conditionsField("identity").optional(),
+    observedGeneration: ObservedGenerationSchema.optional(),
+    spiffeID: z.string().max(2048).optional().describe("SPIFFE ID of the current certificate."),
+    serialNumber: z
+      .string()
+      .max(128)
+      .optional()
+      .describe("Serial number of the current certificate, in hexadecimal."),
+    notBefore: timestampField("notBefore")
+      .optional()
+      .describe("Start of the current certificate's validity."),
+    notAfter: timestampField("notAfter").optional().describe("Expiry of the current certificate."),
+    renewalTime: timestampField("renewalTime")
+      .optional()
+      .describe("When the next certificate will be minted."),
+    rotations: z.number().int().min(0).optional().describe("How many certificates have been minted."),
+    consumers: z.number().int().min(0).optional().describe("How many pods currently carry this identity."),
+  })
+  .describe("Observed state of the identity and its current certificate.");
+
+export const MachineIdentitySchema = objectSchema(
+  MACHINE_IDENTITY_KIND,
+  // The name becomes the value of the signet.dev/identity pod label, which holds at most 63 characters.
+  dns1123Label("metadata.name").describe(
+    "Name of the identity; a DNS-1123 label because pods carry it as a label value.",
+  ),
+  MachineIdentitySpecSchema,
+  MachineIdentityStatusSchema,
+).describe(
+  `MachineIdentity (${API_VERSION}): a short-lived, rotated X.509 SPIFFE identity for the pods of some ServiceAccounts.`,
+);
+
+export type PrivateKey = z.output<typeof PrivateKeySchema>;
+export type MachineIdentitySpec = z.output<typeof MachineIdentitySpecSchema>;
+export type MachineIdentityStatus = z.output<typeof MachineIdentityStatusSchema>;
+export type MachineIdentity = z.output<typeof MachineIdentitySchema>;
+/** What a user may write: defaulted fields optional. */
+export type MachineIdentityInput = z.input<typeof MachineIdentitySchema>;
+
+/** The key size actually used: the explicit size or the algorithm's default (none for Ed25519). */
+export function keySizeOf(key: PrivateKey): number | undefined {
+  return key.size ?? KEY_SIZES[key.algorithm][0];
+}
+
+/** Name of the Secret holding the identity. */
+export function secretNameOf(identity: {
+  metadata: { name: string };
+  spec: Pick<MachineIdentitySpec, "secretName">;
+}) {
+  return identity.spec.secretName ?? `${identity.metadata.name}-identity`;
+}
+
+/** renewBefore in milliseconds: the explicit value or one third of ttl. */
+export function renewBeforeMsOf(spec: Pick<MachineIdentitySpec, "ttl" | "renewBefore">): number {
+  return spec.renewBefore === undefined ? parseDuration(spec.ttl) / 3 : parseDuration(spec.renewBefore);
+}
+
+/** The SPIFFE ID an identity carries: the explicit one or spiffe://<trust domain>/ns/<namespace>/id/<name>. */
+export function spiffeIDOf(
+  identity: { metadata: { name: string; namespace?: string }; spec: Pick<MachineIdentitySpec, "spiffeID"> },
+  trustDomain: string,
+): string {
+  return (
+    identity.spec.spiffeID ??
+    `spiffe://${trustDomain}/ns/${identity.metadata.namespace ?? "default"}/id/${identity.metadata.name}`
+  );
+}
