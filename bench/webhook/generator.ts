@@ -1,4 +1,5 @@
 import { Agent, request } from "node:https";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 
 /**
  * Open-loop load generator, run as a child process of run.ts. Request i is due at start + i/rate,
@@ -23,6 +24,7 @@ export interface GeneratorResult {
   errors: number;
   non200: number;
   elapsedSeconds: number;
+  eventLoopDelay: { p99: string; max: string };
 }
 
 function run(task: GeneratorTask): Promise<GeneratorResult> {
@@ -36,13 +38,20 @@ function run(task: GeneratorTask): Promise<GeneratorResult> {
   let done = 0;
   let errors = 0;
   let non200 = 0;
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const start = process.hrtime.bigint();
 
   return new Promise((resolve) => {
     const finish = (): void => {
       if (done < total) return;
       agent.destroy();
+      loop.disable();
       resolve({
+        eventLoopDelay: {
+          p99: `${(loop.percentile(99) / 1e6).toFixed(2)} ms`,
+          max: `${(loop.max / 1e6).toFixed(2)} ms`,
+        },
         latenciesMs,
         sent,
         errors,

@@ -1,6 +1,7 @@
 import { fork } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { Registry } from "prom-client";
@@ -104,10 +105,12 @@ const server = await startWebhookServer({
   servingCertificate: serving,
 });
 
-const rssBeforeLoad = process.memoryUsage().rss;
+const serverLoop = monitorEventLoopDelay({ resolution: 1 });
+serverLoop.enable();
+const rssBeforeLoad = process.memoryUsage.rss();
 let sampledPeakRss = rssBeforeLoad;
 const sampler = setInterval(() => {
-  sampledPeakRss = Math.max(sampledPeakRss, process.memoryUsage().rss);
+  sampledPeakRss = Math.max(sampledPeakRss, process.memoryUsage.rss());
 }, 100);
 
 const body = JSON.stringify({
@@ -140,6 +143,7 @@ const result = await new Promise<GeneratorResult>((resolve, reject) => {
   generator.send(task);
 });
 clearInterval(sampler);
+serverLoop.disable();
 await server.close();
 
 const sorted = Float64Array.from(result.latenciesMs).sort();
@@ -168,6 +172,11 @@ const report = {
   },
   /** Inside the server, from the request's arrival to the written response. */
   serverMeanHandling: ms((handlingSum / Math.max(1, handlingCount)) * 1000),
+  /** Stalls of each event loop, to tell a slow server from a starved generator. */
+  eventLoopDelay: {
+    server: { p99: ms(serverLoop.percentile(99) / 1e6), max: ms(serverLoop.max / 1e6) },
+    generator: result.eventLoopDelay,
+  },
   serverRss: {
     beforeLoad: mib(rssBeforeLoad),
     sampledPeak: mib(sampledPeakRss),
