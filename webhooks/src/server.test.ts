@@ -252,6 +252,28 @@ describe("the webhook server", () => {
   });
 });
 
+describe("the webhook server when the identity lookup fails", () => {
+  it("should refuse the pod with a 500 in the review and keep serving", async () => {
+    const f = await startFixture({
+      lookupIdentity: () => {
+        throw new Error("cache exploded");
+      },
+    });
+    try {
+      const reply = await f.send("/mutate-pods", { body: JSON.stringify(review(optedInPod())) });
+      expect(reply.status).toBe(200);
+      expect(parse(reply.body).response).toEqual({
+        uid: UID,
+        allowed: false,
+        status: { code: 500, reason: "InternalError", message: "internal error in Signet's webhook" },
+      });
+      expect((await f.send("/healthz", { method: "GET" })).status).toBe(200);
+    } finally {
+      await f.close();
+    }
+  });
+});
+
 describe("the webhook server's serving certificate", () => {
   it("should serve a rotated certificate on new connections and keep the old one on a bad pair", async () => {
     const f = await startFixture();

@@ -1,0 +1,27 @@
+/** What the operator process wires in: the admission server, its configuration and the decision. */
+export {
+  DEFAULT_TIMEOUT_SECONDS,
+  DEFAULT_WEBHOOK_SERVICE,
+  renderMutatingWebhookConfiguration,
+  WEBHOOK_CONFIGURATION_NAME,
+  WEBHOOK_NAME,
+  type WebhookConfigurationOptions,
+  type WebhookTarget,
+} from "./configuration.ts";
+export {
+  type AdmissionDecision,
+  DenialReason,
+  decidePodAdmission,
+  type InjectionConfig,
+  type JsonPatchOperation,
+  type PodAdmissionRequest,
+  requestedIdentityName,
+} from "./decide.ts";
+export * from "./identity.ts";
+export {
+  DEFAULT_MAX_BODY_BYTES,
+  MUTATE_PODS_PATH,
+  startWebhookServer,
+  type WebhookServer,
+  type WebhookServerOptions,
+} from "./server.ts";
