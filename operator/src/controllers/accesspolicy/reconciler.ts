@@ -1,0 +1,217 @@
+import * as k8s from "@kubernetes/client-node";
+import {
+  ACCESS_POLICY_KIND,
+  ACCESS_POLICY_PLURAL,
+  type AccessPolicy,
+  type AccessSchedule,
+  API_VERSION,
+  GROUP,
+  VERSION,
+} from "../../api/index.ts";
+import type { ReconcileResult } from "../../kube/queue.ts";
+import { keyOf, networkPoliciesFor, objectKey, type ScheduleSignal } from "../../policy/index.ts";
+import { scheduleState } from "../../schedule/index.ts";
+import type { EventSink } from "../../telemetry/events.ts";
+import type { Logger } from "../../telemetry/logger.ts";
+import { isApiStatus, type ObjectCache } from "../shared/cache.ts";
+import { jsonEqual } from "../shared/conditions.ts";
+import {
+  accessEvent,
+  accessPolicyStatus,
+  isLive,
+  networkPolicyWrites,
+  policyInput,
+  withOwnerReferences,
+} from "./desired.ts";
+
+export interface AccessPolicyReconcilerDeps {
+  kc: k8s.KubeConfig;
+  policies: ObjectCache<AccessPolicy>;
+  schedules: ObjectCache<AccessSchedule>;
+  /** Only NetworkPolicies labelled app.kubernetes.io/managed-by=signet. */
+  networkPolicies: ObjectCache<k8s.V1NetworkPolicy>;
+  events: EventSink;
+  log: Logger;
+  now: () => Date;
+  /** How many writes of one namespace are in flight at once. Default 16. */
+  writeConcurrency?: number;
+}
+
+/** A write that lost a race with another writer or with the cache comes back this soon. */
+const RETRY_SOON_MS = 200;
+
+/**
+ * Level-based reconcile of the AccessPolicies of one namespace into the exact set of Signet
+ * NetworkPolicies they call for. The namespace is the key because a target's default deny is shared
+ * by every policy naming it. Schedules are evaluated here at `now` (not read from their status), so
+ * a boundary takes effect as soon as this runs. NetworkPolicies are written before statuses: access
+ * follows the decision first, and the report of it second.
+ */
+export class AccessPolicyReconciler {
+  readonly #d: AccessPolicyReconcilerDeps;
+  readonly #networking: k8s.NetworkingV1Api;
+  readonly #objects: k8s.CustomObjectsApi;
+  readonly #concurrency: number;
+
+  constructor(deps: AccessPolicyReconcilerDeps) {
+    this.#d = deps;
+    this.#networking = deps.kc.makeApiClient(k8s.NetworkingV1Api);
+    this.#objects = deps.kc.makeApiClient(k8s.CustomObjectsApi);
+    this.#concurrency = deps.writeConcurrency ?? 16;
+  }
+
+  async reconcile(namespace: string): Promise<ReconcileResult | undefined> {
+    const now = this.#d.now();
+    const policies = this.#d.policies.list(namespace).filter(isLive);
+    const states = new Map<string, ScheduleSignal | undefined>();
+    const lookup = (ns: string, name: string): ScheduleSignal | undefined => {
+      const key = objectKey(ns, name);
+      if (!states.has(key)) {
+        const schedule = this.#d.schedules.get(ns, name);
+        states.set(key, schedule ? scheduleState(schedule.spec, now) : undefined);
+      }
+      return states.get(key);
+    };
+    const desired = networkPoliciesFor(
+      policies.map((p) => policyInput(p, namespace)),
+      lookup,
+    );
+    const owned = withOwnerReferences(desired.networkPolicies, desired.owners, (ns, name) =>
+      this.#d.policies.get(ns, name),
+    );
+    const writes = networkPolicyWrites(owned, this.#d.networkPolicies.list(namespace));
+
+    const pending = new Set<string>();
+    await forEachLimited(
+      [
+        ...writes.create.map((np) => () => this.#create(np, pending)),
+        ...writes.update.map((np) => () => this.#replace(np, pending)),
+        ...writes.delete.map((np) => () => this.#delete(np)),
+      ],
+      this.#concurrency,
+    );
+
+    let stale = false;
+    await forEachLimited(
+      policies.map((policy) => async () => {
+        const decision = desired.statuses.get(objectKey(namespace, policy.metadata.name));
+        if (!decision) return;
+        const applied = decision.networkPolicies.every((name) => !pending.has(name));
+        const status = accessPolicyStatus(policy, decision, applied, now);
+        if (jsonEqual(status, policy.status)) return;
+        if (!(await this.#writeStatus(policy, namespace, status))) {
+          stale = true;
+          return;
+        }
+        const event = applied ? accessEvent(policy.status, decision) : undefined;
+        if (event) this.#d.events.record(policy, event.type, event.reason, event.message);
+      }),
+      this.#concurrency,
+    );
+    return pending.size > 0 || stale ? { requeueAfterMs: RETRY_SOON_MS } : undefined;
+  }
+
+  async #create(np: k8s.V1NetworkPolicy, pending: Set<string>): Promise<void> {
+    const namespace = np.metadata?.namespace ?? "";
+    const name = np.metadata?.name ?? "";
+    try {
+      await this.#networking.createNamespacedNetworkPolicy({ namespace, body: np });
+      this.#d.log.info({ networkPolicy: keyOf(np) }, "NetworkPolicy created");
+      return;
+    } catch (err) {
+      if (!isApiStatus(err, 409)) throw err;
+    }
+    // It exists yet is not in the cache: the cache lags behind an earlier write, or the object
+    // lost Signet's labels (then the cache, which selects on them, cannot see it). Read it and
+    // bring it back to what is desired.
+    let existing: k8s.V1NetworkPolicy;
+    try {
+      existing = await this.#networking.readNamespacedNetworkPolicy({ namespace, name });
+    } catch (err) {
+      if (!isApiStatus(err, 404)) throw err;
+      pending.add(name);
+      return;
+    }
+    const fix = networkPolicyWrites([np], [existing]).update[0];
+    if (fix) await this.#replace(fix, pending);
+  }
+
+  async #replace(np: k8s.V1NetworkPolicy, pending: Set<string>): Promise<void> {
+    const namespace = np.metadata?.namespace ?? "";
+    const name = np.metadata?.name ?? "";
+    try {
+      await this.#networking.replaceNamespacedNetworkPolicy({ namespace, name, body: np });
+      this.#d.log.info({ networkPolicy: keyOf(np) }, "NetworkPolicy updated");
+    } catch (err) {
+      // 409: changed since the cache saw it; 404: deleted meanwhile. Its watch event requeues the
+      // namespace with the current object either way.
+      if (!isApiStatus(err, 409) && !isApiStatus(err, 404)) throw err;
+      pending.add(name);
+    }
+  }
+
+  async #delete(np: k8s.V1NetworkPolicy): Promise<void> {
+    const namespace = np.metadata?.namespace ?? "";
+    const name = np.metadata?.name ?? "";
+    try {
+      await this.#networking.deleteNamespacedNetworkPolicy({
+        namespace,
+        name,
+        body: { preconditions: { resourceVersion: np.metadata?.resourceVersion } },
+      });
+      this.#d.log.info({ networkPolicy: keyOf(np) }, "NetworkPolicy deleted");
+    } catch (err) {
+      // 404: already gone. 409: changed since the cache saw it; the watch event brings it back here.
+      if (!isApiStatus(err, 404) && !isApiStatus(err, 409)) throw err;
+    }
+  }
+
+  /** Replaces the status, guarded by the cached resourceVersion. False when the cache was stale. */
+  async #writeStatus(
+    policy: AccessPolicy,
+    namespace: string,
+    status: AccessPolicy["status"],
+  ): Promise<boolean> {
+    try {
+      await this.#objects.replaceNamespacedCustomObjectStatus({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: ACCESS_POLICY_PLURAL,
+        name: policy.metadata.name,
+        body: {
+          apiVersion: API_VERSION,
+          kind: ACCESS_POLICY_KIND,
+          metadata: policy.metadata,
+          spec: policy.spec,
+          status,
+        },
+      });
+      return true;
+    } catch (err) {
+      if (isApiStatus(err, 409) || isApiStatus(err, 404)) return false;
+      throw err;
+    }
+  }
+}
+
+/**
+ * Runs the tasks with at most `limit` in flight. Every task runs even when one fails; the first
+ * failure is rethrown at the end, so the reconcile retries with backoff after doing what it could.
+ */
+async function forEachLimited(tasks: readonly (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    while (next < tasks.length) {
+      const task = tasks[next++] as () => Promise<void>;
+      try {
+        await task();
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, lane));
+  if (failure) throw failure.error;
+}
