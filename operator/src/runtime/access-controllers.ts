@@ -1,7 +1,117 @@
+import type * as k8s from "@kubernetes/client-node";
+import type { AccessPolicy, AccessSchedule } from "../api/index.ts";
+import { hasUnobservedSpec, isLive, referencesSchedule } from "../controllers/accesspolicy/desired.ts";
+import { AccessPolicyReconciler } from "../controllers/accesspolicy/reconciler.ts";
+import { AccessScheduleReconciler } from "../controllers/accessschedule/reconciler.ts";
+import { keyOf, splitKey } from "../kube/informer.ts";
+import { runWorkers, WorkQueue } from "../kube/queue.ts";
+import { TransitionTimers } from "../schedule/index.ts";
 import type { StartControllers } from "./context.ts";
 
 /**
- * The AccessSchedule and AccessPolicy controllers. Until they are wired in here, the operator runs
- * only the identity controllers.
+ * The AccessSchedule and AccessPolicy controllers.
+ *
+ * Time enters through one TransitionTimers instance holding the next transition of every schedule:
+ * when one falls due, the schedule is re-evaluated and the namespace of every policy naming it is
+ * reconciled at once. Everything else is driven by informer events: an edited policy or schedule
+ * (suspend included), and any change to a Signet NetworkPolicy, which is how drift is repaired.
+ * On start every schedule and every namespace with policies or Signet NetworkPolicies is
+ * reconciled, so the state at "now" is applied however long the operator was away.
  */
-export const startAccessControllers: StartControllers = async () => async () => {};
+export const startAccessControllers: StartControllers = async (ctx) => {
+  const { kc, log, metrics, events, now } = ctx;
+  const scheduleQueue = new WorkQueue();
+  // Keyed by namespace: a target's default deny is shared by the policies of its namespace.
+  const policyQueue = new WorkQueue();
+
+  const enqueuePoliciesOf = (namespace: string, scheduleName: string) => {
+    if (referencesSchedule(ctx.policies.list(namespace), scheduleName)) policyQueue.add(namespace);
+  };
+
+  const timers = new TransitionTimers({
+    clock: {
+      now: () => now().getTime(),
+      setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
+      clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+    },
+    onDue: (key) => {
+      const { namespace, name } = splitKey(key);
+      enqueuePoliciesOf(namespace, name);
+      scheduleQueue.add(key);
+    },
+    onError: (key, err) => log.error({ schedule: key, err: (err as Error).message }, "transition failed"),
+  });
+
+  const schedules = new AccessScheduleReconciler({
+    kc,
+    schedules: ctx.schedules,
+    timers,
+    events,
+    log: log.child({ controller: "accessschedule" }),
+    now,
+  });
+  const policies = new AccessPolicyReconciler({
+    kc,
+    policies: ctx.policies,
+    schedules: ctx.schedules,
+    networkPolicies: ctx.networkPolicies,
+    events,
+    log: log.child({ controller: "accesspolicy" }),
+    now,
+  });
+
+  const onSchedule = (schedule: AccessSchedule) => {
+    scheduleQueue.add(keyOf(schedule));
+    enqueuePoliciesOf(schedule.metadata.namespace ?? "", schedule.metadata.name);
+  };
+  // The operator's own status writes come back as updates; only a spec it has not acted on yet
+  // (or a deletion) can change which NetworkPolicies are due.
+  const onScheduleUpdate = (schedule: AccessSchedule) => {
+    scheduleQueue.add(keyOf(schedule));
+    if (hasUnobservedSpec(schedule))
+      enqueuePoliciesOf(schedule.metadata.namespace ?? "", schedule.metadata.name);
+  };
+  const onPolicy = (policy: AccessPolicy) => policyQueue.add(policy.metadata.namespace ?? "");
+  const onPolicyUpdate = (policy: AccessPolicy) => {
+    if (hasUnobservedSpec(policy) || !isLive(policy)) onPolicy(policy);
+  };
+  const onNetworkPolicy = (np: k8s.V1NetworkPolicy) => policyQueue.add(np.metadata?.namespace ?? "");
+
+  ctx.schedules.on("add", onSchedule);
+  ctx.schedules.on("update", onScheduleUpdate);
+  ctx.schedules.on("delete", onSchedule);
+  ctx.policies.on("add", onPolicy);
+  ctx.policies.on("update", onPolicyUpdate);
+  ctx.policies.on("delete", onPolicy);
+  for (const event of ["add", "update", "delete"] as const) ctx.networkPolicies.on(event, onNetworkPolicy);
+
+  for (const schedule of ctx.schedules.list()) scheduleQueue.add(keyOf(schedule));
+  for (const policy of ctx.policies.list()) policyQueue.add(policy.metadata.namespace ?? "");
+  for (const np of ctx.networkPolicies.list()) policyQueue.add(np.metadata?.namespace ?? "");
+
+  const workers = Promise.all([
+    runWorkers({
+      queue: scheduleQueue,
+      concurrency: ctx.config.workers,
+      reconcile: (key) => schedules.reconcile(key),
+      onResult: (_key, outcome, ms) => metrics.observeReconcile("accessschedule", outcome, ms),
+      onError: (key, err) =>
+        log.warn({ schedule: key, err: (err as Error).message }, "schedule reconcile failed; retrying"),
+    }),
+    runWorkers({
+      queue: policyQueue,
+      concurrency: ctx.config.workers,
+      reconcile: (namespace) => policies.reconcile(namespace),
+      onResult: (_key, outcome, ms) => metrics.observeReconcile("accesspolicy", outcome, ms),
+      onError: (namespace, err) =>
+        log.warn({ namespace, err: (err as Error).message }, "access policy reconcile failed; retrying"),
+    }),
+  ]);
+
+  return async () => {
+    timers.stop();
+    scheduleQueue.shutDown();
+    policyQueue.shutDown();
+    await workers;
+  };
+};
