@@ -76,10 +76,10 @@ export function reviewResponse(uid: string, outcome: AdmissionDecision | Refusal
   return { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response };
 }
 
-/** A short, single-line reason for a review that failed validation: the first issue and where. */
-export function describeInvalidReview(error: z.ZodError): string {
+/** A short, single-line reason for input that failed validation: the first issue and where. */
+export function describeInvalidReview(error: z.ZodError, what = "AdmissionReview", root = "body"): string {
   const issue = error.issues[0];
-  if (!issue) return "invalid AdmissionReview";
-  const where = issue.path.length > 0 ? issue.path.join(".") : "body";
-  return `invalid AdmissionReview: ${where}: ${issue.message}`;
+  if (!issue) return `invalid ${what}`;
+  const where = issue.path.length > 0 ? issue.path.join(".") : root;
+  return `invalid ${what}: ${where}: ${issue.message}`;
 }

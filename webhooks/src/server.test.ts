@@ -129,6 +129,18 @@ describe("the webhook server", () => {
     expect(response.status?.message).toContain("core/v1 Pods only, not apps/v1 Deployment");
   });
 
+  it("should refuse a CREATE whose object is not a Pod, naming the field", async () => {
+    const { response } = parse(
+      (
+        await f.send("/mutate-pods", {
+          body: JSON.stringify(review({ metadata: {}, spec: { containers: "app" } })),
+        })
+      ).body,
+    );
+    expect(response).toMatchObject({ allowed: false, status: { code: 400 } });
+    expect(response.status?.message).toMatch(/^invalid Pod in request\.object: spec\.containers: /);
+  });
+
   it("should allow an update or delete without reading the object", async () => {
     const { response } = parse(
       (await f.send("/mutate-pods", { body: JSON.stringify(review(null, { operation: "DELETE" })) })).body,

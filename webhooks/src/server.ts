@@ -134,7 +134,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     if (!review.namespace) return refuse(400, "the review names no namespace; a Pod is always namespaced");
     const parsed = podSchema.safeParse(review.object);
     if (!parsed.success)
-      return refuse(400, `request.object is not a Pod: ${describeInvalidReview(parsed.error)}`);
+      return refuse(400, describeInvalidReview(parsed.error, "Pod in request.object", "object"));
     const pod = parsed.data;
     const name = requestedIdentityName(pod);
     let identity: MachineIdentityLike | undefined;
