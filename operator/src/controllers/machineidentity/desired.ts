@@ -29,6 +29,12 @@ export function defaultSpiffeId(trustDomain: string, namespace: string, name: st
   return `spiffe://${trustDomain}/ns/${namespace}/id/${name}`;
 }
 
+/** The object's uid; ObjectMeta passes it through untyped. */
+export function uidOf(obj: { metadata?: Record<string, unknown> | undefined }): string {
+  const uid = obj.metadata?.uid;
+  return typeof uid === "string" ? uid : "";
+}
+
 export function secretNameOf(mi: MachineIdentity): string {
   return mi.spec.secretName ?? `${mi.metadata?.name}-identity`;
 }
@@ -119,7 +125,7 @@ export function identitySecret(
           apiVersion: mi.apiVersion ?? "signet.dev/v1alpha1",
           kind: "MachineIdentity",
           name,
-          uid: mi.metadata?.uid ?? "",
+          uid: uidOf(mi),
           controller: true,
         },
       ],

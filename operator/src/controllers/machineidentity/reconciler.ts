@@ -23,6 +23,7 @@ import {
   identitySecret,
   secretNameOf,
   tamperedWith,
+  uidOf,
 } from "./desired.ts";
 
 export const IDENTITY_POD_LABEL = "signet.dev/identity";
@@ -167,7 +168,7 @@ export class MachineIdentityReconciler {
       trustBundlePem: ca.bundlePem,
       now,
       windowEnd,
-      jitterKey: mi.metadata?.uid ?? key,
+      jitterKey: uidOf(mi) || key,
     });
     const bundleStale = !decision.reissue && secret && decodeSecretData(secret)?.["ca.crt"] !== ca.bundlePem;
 
@@ -282,7 +283,7 @@ export class MachineIdentityReconciler {
       notBefore: svid.notBefore,
       notAfter: svid.notAfter,
       renewBeforeMs: desired.svid.renewBeforeMs,
-      jitterKey: mi.metadata?.uid ?? key,
+      jitterKey: uidOf(mi) || key,
       serialNumber: svid.serialNumber,
     });
     return { svid, renewalAt };
@@ -309,7 +310,7 @@ export class MachineIdentityReconciler {
         // Not in our cache yet exists: either the cache lags, or the Secret lost Signet's labels,
         // or it belongs to someone else. Only a Secret owned by this identity is taken back.
         const existing = await this.#core.readNamespacedSecret({ namespace, name });
-        const ours = existing.metadata?.ownerReferences?.some((o) => o.uid === mi.metadata?.uid);
+        const ours = existing.metadata?.ownerReferences?.some((o) => o.uid === uidOf(mi));
         if (!ours) {
           const message = `Secret ${namespace}/${name} already exists and is not owned by this MachineIdentity; delete it or set spec.secretName to another name`;
           this.#d.events.record(mi, "Warning", Reason.SecretConflict, message);

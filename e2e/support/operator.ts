@@ -1,0 +1,59 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort } from "../harness/ports.ts";
+import { type Supervised, startSupervised } from "../harness/supervised.ts";
+
+const cli = fileURLToPath(new URL("../../operator/src/cli/main.ts", import.meta.url));
+
+export interface OperatorProcess {
+  readonly process: Supervised;
+  readonly metricsPort: number;
+  readonly webhookPort: number;
+  readonly logFile: string;
+  log(): string;
+  /** SIGKILL: the process gets no chance to release its lease or finish writes. */
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `signet <command>` as a separate Node process against the test cluster, as a Deployment
+ * would run it. It is supervised: it dies with the test run.
+ */
+export async function startOperatorProcess(
+  kubeconfigPath: string,
+  flags: string[],
+  command = "run",
+): Promise<OperatorProcess> {
+  const dir = mkdtempSync(join(tmpdir(), "signet-op-"));
+  const logFile = join(dir, "operator.log");
+  const metricsPort = await freePort();
+  const webhookPort = await freePort();
+  const proc = startSupervised(
+    "signet",
+    process.execPath,
+    [cli, command, `--metrics-port=${metricsPort}`, `--webhook-port=${webhookPort}`, ...flags],
+    logFile,
+    { ...process.env, KUBECONFIG: kubeconfigPath, NO_PROXY: "127.0.0.1,localhost" },
+  );
+  return {
+    process: proc,
+    metricsPort,
+    webhookPort,
+    logFile,
+    log: () => readFileSync(logFile, "utf8"),
+    kill: async () => {
+      process.kill(-proc.pid, "SIGKILL");
+      await proc.exited;
+    },
+    stop: () => proc.stop(),
+  };
+}
+
+/** Fetches the operator's /metrics text. */
+export async function scrapeMetrics(port: number): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  return res.text();
+}
