@@ -268,7 +268,7 @@ const cases: PredicateCase[] = [
     name: "should reissue once the renewal time has passed",
     reason: "NearingRenewal",
     fires: true,
-    build: async () => input(await secretFor(), { now: at(HOUR - 19 * MINUTE) }),
+    build: async () => input(await secretFor(), { now: at(HOUR - 17 * MINUTE) }),
   },
   {
     name: "should not renew early",
