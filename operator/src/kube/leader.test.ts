@@ -83,7 +83,9 @@ function candidate(
       signal = s;
       log.push(`started@${clock.now()}`);
     },
-    onStoppedLeading: () => log.push(`stopped@${clock.now()}`),
+    onStoppedLeading: () => {
+      log.push(`stopped@${clock.now()}`);
+    },
     ...extra,
   });
   let ended = false;
@@ -220,7 +222,7 @@ describe("LeaderElector", () => {
     expect(a.log.length + b.log.length).toBe(1);
   });
 
-  it("should give up leadership exactly at the renew deadline when renewals keep failing", async () => {
+  it("should give up leadership exactly at the renew deadline when renewals fail, then compete again", async () => {
     const clock = new FakeClock(T0);
     const lease = new MemoryLease();
     const errors: unknown[] = [];
@@ -237,10 +239,16 @@ describe("LeaderElector", () => {
     expect(a.elector.isLeader()).toBe(false);
     expect(a.signal()?.aborted).toBe(true);
     expect(a.log).toEqual([`started@${T0}`, `stopped@${T0 + 1_800}`]);
-    expect(a.ended()).toBe(true);
     expect(errors.length).toBeGreaterThanOrEqual(4);
     await clock.advance(10_000);
     expect(a.log).toHaveLength(2);
+    // The Lease still names this replica: once the API answers again, it takes it back at once.
+    lease.down = false;
+    await clock.advance(300);
+    expect(a.elector.isLeader()).toBe(true);
+    expect(a.log).toHaveLength(3);
+    expect(a.signal()?.aborted).toBe(false);
+    expect(a.ended()).toBe(false);
   });
 
   it("should give up leadership at once when it finds another holder in the Lease", async () => {
@@ -257,8 +265,13 @@ describe("LeaderElector", () => {
     await clock.advance(300);
     expect(a.elector.isLeader()).toBe(false);
     expect(a.log).toEqual([`started@${T0}`, `stopped@${T0 + 300}`]);
-    expect(a.ended()).toBe(true);
     expect(lease.stored?.spec?.holderIdentity).toBe("usurper");
+    // It keeps competing, and takes over once the usurper lets its 15 s Lease expire.
+    await clock.advance(14_600);
+    expect(a.elector.isLeader()).toBe(false);
+    await clock.advance(400);
+    expect(a.elector.isLeader()).toBe(true);
+    expect(a.ended()).toBe(false);
   });
 
   it("should release the Lease on stop so that a waiting candidate leads at its next attempt", async () => {
@@ -343,6 +356,29 @@ describe("LeaderElector", () => {
     expect(a.elector.isLeader()).toBe(true);
     lagMs = 1_500;
     expect(a.elector.isLeader()).toBe(false);
+  });
+
+  it("should release the Lease only after onStoppedLeading has finished", async () => {
+    const clock = new FakeClock(T0);
+    const lease = new MemoryLease();
+    let finishStopping!: () => void;
+    const a = candidate("a", lease, clock, {
+      onStoppedLeading: () =>
+        new Promise<void>((resolve) => {
+          finishStopping = resolve;
+        }),
+    });
+    a.run();
+    await clock.advance(0);
+    const stopped = a.elector.stop();
+    await settle();
+    expect(lease.stored?.spec?.holderIdentity).toBe("a");
+    expect(a.ended()).toBe(false);
+    finishStopping();
+    await stopped;
+    await settle();
+    expect(lease.stored?.spec?.holderIdentity).toBeUndefined();
+    expect(a.ended()).toBe(true);
   });
 
   it("should refuse to run again once stopped", async () => {

@@ -44,7 +44,11 @@ export interface LeaderElectorOptions {
   retryPeriodMs?: number;
   /** Start the controllers; stop them when `signal` aborts. */
   onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
-  onStoppedLeading: () => void;
+  /**
+   * Stop the controllers. When it returns a promise, `stop()` waits for it before releasing the Lease, so
+   * that a successor never overlaps controllers that are still finishing.
+   */
+  onStoppedLeading: () => void | Promise<void>;
   /** Failed attempts (network, API errors) and errors of the callbacks, for logs. */
   onError?: (error: unknown) => void;
   clock?: Clock;
@@ -97,7 +101,7 @@ export class LeaderElector {
   readonly #renewDeadlineMs: number;
   readonly #retryPeriodMs: number;
   readonly #onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
-  readonly #onStoppedLeading: () => void;
+  readonly #onStoppedLeading: () => void | Promise<void>;
   readonly #onError: (error: unknown) => void;
   readonly #clock: Clock;
   readonly #random: () => number;
@@ -109,11 +113,12 @@ export class LeaderElector {
 
   #running = false;
   #stopped = false;
-  /** Bumped whenever a run ends, so that the late result of an attempt from that run is ignored. */
+  /** Bumped whenever leadership ends or the elector stops, so that late results of attempts are ignored. */
   #generation = 0;
   #timer: unknown;
   #deadlineTimer: unknown;
   #inflight: Promise<void> | undefined;
+  #stoppedLeading: Promise<void> = Promise.resolve();
   #endRun: (() => void) | undefined;
 
   #leading = false;
@@ -159,8 +164,8 @@ export class LeaderElector {
   }
 
   /**
-   * Competes for the Lease, then leads until leadership is lost or `stop` is called; resolves then. After
-   * a loss it may be called again to compete anew (a process usually exits instead, as client-go's do).
+   * Competes for the Lease and leads while it holds it; after losing it, competes again. Resolves when
+   * `stop` has finished.
    */
   run(): Promise<void> {
     if (this.#stopped) return Promise.reject(new Error("leader elector was stopped"));
@@ -182,7 +187,7 @@ export class LeaderElector {
     if (this.#stopped) return;
     this.#stopped = true;
     const wasLeading = this.#leading;
-    this.#endRunNow();
+    this.#endLeadership();
     if (this.#inflight) {
       // A renewal in flight would change the resourceVersion the release is guarded by.
       let timer: unknown;
@@ -193,6 +198,7 @@ export class LeaderElector {
       await Promise.race([this.#inflight, cap]);
       this.#clock.clearTimeout(timer);
     }
+    await this.#stoppedLeading;
     if (wasLeading && options.release !== false) {
       try {
         await this.#release();
@@ -200,6 +206,10 @@ export class LeaderElector {
         this.#onError(error);
       }
     }
+    this.#running = false;
+    const endRun = this.#endRun;
+    this.#endRun = undefined;
+    endRun?.();
   }
 
   #schedule(delayMs: number): void {
@@ -231,7 +241,7 @@ export class LeaderElector {
       return;
     }
     if (this.#leading && this.#heldByOther()) {
-      this.#endRunNow();
+      this.#endLeadership();
       return;
     }
     // A leader retries until its deadline timer ends the run; a candidate keeps trying, a little spread out.
@@ -320,33 +330,35 @@ export class LeaderElector {
     this.#deadlineTimer = this.#clock.setTimeout(
       () => {
         this.#deadlineTimer = undefined;
-        if (generation === this.#generation) this.#endRunNow();
+        if (generation === this.#generation) this.#endLeadership();
       },
       this.#lastRenewSentAt + this.#renewDeadlineMs - this.#clock.now(),
     );
     unref(this.#deadlineTimer);
   }
 
-  /** Ends the current run: no more attempts, and leadership (if held) is over. */
-  #endRunNow(): void {
+  /**
+   * Ends leadership (if held) and every pending attempt; unless stopping, competes again a retry period
+   * later: the Lease may still name this replica, and then it is safely taken back.
+   */
+  #endLeadership(): void {
     this.#generation++;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     if (this.#deadlineTimer !== undefined) this.#clock.clearTimeout(this.#deadlineTimer);
     this.#timer = undefined;
     this.#deadlineTimer = undefined;
-    this.#running = false;
     if (this.#leading) {
       this.#leading = false;
       this.#abort?.abort(new Error(`lost leadership of Lease ${this.#namespace}/${this.#leaseName}`));
       try {
-        this.#onStoppedLeading();
+        this.#stoppedLeading = Promise.resolve(this.#onStoppedLeading()).catch((error: unknown) =>
+          this.#onError(error),
+        );
       } catch (error) {
         this.#onError(error);
       }
     }
-    const endRun = this.#endRun;
-    this.#endRun = undefined;
-    endRun?.();
+    if (!this.#stopped && this.#running) this.#schedule(this.#retryPeriodMs);
   }
 
   /** Hands the Lease back: no holder and a one-second duration, so a successor need not wait. */
