@@ -322,7 +322,7 @@ function assemble(
 /**
  * Mints an X.509-SVID with a fresh key. The certificate is assembled from a per-(CA, identity)
  * DER template with only the serial, validity, public key and its identifier filled in, then
- * signed with node:crypto; building it through a general ASN.1 object model costs about twenty
+ * signed with node:crypto; building it through a general ASN.1 object model costs about forty
  * times more per certificate (see bench/README.md). Everything is validated before the key is
  * generated, so a bad request costs no key.
  */
