@@ -58,7 +58,9 @@ export function withRules<S extends z.ZodType>(schema: S, rules: Rule<z.output<S
   for (const r of rules) {
     const path = r.fieldPath ? r.fieldPath.slice(1).split(".") : [];
     refined = refined.superRefine((value, ctx) => {
-      if (!r.holds(value as z.output<S>)) ctx.addIssue({ code: "custom", message: r.message, path });
+      // zod prefixes the parent path onto the issue's own array, so each issue needs a fresh one.
+      if (!r.holds(value as z.output<S>))
+        ctx.addIssue({ code: "custom", message: r.message, path: [...path] });
     }) as S;
   }
   return refined.meta({
