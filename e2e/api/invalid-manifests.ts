@@ -1,0 +1,394 @@
+// Manifests with one mistake each, and the field the mistake must be reported on. The API server
+// (e2e/api/validation.e2e.test.ts) and the zod schemas (operator/src/api/schemas.test.ts) must
+// both reject every one of them, naming that field.
+import { API_VERSION, type SignetKind } from "../../operator/src/api/constants.ts";
+
+export type Manifest = {
+  apiVersion: string;
+  kind: SignetKind;
+  metadata: { name: string; namespace?: string };
+  spec: Record<string, unknown>;
+};
+
+export interface InvalidCase {
+  /** Completes "should reject a manifest with ...". */
+  name: string;
+  manifest: Manifest;
+  /** Path of the offending field as the API server reports it, e.g. "spec.windows[0].end". */
+  field: string;
+  /** True when only a CEL rule (x-kubernetes-validations) catches the mistake. */
+  cel?: boolean;
+}
+
+export function machineIdentity(spec: Record<string, unknown> = {}, name = "payments-api"): Manifest {
+  return {
+    apiVersion: API_VERSION,
+    kind: "MachineIdentity",
+    metadata: { name },
+    spec: { serviceAccounts: ["payments"], ...spec },
+  };
+}
+
+export function accessPolicy(spec: Record<string, unknown> = {}): Manifest {
+  return {
+    apiVersion: API_VERSION,
+    kind: "AccessPolicy",
+    metadata: { name: "checkout-to-payments" },
+    spec: {
+      target: { identity: "payments-api", ports: [{ port: 8443, protocol: "TCP" }] },
+      allowFrom: [{ identity: "checkout" }],
+      ...spec,
+    },
+  };
+}
+
+export function accessSchedule(spec: Record<string, unknown> = {}): Manifest {
+  return {
+    apiVersion: API_VERSION,
+    kind: "AccessSchedule",
+    metadata: { name: "business-hours" },
+    spec: {
+      timeZone: "Europe/Berlin",
+      windows: [{ days: ["Mon", "Tue", "Wed", "Thu", "Fri"], start: "08:00", end: "18:00" }],
+      ...spec,
+    },
+  };
+}
+
+const window = (w: Record<string, unknown>) => ({
+  windows: [{ days: ["Mon"], start: "08:00", end: "18:00", ...w }],
+});
+const grant = (g: Record<string, unknown>) => ({
+  grants: [{ start: "2026-11-21T22:00:00Z", end: "2026-11-21T23:00:00Z", ...g }],
+});
+const port = (p: Record<string, unknown>) => ({
+  target: { identity: "payments-api", ports: [{ port: 8443, ...p }] },
+});
+
+export const INVALID_CASES: InvalidCase[] = [
+  // MachineIdentity
+  {
+    name: "no serviceAccounts at all",
+    manifest: { ...machineIdentity(), spec: { ttl: "1h" } },
+    field: "spec.serviceAccounts",
+  },
+  {
+    name: "an empty serviceAccounts list",
+    manifest: machineIdentity({ serviceAccounts: [] }),
+    field: "spec.serviceAccounts",
+  },
+  {
+    name: "a ServiceAccount name with capitals",
+    manifest: machineIdentity({ serviceAccounts: ["Payments"] }),
+    field: "spec.serviceAccounts[0]",
+  },
+  {
+    name: "the same ServiceAccount twice",
+    manifest: machineIdentity({ serviceAccounts: ["payments", "payments"] }),
+    field: "spec.serviceAccounts[1]",
+  },
+  {
+    name: "more than 32 ServiceAccounts",
+    manifest: machineIdentity({ serviceAccounts: Array.from({ length: 33 }, (_, i) => `sa-${i}`) }),
+    field: "spec.serviceAccounts",
+  },
+  {
+    name: "a ttl in days, which Go durations lack",
+    manifest: machineIdentity({ ttl: "1d" }),
+    field: "spec.ttl",
+  },
+  { name: "a ttl below 10s", manifest: machineIdentity({ ttl: "5s" }), field: "spec.ttl", cel: true },
+  { name: "a ttl above 8760h", manifest: machineIdentity({ ttl: "8761h" }), field: "spec.ttl", cel: true },
+  {
+    name: "renewBefore equal to ttl",
+    manifest: machineIdentity({ ttl: "1h", renewBefore: "60m" }),
+    field: "spec.renewBefore",
+    cel: true,
+  },
+  {
+    name: "renewBefore longer than the default ttl",
+    manifest: machineIdentity({ renewBefore: "2h" }),
+    field: "spec.renewBefore",
+    cel: true,
+  },
+  {
+    name: "renewBefore with a space",
+    manifest: machineIdentity({ renewBefore: "20 m" }),
+    field: "spec.renewBefore",
+  },
+  {
+    name: "an ECDSA key of 2048 bits",
+    manifest: machineIdentity({ privateKey: { algorithm: "ECDSA", size: 2048 } }),
+    field: "spec.privateKey.size",
+    cel: true,
+  },
+  {
+    name: "an RSA key of 384 bits",
+    manifest: machineIdentity({ privateKey: { algorithm: "RSA", size: 384 } }),
+    field: "spec.privateKey.size",
+    cel: true,
+  },
+  {
+    name: "an Ed25519 key with a size",
+    manifest: machineIdentity({ privateKey: { algorithm: "Ed25519", size: 256 } }),
+    field: "spec.privateKey.size",
+    cel: true,
+  },
+  {
+    name: "an unknown key algorithm",
+    manifest: machineIdentity({ privateKey: { algorithm: "DSA" } }),
+    field: "spec.privateKey.algorithm",
+  },
+  {
+    name: "an RSA key of 1024 bits",
+    manifest: machineIdentity({ privateKey: { algorithm: "RSA", size: 1024 } }),
+    field: "spec.privateKey.size",
+  },
+  {
+    name: "a SPIFFE ID with an upper-case trust domain",
+    manifest: machineIdentity({ spiffeID: "spiffe://Cluster.Local/ns/shop/id/payments-api" }),
+    field: "spec.spiffeID",
+  },
+  {
+    name: "a SPIFFE ID with a port",
+    manifest: machineIdentity({ spiffeID: "spiffe://cluster.local:8443/ns/shop/id/payments-api" }),
+    field: "spec.spiffeID",
+  },
+  {
+    name: "a SPIFFE ID with user info",
+    manifest: machineIdentity({ spiffeID: "spiffe://admin@cluster.local/ns/shop/id/payments-api" }),
+    field: "spec.spiffeID",
+  },
+  {
+    name: "a SPIFFE ID with the root path only",
+    manifest: machineIdentity({ spiffeID: "spiffe://cluster.local/" }),
+    field: "spec.spiffeID",
+  },
+  {
+    name: "a SPIFFE ID with a '..' segment",
+    manifest: machineIdentity({ spiffeID: "spiffe://cluster.local/ns/shop/../finance" }),
+    field: "spec.spiffeID",
+  },
+  {
+    name: "a SPIFFE ID with an empty segment",
+    manifest: machineIdentity({ spiffeID: "spiffe://cluster.local/ns//payments-api" }),
+    field: "spec.spiffeID",
+  },
+  {
+    name: "a SPIFFE ID with a query",
+    manifest: machineIdentity({ spiffeID: "spiffe://cluster.local/ns/shop?id=payments-api" }),
+    field: "spec.spiffeID",
+  },
+  {
+    name: "a SPIFFE ID with another scheme",
+    manifest: machineIdentity({ spiffeID: "https://cluster.local/ns/shop/id/payments-api" }),
+    field: "spec.spiffeID",
+  },
+  {
+    name: "a SPIFFE ID longer than 2048 characters",
+    manifest: machineIdentity({ spiffeID: `spiffe://cluster.local/${"a".repeat(2040)}` }),
+    field: "spec.spiffeID",
+  },
+  {
+    name: "a wildcard that is not the leftmost DNS label",
+    manifest: machineIdentity({ dnsNames: ["api.*.shop.svc"] }),
+    field: "spec.dnsNames[0]",
+  },
+  {
+    name: "a DNS name with an underscore",
+    manifest: machineIdentity({ dnsNames: ["payments.shop.svc", "pay_ments.shop.svc"] }),
+    field: "spec.dnsNames[1]",
+  },
+  { name: "an unknown usage", manifest: machineIdentity({ usages: ["peer"] }), field: "spec.usages[0]" },
+  { name: "no usages", manifest: machineIdentity({ usages: [] }), field: "spec.usages" },
+  {
+    name: "a secretName with an underscore",
+    manifest: machineIdentity({ secretName: "payments_identity" }),
+    field: "spec.secretName",
+  },
+  {
+    name: "a scheduleRef without a name",
+    manifest: machineIdentity({ scheduleRef: {} }),
+    field: "spec.scheduleRef.name",
+  },
+  { name: "suspend as a string", manifest: machineIdentity({ suspend: "yes" }), field: "spec.suspend" },
+  {
+    name: "an identity name too long for a label value",
+    manifest: machineIdentity({}, `payments-${"a".repeat(60)}`),
+    field: "metadata.name",
+  },
+  // AccessPolicy
+  { name: "port 0", manifest: accessPolicy(port({ port: 0 })), field: "spec.target.ports[0].port" },
+  { name: "port 65536", manifest: accessPolicy(port({ port: 65536 })), field: "spec.target.ports[0].port" },
+  {
+    name: "the protocol HTTP",
+    manifest: accessPolicy(port({ protocol: "HTTP" })),
+    field: "spec.target.ports[0].protocol",
+  },
+  {
+    name: "the same port twice",
+    manifest: accessPolicy({ target: { identity: "payments-api", ports: [{ port: 8443 }, { port: 8443 }] } }),
+    field: "spec.target.ports[1]",
+  },
+  {
+    name: "no target identity",
+    manifest: accessPolicy({ target: { ports: [] } }),
+    field: "spec.target.identity",
+  },
+  {
+    name: "a target identity longer than 63 characters",
+    manifest: accessPolicy({ target: { identity: "p".repeat(64) } }),
+    field: "spec.target.identity",
+  },
+  { name: "an empty allowFrom", manifest: accessPolicy({ allowFrom: [] }), field: "spec.allowFrom" },
+  {
+    name: "an allowFrom identity with capitals",
+    manifest: accessPolicy({ allowFrom: [{ identity: "Checkout" }] }),
+    field: "spec.allowFrom[0].identity",
+  },
+  {
+    name: "an allowFrom namespace with a dot",
+    manifest: accessPolicy({ allowFrom: [{ identity: "ledger", namespace: "finance.prod" }] }),
+    field: "spec.allowFrom[0].namespace",
+  },
+  // AccessSchedule
+  {
+    name: "a window starting at 24:00",
+    manifest: accessSchedule(window({ start: "24:00" })),
+    field: "spec.windows[0].start",
+  },
+  {
+    name: "a window ending at 8:00 without a leading zero",
+    manifest: accessSchedule(window({ end: "8:00" })),
+    field: "spec.windows[0].end",
+  },
+  {
+    name: "a window that ends when it starts",
+    manifest: accessSchedule(window({ start: "08:00", end: "08:00" })),
+    field: "spec.windows[0].end",
+    cel: true,
+  },
+  {
+    name: "a window listing Monday twice",
+    manifest: accessSchedule(window({ days: ["Mon", "Mon"] })),
+    field: "spec.windows[0].days[1]",
+  },
+  {
+    name: "a day spelled out",
+    manifest: accessSchedule(window({ days: ["Monday"] })),
+    field: "spec.windows[0].days[0]",
+  },
+  {
+    name: "a window without days",
+    manifest: accessSchedule(window({ days: [] })),
+    field: "spec.windows[0].days",
+  },
+  {
+    name: "more than 32 windows",
+    manifest: accessSchedule({
+      windows: Array.from({ length: 33 }, () => ({ days: ["Mon"], start: "08:00", end: "09:00" })),
+    }),
+    field: "spec.windows",
+  },
+  {
+    name: "a grant that ends before it starts",
+    manifest: accessSchedule(grant({ end: "2026-11-21T21:00:00Z" })),
+    field: "spec.grants[0].end",
+    cel: true,
+  },
+  {
+    name: "a grant of eight days",
+    manifest: accessSchedule(grant({ end: "2026-11-29T22:00:00Z" })),
+    field: "spec.grants[0].end",
+    cel: true,
+  },
+  {
+    name: "a grant whose end, in another offset, is its start",
+    manifest: accessSchedule(grant({ end: "2026-11-21T23:00:00+01:00" })),
+    field: "spec.grants[0].end",
+    cel: true,
+  },
+  {
+    name: "a grant start with a space instead of T",
+    manifest: accessSchedule(grant({ start: "2026-11-21 22:00:00Z" })),
+    field: "spec.grants[0].start",
+  },
+  {
+    name: "a grant start without a time-zone offset",
+    manifest: accessSchedule(grant({ start: "2026-11-21T22:00:00" })),
+    field: "spec.grants[0].start",
+  },
+  {
+    name: "a grant on February 30th",
+    manifest: accessSchedule(grant({ start: "2026-02-30T22:00:00Z", end: "2026-03-01T22:00:00Z" })),
+    field: "spec.grants[0].start",
+  },
+  {
+    name: "a grant reason longer than 256 characters",
+    manifest: accessSchedule(grant({ reason: "x".repeat(257) })),
+    field: "spec.grants[0].reason",
+  },
+  {
+    name: "a time zone with a space",
+    manifest: accessSchedule({ timeZone: "Europe Berlin" }),
+    field: "spec.timeZone",
+  },
+];
+
+/** Edge cases that must be accepted, so that the rules above are not simply stricter than intended. */
+export const VALID_EDGE_CASES: { name: string; manifest: Manifest }[] = [
+  { name: "the shortest ttl, 10s", manifest: machineIdentity({ ttl: "10s", renewBefore: "9s" }) },
+  { name: "the longest ttl, 8760h", manifest: machineIdentity({ ttl: "8760h" }) },
+  { name: "a fractional, compound ttl", manifest: machineIdentity({ ttl: "1.5h", renewBefore: "1h29m59s" }) },
+  { name: "renewBefore in milliseconds", manifest: machineIdentity({ ttl: "10s", renewBefore: "9500ms" }) },
+  {
+    name: "an Ed25519 key without a size",
+    manifest: machineIdentity({ privateKey: { algorithm: "Ed25519" } }),
+  },
+  {
+    name: "an RSA key with the default size",
+    manifest: machineIdentity({ privateKey: { algorithm: "RSA" } }),
+  },
+  {
+    name: "an ECDSA P-384 key",
+    manifest: machineIdentity({ privateKey: { algorithm: "ECDSA", size: 384 } }),
+  },
+  {
+    name: "a SPIFFE ID with dots, dashes and underscores",
+    manifest: machineIdentity({
+      spiffeID: "spiffe://prod.example-corp_1.com/team/.well-known/.../Payments_API",
+    }),
+  },
+  { name: "a leftmost wildcard DNS name", manifest: machineIdentity({ dnsNames: ["*.payments.shop.svc"] }) },
+  { name: "a client-only identity", manifest: machineIdentity({ usages: ["client"] }) },
+  { name: "an identity name of exactly 63 characters", manifest: machineIdentity({}, "p".repeat(63)) },
+  { name: "a port of 65535 over SCTP", manifest: accessPolicy(port({ port: 65535, protocol: "SCTP" })) },
+  {
+    name: "the same port over TCP and UDP",
+    manifest: accessPolicy({
+      target: { identity: "payments-api", ports: [{ port: 53 }, { port: 53, protocol: "UDP" }] },
+    }),
+  },
+  { name: "a policy without ports", manifest: accessPolicy({ target: { identity: "payments-api" } }) },
+  { name: "a window across midnight", manifest: accessSchedule(window({ start: "22:00", end: "02:00" })) },
+  {
+    name: "a window from 00:00 to 23:59",
+    manifest: accessSchedule(window({ start: "00:00", end: "23:59" })),
+  },
+  { name: "a grant of exactly seven days", manifest: accessSchedule(grant({ end: "2026-11-28T22:00:00Z" })) },
+  {
+    name: "a grant with offsets and fractional seconds",
+    manifest: accessSchedule(
+      grant({ start: "2026-11-21T23:00:00.5+01:00", end: "2026-11-22T01:00:00-01:00" }),
+    ),
+  },
+  {
+    name: "a grant on February 29th of a leap year",
+    manifest: accessSchedule(grant({ start: "2028-02-29T08:00:00Z", end: "2028-02-29T09:00:00Z" })),
+  },
+  {
+    name: "a three-part time zone",
+    manifest: accessSchedule({ timeZone: "America/Argentina/Buenos_Aires" }),
+  },
+  { name: "a schedule with grants only", manifest: { ...accessSchedule(), spec: grant({}) } },
+];

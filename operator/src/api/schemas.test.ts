@@ -1,0 +1,139 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { INVALID_CASES, machineIdentity, VALID_EDGE_CASES } from "../../../e2e/api/invalid-manifests.ts";
+import { API_VERSION, KINDS, type SignetKind } from "./constants.ts";
+import { formatProblems } from "./fields.ts";
+import { keySizeOf, renewBeforeMsOf, secretNameOf, spiffeIDOf } from "./machine-identity.ts";
+import { checkSemantics, validate, validateAccessSchedule, validateMachineIdentity } from "./validation.ts";
+
+const examplesDir = fileURLToPath(new URL("../../../examples/", import.meta.url));
+
+function exampleObjects(): { file: string; obj: { apiVersion: string; kind: SignetKind } }[] {
+  return readdirSync(examplesDir)
+    .filter((f) => f.endsWith(".yaml"))
+    .flatMap((file) =>
+      parseAllDocuments(readFileSync(`${examplesDir}${file}`, "utf8")).map((d) => ({ file, obj: d.toJS() })),
+    )
+    .filter(({ obj }) => obj.apiVersion === API_VERSION);
+}
+
+describe("the examples", () => {
+  it("should cover every kind", () => {
+    expect(new Set(exampleObjects().map((e) => e.obj.kind))).toEqual(new Set(KINDS));
+  });
+
+  it.each(exampleObjects().map((e) => [`${e.file}`, e.obj] as const))("should accept %s", (_, obj) => {
+    expect(checkSemantics(obj.kind, obj)).toEqual([]);
+  });
+
+  it("should apply the design's defaults to the smallest identity", () => {
+    const { value } = validateMachineIdentity(
+      exampleObjects().find((e) => e.file === "machineidentity-checkout.yaml")?.obj,
+    );
+    expect(value?.spec).toEqual({
+      serviceAccounts: ["checkout"],
+      ttl: "1h",
+      privateKey: { algorithm: "ECDSA", size: 256 },
+      usages: ["client", "server"],
+      suspend: false,
+    });
+  });
+});
+
+describe("the zod schemas, on the manifests the API server must reject", () => {
+  it.each(INVALID_CASES.map((c) => [c.name, c] as const))("should reject a manifest with %s", (_, c) => {
+    const result = validate(c.manifest.kind, c.manifest);
+    expect(result.ok).toBe(false);
+    expect(result.problems.map((p) => p.field)).toContain(c.field);
+    expect(formatProblems(result.problems)).toContain(`${c.field}: `);
+  });
+
+  it("should report the same field however often a rule fails", () => {
+    const c = INVALID_CASES.find((x) => x.name === "a grant that ends before it starts");
+    const fields = () => validate("AccessSchedule", c?.manifest).problems.map((p) => p.field);
+    expect([fields(), fields()]).toEqual([["spec.grants[0].end"], ["spec.grants[0].end"]]);
+  });
+
+  it.each(VALID_EDGE_CASES.map((c) => [c.name, c.manifest] as const))("should accept %s", (_, manifest) => {
+    expect(validate(manifest.kind, manifest).problems).toEqual([]);
+  });
+});
+
+describe("checkSemantics", () => {
+  it.each([
+    ["an unknown time zone", { timeZone: "Europe/Berlim" }, ["spec.timeZone"]],
+    ["a zone Intl knows in another case", { timeZone: "europe/berlin" }, []],
+    ["UTC", { timeZone: "UTC" }, []],
+  ])("should check %s against Intl's time-zone database", (_, spec, fields) => {
+    const problems = validateAccessSchedule({
+      ...INVALID_CASES.find((c) => c.manifest.kind === "AccessSchedule")?.manifest,
+      spec,
+    }).problems;
+    expect(problems.map((p) => p.field)).toEqual(fields);
+  });
+
+  it.each([
+    [
+      "should refuse a SPIFFE ID in another namespace's reserved path",
+      "spiffe://cluster.local/ns/finance/id/ledger",
+      1,
+    ],
+    [
+      "should accept a SPIFFE ID in the identity's own namespace",
+      "spiffe://cluster.local/ns/shop/id/payments-api",
+      0,
+    ],
+    ["should accept a SPIFFE ID outside the /ns/ form", "spiffe://cluster.local/payments", 0],
+    ["should not mistake a segment that merely starts with ns", "spiffe://cluster.local/nsx/finance", 0],
+  ])("%s", (_, spiffeID, count) => {
+    const manifest = machineIdentity({ spiffeID });
+    const problems = checkSemantics("MachineIdentity", {
+      ...manifest,
+      metadata: { ...manifest.metadata, namespace: "shop" },
+    });
+    expect(problems).toHaveLength(count);
+    if (count) expect(problems[0]?.field).toBe("spec.spiffeID");
+  });
+
+  it("should say a missing field is required", () => {
+    expect(
+      checkSemantics("AccessPolicy", {
+        apiVersion: API_VERSION,
+        kind: "AccessPolicy",
+        metadata: { name: "p" },
+      }),
+    ).toEqual([{ field: "spec", message: "is required" }]);
+  });
+});
+
+describe("resolved defaults", () => {
+  it.each([
+    [{ algorithm: "ECDSA" as const }, 256],
+    [{ algorithm: "ECDSA" as const, size: 384 as const }, 384],
+    [{ algorithm: "RSA" as const }, 2048],
+    [{ algorithm: "RSA" as const, size: 4096 as const }, 4096],
+    [{ algorithm: "Ed25519" as const }, undefined],
+  ])("should size %j keys at %s bits", (key, bits) => {
+    expect(keySizeOf(key)).toBe(bits);
+  });
+
+  it("should name the Secret <name>-identity unless secretName says otherwise", () => {
+    expect(secretNameOf({ metadata: { name: "checkout" }, spec: {} })).toBe("checkout-identity");
+    expect(secretNameOf({ metadata: { name: "checkout" }, spec: { secretName: "tls" } })).toBe("tls");
+  });
+
+  it("should renew a third of ttl before expiry unless renewBefore says otherwise", () => {
+    expect(renewBeforeMsOf({ ttl: "1h" })).toBe(20 * 60_000);
+    expect(renewBeforeMsOf({ ttl: "1h", renewBefore: "5m" })).toBe(5 * 60_000);
+  });
+
+  it("should derive the SPIFFE ID from trust domain, namespace and name unless spiffeID is set", () => {
+    const identity = { metadata: { name: "payments-api", namespace: "shop" }, spec: {} };
+    expect(spiffeIDOf(identity, "cluster.local")).toBe("spiffe://cluster.local/ns/shop/id/payments-api");
+    expect(spiffeIDOf({ ...identity, spec: { spiffeID: "spiffe://x/y" } }, "cluster.local")).toBe(
+      "spiffe://x/y",
+    );
+  });
+});
