@@ -8,7 +8,12 @@ import { type MintSvidInput, mintSvid } from "../../operator/src/pki/mint.ts";
 import { mintSvidReference } from "../../operator/src/pki/reference.ts";
 
 const now = new Date();
-const { ca } = await createRootCa({ commonName: "Signet Bench Root", trustDomain: "cluster.local", validity: 86_400_000, now });
+const { ca } = await createRootCa({
+  commonName: "Signet Bench Root",
+  trustDomain: "cluster.local",
+  validity: 86_400_000,
+  now,
+});
 
 function cpuModel(): string {
   try {
@@ -46,9 +51,17 @@ async function measure(
   );
 }
 
-console.log(`node ${process.version}, ${cpus().length} CPUs (${cpuModel()}), CA: ECDSA P-256, one core (single thread)`);
+console.log(
+  `node ${process.version}, ${cpus().length} CPUs (${cpuModel()}), CA: ECDSA P-256, one core (single thread)`,
+);
 await measure("P-256 (template, node:crypto)", mintSvid, { algorithm: "ECDSA", size: 256 }, 2_000, 20_000);
 await measure("P-384 (template, node:crypto)", mintSvid, { algorithm: "ECDSA", size: 384 }, 500, 5_000);
 await measure("Ed25519 (template, node:crypto)", mintSvid, { algorithm: "Ed25519" }, 2_000, 20_000);
 await measure("RSA 2048 (template, node:crypto)", mintSvid, { algorithm: "RSA", size: 2048 }, 5, 100);
-await measure("P-256 (naive @peculiar/x509)", mintSvidReference, { algorithm: "ECDSA", size: 256 }, 200, 2_000);
+await measure(
+  "P-256 (naive @peculiar/x509)",
+  mintSvidReference,
+  { algorithm: "ECDSA", size: 256 },
+  200,
+  2_000,
+);
