@@ -4,6 +4,7 @@ import * as k8s from "@kubernetes/client-node";
 import { ConfigError, configUsage, parseConfig } from "../runtime/config.ts";
 import { startOperator } from "../runtime/manager.ts";
 import { createLogger } from "../telemetry/logger.ts";
+import { runAudit } from "./audit.ts";
 
 const USAGE = `usage: signet <command> [flags]
 
@@ -11,6 +12,7 @@ commands:
   run          controllers (leader-elected) and the admission webhook, as a Deployment runs it
   controller   the leader-elected controllers only
   webhook      the admission webhook only
+  audit        identities, their consumers and expiry, and the access graph between them
 
 flags (each also read from its environment variable):
 ${configUsage()}
@@ -54,6 +56,9 @@ try {
       break;
     case "webhook":
       await serve(args, { controllers: false, webhook: true });
+      break;
+    case "audit":
+      process.exitCode = await runAudit(args);
       break;
     case undefined:
     case "help":
