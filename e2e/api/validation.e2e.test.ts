@@ -81,6 +81,16 @@ describe("Signet's CRDs on a real API server", () => {
     expect(committedCrds()).toHaveLength(3);
   });
 
+  it("serves exactly the committed schemas, defaults and CEL rules included", async () => {
+    // A client that sends a plain parsed CRD through client-node's typed serializer loses every
+    // default and x-kubernetes-* key; this names that cause instead of failing case by case.
+    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+    for (const crd of committedCrds()) {
+      const served = await ext.readCustomResourceDefinition({ name: crd.metadata?.name ?? "" });
+      expect(served.spec.versions[0]?.schema, crd.metadata?.name).toEqual(crd.spec.versions[0]?.schema);
+    }
+  });
+
   describe("the examples", () => {
     it.each(examples)("accepts %s in a server-side dry run", async (_, doc) => {
       if (doc.kind === "Namespace") {
