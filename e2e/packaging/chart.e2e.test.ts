@@ -1,0 +1,345 @@
+// The chart as files: lint, rendering with every option, the values schema, and that what it renders
+// stays the same as the CRDs, the webhook manifests and manifests/ kept elsewhere in the repository.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type * as k8s from "@kubernetes/client-node";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import {
+  chartDir,
+  existingManifests,
+  helmBinary,
+  helmTemplate,
+  manifestsDir,
+  renderManifests,
+} from "../../scripts/render-manifests.ts";
+import { mustRun, objectKey, parseObjects, runCommand } from "./support.ts";
+
+const repo = fileURLToPath(new URL("../../", import.meta.url));
+const allOptions = join(chartDir, "ci", "all-options-values.yaml");
+
+let helm: string;
+beforeAll(() => {
+  helm = helmBinary();
+});
+
+const render = async (args: string[] = []) => parseObjects(helmTemplate(helm, args));
+const find = (objects: k8s.KubernetesObject[], kind: string, name?: string) =>
+  objects.filter((o) => o.kind === kind && (name === undefined || o.metadata?.name === name));
+const one = <T extends k8s.KubernetesObject>(
+  objects: k8s.KubernetesObject[],
+  kind: string,
+  name?: string,
+) => {
+  const found = find(objects, kind, name);
+  if (found.length !== 1) throw new Error(`expected one ${kind} ${name ?? ""}, found ${found.length}`);
+  return found[0] as T;
+};
+const rulesOf = (o: k8s.KubernetesObject) => (o as k8s.V1Role).rules ?? [];
+
+/** Paths of every leaf of a values tree; empty maps and lists count as leaves (they are values too). */
+function leafPaths(value: unknown, prefix = ""): string[] {
+  if (value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length > 0) {
+    return Object.entries(value).flatMap(([k, v]) => leafPaths(v, prefix ? `${prefix}.${k}` : k));
+  }
+  return [prefix];
+}
+const at = (tree: unknown, path: string) =>
+  path.split(".").reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], tree);
+
+describe("the chart", () => {
+  it.each([
+    ["default values", []],
+    ["every option set", ["-f", allOptions]],
+  ])("lints without a warning or an error with %s", async (_name, args) => {
+    const out = await mustRun(helm, ["lint", chartDir, "--strict", ...args]);
+    expect(out).toContain("0 chart(s) failed");
+    expect(out).not.toMatch(/\[(WARNING|ERROR)\]/);
+  });
+
+  it("carries byte-identical copies of the repository's CRDs", () => {
+    const repoCrds = readdirSync(join(repo, "crds")).sort();
+    expect(readdirSync(join(chartDir, "crds")).sort()).toEqual(repoCrds);
+    for (const file of repoCrds) {
+      expect(readFileSync(join(chartDir, "crds", file), "utf8"), file).toBe(
+        readFileSync(join(repo, "crds", file), "utf8"),
+      );
+    }
+  });
+
+  it("sets every documented value in the all-options values file", () => {
+    const defaults = parse(readFileSync(join(chartDir, "values.yaml"), "utf8"));
+    const all = parse(readFileSync(allOptions, "utf8"));
+    const missing = leafPaths(defaults).filter((p) => at(all, p) === undefined);
+    expect(missing).toEqual([]);
+  });
+
+  it("renders the operator's objects with default values", async () => {
+    const objects = await render();
+    expect(objects.map(objectKey).sort()).toEqual(
+      [
+        "ClusterRole/signet",
+        "ClusterRoleBinding/signet",
+        "CustomResourceDefinition/accesspolicies.signet.dev",
+        "CustomResourceDefinition/accessschedules.signet.dev",
+        "CustomResourceDefinition/machineidentities.signet.dev",
+        "Deployment/signet-system/signet",
+        "MutatingWebhookConfiguration/signet-pod-identity",
+        "NetworkPolicy/signet-system/signet",
+        "PodDisruptionBudget/signet-system/signet",
+        "Role/signet-system/signet",
+        "RoleBinding/signet-system/signet",
+        "Service/signet-system/signet-metrics",
+        "Service/signet-system/signet-webhook",
+        "ServiceAccount/signet-system/signet",
+        "ValidatingAdmissionPolicy/signet-identity-label",
+        "ValidatingAdmissionPolicyBinding/signet-identity-label",
+      ].sort(),
+    );
+    const deployment = one<k8s.V1Deployment>(objects, "Deployment");
+    const pod = deployment.spec?.template.spec;
+    const container = pod?.containers[0];
+    expect(deployment.spec?.replicas).toBe(2);
+    expect(container?.args).toEqual(["run"]);
+    expect(pod?.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(container?.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(container?.livenessProbe?.httpGet).toEqual({ path: "/healthz", port: "metrics" });
+    expect(container?.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: "metrics" });
+    const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
+    expect(env).toMatchObject({
+      POD_NAME: { fieldRef: { fieldPath: "metadata.name" } },
+      SIGNET_NAMESPACE: { fieldRef: { fieldPath: "metadata.namespace" } },
+      SIGNET_LEADER_ELECT: "true",
+      SIGNET_WEBHOOK_CONFIGURATION: "signet-pod-identity",
+      SIGNET_WEBHOOK_DNS_NAMES:
+        "signet-webhook.signet-system.svc,signet-webhook.signet-system.svc.cluster.local",
+    });
+    expect(pod?.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+    const webhookService = one<k8s.V1Service>(objects, "Service", "signet-webhook");
+    expect(webhookService.spec?.ports).toEqual([
+      { name: "https", port: 443, targetPort: "webhook", protocol: "TCP" },
+    ]);
+    expect(container?.ports?.find((p) => p.name === "webhook")?.containerPort).toBe(9443);
+    expect(container?.ports?.find((p) => p.name === "metrics")?.containerPort).toBe(8080);
+  });
+
+  it("renders every option where it belongs", async () => {
+    const objects = await render(["-f", allOptions]);
+    const deployment = one<k8s.V1Deployment>(objects, "Deployment");
+    const pod = deployment.spec?.template.spec;
+    const container = pod?.containers[0];
+    const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
+    expect(deployment.spec?.replicas).toBe(3);
+    expect(container?.image).toBe("registry.example.org/platform/signet:0.1.0-rc.1");
+    expect(container?.imagePullPolicy).toBe("Always");
+    expect(container?.args).toEqual(["run", "--workers=8"]);
+    expect(env).toMatchObject({
+      SIGNET_TRUST_DOMAIN: "prod.example.org",
+      SIGNET_MIN_TTL: "10m",
+      SIGNET_MAX_TTL: "12h",
+      SIGNET_CA_SECRET: "signet-root-ca",
+      SIGNET_USER_CA_SECRET: "corp-intermediate-ca",
+      SIGNET_WATCH_NAMESPACES: "shop,finance",
+      SIGNET_LEASE_NAME: "signet-leader",
+      SIGNET_METRICS_PORT: "9090",
+      SIGNET_WEBHOOK_PORT: "10443",
+      SIGNET_WEBHOOK_SECRET: "signet-serving",
+      SIGNET_LOG_LEVEL: "debug",
+      SIGNET_LEASE_DURATION: "20s",
+    });
+    expect(container?.resources).toEqual({
+      requests: { cpu: "100m", memory: "192Mi" },
+      limits: { cpu: "1", memory: "384Mi" },
+    });
+    expect(pod?.nodeSelector).toEqual({ "kubernetes.io/os": "linux" });
+    expect(pod?.tolerations).toHaveLength(1);
+    expect(pod?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+    expect(pod?.priorityClassName).toBe("system-cluster-critical");
+    expect(pod?.imagePullSecrets).toEqual([{ name: "registry-credentials" }]);
+    expect(deployment.spec?.template.metadata?.labels?.team).toBe("platform");
+    expect(deployment.spec?.template.metadata?.annotations).toEqual({ "example.org/scrape": "true" });
+
+    const mwc = one<k8s.V1MutatingWebhookConfiguration>(objects, "MutatingWebhookConfiguration");
+    expect(mwc.webhooks?.[0]).toMatchObject({
+      failurePolicy: "Ignore",
+      timeoutSeconds: 3,
+      namespaceSelector: {
+        matchExpressions: [{ key: "signet.dev/enabled", operator: "In", values: ["true"] }],
+      },
+    });
+    expect(one<k8s.V1ServiceAccount>(objects, "ServiceAccount").metadata?.annotations).toEqual({
+      "example.org/owner": "platform",
+    });
+    expect(one<k8s.V1PodDisruptionBudget>(objects, "PodDisruptionBudget").spec?.minAvailable).toBe(2);
+    const np = one<k8s.V1NetworkPolicy>(objects, "NetworkPolicy");
+    expect(np.spec?.egress).toEqual([
+      {
+        ports: [{ port: 6443, protocol: "TCP" }],
+        to: [{ ipBlock: { cidr: "10.0.0.1/32" } }, { ipBlock: { cidr: "172.18.0.0/16" } }],
+      },
+    ]);
+    const ingress = (np.spec?.ingress ?? []) as unknown as { from?: unknown }[];
+    expect(ingress[1]?.from).toEqual([
+      { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
+    ]);
+    const monitor = one(objects, "ServiceMonitor") as unknown as {
+      metadata: { labels: Record<string, string> };
+      spec: { endpoints: { port: string; interval: string }[] };
+    };
+    expect(monitor.metadata.labels.release).toBe("prometheus");
+    expect(monitor.spec.endpoints).toEqual([{ port: "metrics", path: "/metrics", interval: "15s" }]);
+    const releaseRole = one<k8s.V1Role>(find(objects, "Role", "signet"), "Role");
+    expect(releaseRole.rules).toContainEqual({
+      apiGroups: [""],
+      resources: ["secrets"],
+      resourceNames: ["signet-root-ca", "signet-serving", "corp-intermediate-ca"],
+      verbs: ["get", "update"],
+    });
+    expect(releaseRole.rules).toContainEqual({
+      apiGroups: ["coordination.k8s.io"],
+      resources: ["leases"],
+      resourceNames: ["signet-leader"],
+      verbs: ["get", "update"],
+    });
+  });
+
+  it.each([
+    ["the PodDisruptionBudget", "podDisruptionBudget.enabled=false", "PodDisruptionBudget"],
+    ["the NetworkPolicy", "networkPolicy.enabled=false", "NetworkPolicy"],
+  ])("leaves out %s when it is disabled", async (_name, set, kind) => {
+    expect(find(await render(), kind)).toHaveLength(1);
+    expect(find(await render(["--set", set]), kind)).toHaveLength(0);
+  });
+
+  it.each([
+    ["replicas as a word", ["--set-json", 'replicas="two"'], "at '/replicas': got string, want integer"],
+    [
+      "an unknown webhook failure policy",
+      ["--set", "webhook.failurePolicy=Maybe"],
+      "at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'",
+    ],
+    ["an unknown log level", ["--set", "logLevel=loud"], "at '/logLevel': value must be one of"],
+    ["a TTL that is not a duration", ["--set", "minTTL=5 minutes"], "at '/minTTL'"],
+    [
+      "a namespace that is not a DNS label",
+      ["--set-json", 'watchNamespaces=["Shop"]'],
+      "at '/watchNamespaces/0'",
+    ],
+    ["zero replicas", ["--set", "replicas=0"], "at '/replicas'"],
+    ["a trust domain with capitals", ["--set", "trustDomain=Example.org"], "at '/trustDomain'"],
+    ["a misspelt value", ["--set", "replica=3"], "additional properties 'replica' not allowed"],
+    [
+      "a misspelt nested value",
+      ["--set", "image.pulPolicy=Always"],
+      "additional properties 'pulPolicy' not allowed",
+    ],
+  ])("rejects %s with a message naming the value", async (_name, args, message) => {
+    const result = await runCommand(helm, ["template", "signet", chartDir, ...args]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("values don't meet the specifications of the schema");
+    expect(result.stderr).toContain(message);
+  });
+});
+
+describe("the chart's RBAC", () => {
+  const verbsEverGranted = new Set(["get", "list", "watch", "create", "update", "delete"]);
+
+  it.each([
+    ["every namespace", []],
+    ["chosen namespaces", ["--set-json", 'watchNamespaces=["shop","finance"]']],
+  ])(
+    "uses no wildcard and no verb beyond get, list, watch, create, update, delete for %s",
+    async (_n, args) => {
+      const roles = (await render(args)).filter((o) => o.kind === "ClusterRole" || o.kind === "Role");
+      for (const rule of roles.flatMap(rulesOf)) {
+        for (const field of [rule.apiGroups, rule.resources, rule.verbs, rule.resourceNames ?? []]) {
+          expect(field).not.toContain("*");
+        }
+        for (const verb of rule.verbs) expect(verbsEverGranted, verb).toContain(verb);
+      }
+    },
+  );
+
+  it("grants Secrets cluster-wide only when Signet manages every namespace", async () => {
+    const clusterRole = one<k8s.V1ClusterRole>(await render(), "ClusterRole");
+    expect(clusterRole.rules?.some((r) => r.resources?.includes("secrets"))).toBe(true);
+  });
+
+  it("grants Secrets, Pods and NetworkPolicies only in the chosen namespaces and the release namespace", async () => {
+    const objects = await render(["--set-json", 'watchNamespaces=["shop","finance"]']);
+    const clusterRole = one<k8s.V1ClusterRole>(objects, "ClusterRole");
+    expect(clusterRole.rules).toEqual([
+      {
+        apiGroups: ["admissionregistration.k8s.io"],
+        resources: ["mutatingwebhookconfigurations"],
+        resourceNames: ["signet-pod-identity"],
+        verbs: ["get", "update"],
+      },
+    ]);
+    const withSecrets = find(objects, "Role").filter((r) =>
+      rulesOf(r).some((rule) => rule.resources?.includes("secrets")),
+    );
+    expect(withSecrets.map(objectKey).sort()).toEqual([
+      "Role/finance/signet-workloads",
+      "Role/shop/signet-workloads",
+      "Role/signet-system/signet",
+    ]);
+    const bindings = find(objects, "RoleBinding") as k8s.V1RoleBinding[];
+    expect(bindings.map(objectKey).sort()).toEqual([
+      "RoleBinding/finance/signet-workloads",
+      "RoleBinding/shop/signet-workloads",
+      "RoleBinding/signet-system/signet",
+    ]);
+    for (const binding of bindings) {
+      expect(binding.subjects).toEqual([
+        { kind: "ServiceAccount", name: "signet", namespace: "signet-system" },
+      ]);
+    }
+    const mwc = one<k8s.V1MutatingWebhookConfiguration>(objects, "MutatingWebhookConfiguration");
+    expect(mwc.webhooks?.[0]?.namespaceSelector).toEqual({
+      matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["shop", "finance"] }],
+    });
+  });
+});
+
+describe("the chart's admission objects", () => {
+  const shipped = parseObjects(
+    readdirSync(join(repo, "webhooks", "manifests"))
+      .sort()
+      .map((f) => readFileSync(join(repo, "webhooks", "manifests", f), "utf8"))
+      .join("\n---\n"),
+  );
+
+  it.each(["MutatingWebhookConfiguration", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"])(
+    "renders the %s of webhooks/manifests with default values",
+    async (kind) => {
+      const expected = one(shipped, kind) as k8s.KubernetesObject & Record<string, unknown>;
+      const actual = one(await render(), kind) as k8s.KubernetesObject & Record<string, unknown>;
+      expect(actual.metadata?.name).toBe(expected.metadata?.name);
+      expect(actual.metadata?.labels).toMatchObject(expected.metadata?.labels ?? {});
+      const { apiVersion: _a, kind: _k, metadata: _m, ...expectedBody } = expected;
+      const { apiVersion: _b, kind: _l, metadata: _n, ...actualBody } = actual;
+      expect(actualBody).toEqual(expectedBody);
+    },
+  );
+});
+
+describe("manifests/", () => {
+  it("is the chart rendered with default values (run `npm run manifests` after changing the chart)", () => {
+    const rendered = renderManifests(helm);
+    expect(existingManifests()).toEqual([...rendered.keys()].sort());
+    for (const [file, text] of rendered) {
+      expect(readFileSync(join(manifestsDir, file), "utf8"), `manifests/${file}`).toBe(text);
+    }
+  });
+});
