@@ -6,6 +6,8 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          // Unit tests run first: a broken pure function fails fast, before any control plane starts.
+          sequence: { groupOrder: 0 },
           include: ["operator/**/*.test.ts", "webhooks/**/*.test.ts", "e2e/harness/**/*.test.ts"],
           environment: "node",
         },
@@ -13,6 +15,7 @@ export default defineConfig({
       {
         test: {
           name: "e2e",
+          sequence: { groupOrder: 1 },
           include: ["e2e/**/*.e2e.test.ts"],
           environment: "node",
           globalSetup: ["e2e/support/global-setup.ts"],
