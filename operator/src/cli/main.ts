@@ -5,6 +5,7 @@ import { ConfigError, configUsage, parseConfig } from "../runtime/config.ts";
 import { startOperator } from "../runtime/manager.ts";
 import { createLogger } from "../telemetry/logger.ts";
 import { runAudit } from "./audit.ts";
+import { runDiscover } from "./discover.ts";
 
 const USAGE = `usage: signet <command> [flags]
 
@@ -13,6 +14,7 @@ commands:
   controller   the leader-elected controllers only
   webhook      the admission webhook only
   audit        identities, their consumers and expiry, and the access graph between them
+  discover     static certificates, keys and tokens in Secrets that identities should replace
 
 flags (each also read from its environment variable):
 ${configUsage()}
@@ -59,6 +61,9 @@ try {
       break;
     case "audit":
       process.exitCode = await runAudit(args);
+      break;
+    case "discover":
+      process.exitCode = await runDiscover(args);
       break;
     case undefined:
     case "help":
