@@ -128,7 +128,8 @@ export function flagsFromDeployment(deployment: k8s.V1Deployment, pod: { name: s
   if (!container) throw new Error("the Deployment has no container");
   const flags = (container.args ?? []).slice(1);
   for (const env of container.env ?? []) {
-    let value = env.value;
+    // The API server drops an empty value, as in SIGNET_USER_CA_SECRET: "".
+    let value = env.valueFrom ? undefined : (env.value ?? "");
     const field = env.valueFrom?.fieldRef?.fieldPath;
     if (field === "metadata.name") value = pod.name;
     if (field === "metadata.namespace") value = deployment.metadata?.namespace;
