@@ -81,9 +81,10 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     ...TLS_OPTIONS,
     headersTimeout: options.headersTimeoutMs ?? 10_000,
     requestTimeout: options.requestTimeoutMs ?? 15_000,
-    // The API server keeps connections open between reviews; a handshake per review costs more
-    // than the decision itself.
-    keepAliveTimeout: 60_000,
+    // The API server keeps connections open between reviews (a handshake costs more than the
+    // decision) and drops them after 90 s idle. Closing first would race with a review sent on the
+    // closing connection, and a failed call is a refused pod under failurePolicy Fail.
+    keepAliveTimeout: 120_000,
     connectionsCheckingInterval: Math.min(options.headersTimeoutMs ?? 10_000, 1_000),
   });
 
