@@ -343,3 +343,19 @@ describe("manifests/", () => {
     }
   });
 });
+
+describe("docs/gitops.md", () => {
+  it.each([
+    ["MachineIdentity", "machineidentity.lua"],
+    ["AccessPolicy", "accesspolicy.lua"],
+    ["AccessSchedule", "accessschedule.lua"],
+  ])("holds the Argo CD health check of %s exactly as docs/argocd/%s", (kind, file) => {
+    const markdown = readFileSync(join(repo, "docs", "gitops.md"), "utf8");
+    const configMap = [...markdown.matchAll(/```yaml\n([\s\S]*?)```/g)]
+      .flatMap((m) => parseObjects(m[1] ?? ""))
+      .find((doc) => doc.kind === "ConfigMap") as { data?: Record<string, string> } | undefined;
+    expect(configMap?.data?.[`resource.customizations.health.signet.dev_${kind}`]).toBe(
+      readFileSync(join(repo, "docs", "argocd", file), "utf8"),
+    );
+  });
+});
