@@ -14,7 +14,6 @@ import { type OperatorProcess, scrapeMetrics, startOperatorProcess } from "../su
 import { sleep, waitFor } from "../support/wait.ts";
 import {
   createIdentity,
-  ensureNamespace,
   type IdentityFiles,
   patchIdentitySpec,
   readIdentity,

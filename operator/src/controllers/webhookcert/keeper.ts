@@ -56,8 +56,7 @@ export class WebhookCertKeeper {
     const namesMatch =
       view !== undefined && [...this.#o.dnsNames].sort().join(",") === [...view.dnsNames].sort().join(",");
     const current =
-      view !== undefined &&
-      view.chainVerified &&
+      view?.chainVerified &&
       namesMatch &&
       data["ca.crt"] === ca.bundlePem &&
       renewAt !== undefined &&
