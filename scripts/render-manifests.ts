@@ -1,7 +1,8 @@
-// Writes manifests/ from the Helm chart with its default values; `npm run manifests`.
+// Writes manifests/ from the Helm chart with its default values, after copying crds/ into the chart;
+// `npm run manifests`.
 // kubectl and GitOps users apply manifests/ (or its kustomization) instead of installing the chart.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseDocument } from "yaml";
@@ -83,7 +84,17 @@ export function existingManifests(): string[] {
   }
 }
 
+/** Copies crds/ into the chart, which must ship them byte for byte (Helm installs them from there). */
+export function syncChartCrds(): void {
+  const from = fileURLToPath(new URL("../crds", import.meta.url));
+  const to = join(chartDir, "crds");
+  const wanted = readdirSync(from).filter((f) => f.endsWith(".yaml"));
+  for (const stale of readdirSync(to).filter((f) => !wanted.includes(f))) rmSync(join(to, stale));
+  for (const file of wanted) copyFileSync(join(from, file), join(to, file));
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  syncChartCrds();
   const files = renderManifests(helmBinary());
   for (const stale of existingManifests().filter((f) => !files.has(f))) {
     rmSync(join(manifestsDir, stale));
