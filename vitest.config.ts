@@ -8,7 +8,12 @@ export default defineConfig({
           name: "unit",
           // Unit tests run first: a broken pure function fails fast, before any control plane starts.
           sequence: { groupOrder: 0 },
-          include: ["operator/**/*.test.ts", "webhooks/**/*.test.ts", "e2e/harness/**/*.test.ts"],
+          include: [
+            "operator/**/*.test.ts",
+            "webhooks/**/*.test.ts",
+            "e2e/harness/**/*.test.ts",
+            "scripts/**/*.test.ts",
+          ],
           environment: "node",
         },
       },
