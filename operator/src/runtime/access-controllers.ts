@@ -23,6 +23,7 @@ export const startAccessControllers: StartControllers = async (ctx) => {
   const scheduleQueue = new WorkQueue();
   // Keyed by namespace: a target's default deny is shared by the policies of its namespace.
   const policyQueue = new WorkQueue();
+  const policyStatusQueue = new WorkQueue();
 
   const enqueuePoliciesOf = (namespace: string, scheduleName: string) => {
     if (referencesSchedule(ctx.policies.list(namespace), scheduleName)) policyQueue.add(namespace);
@@ -55,6 +56,7 @@ export const startAccessControllers: StartControllers = async (ctx) => {
     policies: ctx.policies,
     schedules: ctx.schedules,
     networkPolicies: ctx.networkPolicies,
+    enqueueStatus: (key) => policyStatusQueue.add(key),
     events,
     log: log.child({ controller: "accesspolicy" }),
     now,
@@ -106,12 +108,21 @@ export const startAccessControllers: StartControllers = async (ctx) => {
       onError: (namespace, err) =>
         log.warn({ namespace, err: (err as Error).message }, "access policy reconcile failed; retrying"),
     }),
+    runWorkers({
+      queue: policyStatusQueue,
+      concurrency: ctx.config.workers,
+      reconcile: (key) => policies.reconcileStatus(key),
+      onResult: (_key, outcome, ms) => metrics.observeReconcile("accesspolicystatus", outcome, ms),
+      onError: (key, err) =>
+        log.warn({ policy: key, err: (err as Error).message }, "access policy status write failed; retrying"),
+    }),
   ]);
 
   return async () => {
     timers.stop();
     scheduleQueue.shutDown();
     policyQueue.shutDown();
+    policyStatusQueue.shutDown();
     await workers;
   };
 };

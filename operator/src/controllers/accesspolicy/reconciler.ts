@@ -8,8 +8,15 @@ import {
   GROUP,
   VERSION,
 } from "../../api/index.ts";
+import { splitKey } from "../../kube/informer.ts";
 import type { ReconcileResult } from "../../kube/queue.ts";
-import { keyOf, networkPoliciesFor, objectKey, type ScheduleSignal } from "../../policy/index.ts";
+import {
+  type AccessPolicyDecision,
+  keyOf,
+  networkPoliciesFor,
+  objectKey,
+  type ScheduleSignal,
+} from "../../policy/index.ts";
 import { scheduleState } from "../../schedule/index.ts";
 import type { EventSink } from "../../telemetry/events.ts";
 import type { Logger } from "../../telemetry/logger.ts";
@@ -33,8 +40,19 @@ export interface AccessPolicyReconcilerDeps {
   events: EventSink;
   log: Logger;
   now: () => Date;
-  /** How many writes of one namespace are in flight at once. Default 16. */
+  /** Queues a policy's status write (key namespace/name); reconcileStatus does it. */
+  enqueueStatus: (key: string) => void;
+  /** How many NetworkPolicy writes of one namespace are in flight at once. Default 16. */
   writeConcurrency?: number;
+}
+
+/** A namespace reconcile's decision for one policy, waiting for its status write. */
+interface Decided {
+  decision: AccessPolicyDecision;
+  /** Whether every NetworkPolicy the decision names was written. */
+  applied: boolean;
+  at: Date;
+  generation: number | undefined;
 }
 
 /** A write that lost a race with another writer or with the cache comes back this soon. */
@@ -44,14 +62,15 @@ const RETRY_SOON_MS = 200;
  * Level-based reconcile of the AccessPolicies of one namespace into the exact set of Signet
  * NetworkPolicies they call for. The namespace is the key because a target's default deny is shared
  * by every policy naming it. Schedules are evaluated here at `now` (not read from their status), so
- * a boundary takes effect as soon as this runs. NetworkPolicies are written before statuses: access
- * follows the decision first, and the report of it second.
+ * a boundary takes effect as soon as this runs. Statuses are written separately, per policy, after
+ * the NetworkPolicies: access follows the decision first, and the report of it second.
  */
 export class AccessPolicyReconciler {
   readonly #d: AccessPolicyReconcilerDeps;
   readonly #networking: k8s.NetworkingV1Api;
   readonly #objects: k8s.CustomObjectsApi;
   readonly #concurrency: number;
+  readonly #decided = new Map<string, Decided>();
 
   constructor(deps: AccessPolicyReconcilerDeps) {
     this.#d = deps;
@@ -91,24 +110,43 @@ export class AccessPolicyReconciler {
       this.#concurrency,
     );
 
-    let stale = false;
-    await forEachLimited(
-      policies.map((policy) => async () => {
-        const decision = desired.statuses.get(objectKey(namespace, policy.metadata.name));
-        if (!decision) return;
-        const applied = decision.networkPolicies.every((name) => !pending.has(name));
-        const status = accessPolicyStatus(policy, decision, applied, now);
-        if (jsonEqual(status, policy.status)) return;
-        if (!(await this.#writeStatus(policy, namespace, status))) {
-          stale = true;
-          return;
-        }
-        const event = applied ? accessEvent(policy.status, decision) : undefined;
-        if (event) this.#d.events.record(policy, event.type, event.reason, event.message);
-      }),
-      this.#concurrency,
-    );
-    return pending.size > 0 || stale ? { requeueAfterMs: RETRY_SOON_MS } : undefined;
+    const prefix = `${namespace}/`;
+    for (const key of this.#decided.keys()) {
+      if (key.startsWith(prefix) && !desired.statuses.has(key)) this.#decided.delete(key);
+    }
+    for (const policy of policies) {
+      const key = objectKey(namespace, policy.metadata.name);
+      const decision = desired.statuses.get(key);
+      if (!decision) continue;
+      const applied = decision.networkPolicies.every((name) => !pending.has(name));
+      const decided: Decided = { decision, applied, at: now, generation: policy.metadata.generation };
+      this.#decided.set(key, decided);
+      if (!jsonEqual(accessPolicyStatus(policy, decision, applied, now), policy.status)) {
+        this.#d.enqueueStatus(key);
+      }
+    }
+    return pending.size > 0 ? { requeueAfterMs: RETRY_SOON_MS } : undefined;
+  }
+
+  /**
+   * Writes one policy's status from the latest decision of its namespace's reconcile, with the
+   * event that explains a change. Kept apart from the NetworkPolicy writes so that at a boundary
+   * shared by many policies every namespace's access changes first, and the reports follow.
+   */
+  async reconcileStatus(key: string): Promise<ReconcileResult | undefined> {
+    const decided = this.#decided.get(key);
+    const { namespace, name } = splitKey(key);
+    const policy = this.#d.policies.get(namespace, name);
+    // A newer spec is on its way through its namespace's reconcile, which decides again.
+    if (!decided || !policy || !isLive(policy) || policy.metadata.generation !== decided.generation) {
+      return undefined;
+    }
+    const status = accessPolicyStatus(policy, decided.decision, decided.applied, decided.at);
+    if (jsonEqual(status, policy.status)) return undefined;
+    if (!(await this.#writeStatus(policy, namespace, status))) return { requeueAfterMs: RETRY_SOON_MS };
+    const event = decided.applied ? accessEvent(policy.status, decided.decision) : undefined;
+    if (event) this.#d.events.record(policy, event.type, event.reason, event.message);
+    return undefined;
   }
 
   async #create(np: k8s.V1NetworkPolicy, pending: Set<string>): Promise<void> {

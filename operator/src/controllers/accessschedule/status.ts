@@ -2,11 +2,9 @@ import type { AccessSchedule, AccessScheduleStatus } from "../../api/index.ts";
 import { ScheduleReason, type ScheduleState } from "../../schedule/index.ts";
 import { type ConditionInput, setConditions } from "../shared/conditions.ts";
 
-/** Reasons of the Ready condition and of events, in addition to the schedule's own reasons. */
+/** The Ready reason of a schedule that can be evaluated; otherwise the schedule's own reason. */
 export const ScheduleStatusReason = {
   Valid: "Valid",
-  WindowOpened: "WindowOpened",
-  WindowClosed: "WindowClosed",
 } as const;
 
 const INVALID: ReadonlySet<string> = new Set([
@@ -59,28 +57,24 @@ export function accessScheduleStatus(
 }
 
 export interface ScheduleEvent {
-  type: "Normal" | "Warning";
+  type: "Warning";
   reason: string;
   message: string;
 }
 
 /**
- * The event that explains a status change: an opened or closed window when `active` flips on a
- * schedule that had a status before, a warning when the spec turned invalid. Nothing on the first
- * evaluation of a valid schedule, and nothing when the state is unchanged.
+ * The warning for a spec the operator cannot evaluate, once per distinct problem. Opened and
+ * closed windows are not events here: the Active condition's lastTransitionTime records them, and
+ * the AccessPolicies that follow a schedule report AccessGranted and AccessRevoked, so a boundary
+ * shared by many schedules does not also cost an event per schedule.
  */
 export function scheduleEvent(
   previous: AccessScheduleStatus | undefined,
   state: ScheduleState,
 ): ScheduleEvent | undefined {
-  if (isInvalidSchedule(state)) {
-    const wasReason = previous?.conditions?.find((c) => c.type === "Active")?.reason;
-    return wasReason === state.reason
-      ? undefined
-      : { type: "Warning", reason: state.reason, message: state.message };
-  }
-  if (previous?.active === undefined || previous.active === state.active) return undefined;
-  return state.active
-    ? { type: "Normal", reason: ScheduleStatusReason.WindowOpened, message: state.message }
-    : { type: "Normal", reason: ScheduleStatusReason.WindowClosed, message: state.message };
+  if (!isInvalidSchedule(state)) return undefined;
+  const wasReason = previous?.conditions?.find((c) => c.type === "Active")?.reason;
+  return wasReason === state.reason
+    ? undefined
+    : { type: "Warning", reason: state.reason, message: state.message };
 }
