@@ -17,6 +17,7 @@ import { Access, observe, type RawNetworkPolicy, secondsFromNow, startTestOperat
 const kc = kubeConfig();
 const access = new Access(kc);
 let operator: RunningOperator;
+const operatorNamespace = `signet-access-${randomBytes(4).toString("hex")}`;
 let shop: string;
 let finance: string;
 let vault: string;
@@ -28,11 +29,7 @@ beforeAll(async () => {
   shop = await createNamespace(kc, "access-shop");
   finance = await createNamespace(kc, "access-finance");
   vault = await createNamespace(kc, "access-vault");
-  operator = await startTestOperator(kc, `signet-access-${randomBytes(4).toString("hex")}`, [
-    shop,
-    finance,
-    vault,
-  ]);
+  operator = await startTestOperator(kc, operatorNamespace, [shop, finance, vault]);
 });
 
 afterAll(async () => {
@@ -432,5 +429,44 @@ describe("a MachineIdentity with scheduleRef", () => {
       status: "False",
       message: expect.stringContaining("outside the access windows"),
     });
+  });
+});
+
+describe("a restart", () => {
+  it("should apply the state at now as soon as the operator is back, whatever it missed", async () => {
+    const end = secondsFromNow(3_000);
+    await access.createSchedule(finance, "overnight", {
+      grants: [{ start: new Date(Date.now() - 3_600_000).toISOString(), end: end.toISOString() }],
+    });
+    await access.createPolicy(finance, "batch-to-books", {
+      target: { identity: "books" },
+      allowFrom: [{ identity: "batch" }],
+      scheduleRef: { name: "overnight" },
+    });
+    await access.createPolicy(finance, "backup-to-books", {
+      target: { identity: "books" },
+      allowFrom: [{ identity: "backup" }],
+    });
+    await observe(exists(finance, "signet-allow-batch-to-books"), true);
+    await observe(exists(finance, "signet-allow-backup-to-books"), true);
+
+    await operator.stop();
+    // While it is away: the grant ends and a policy is suspended.
+    await sleep(Math.max(0, end.getTime() - Date.now()) + 500);
+    await access.setSuspend("policy", finance, "backup-to-books", true);
+    expect(await access.networkPolicy(finance, "signet-allow-batch-to-books")).toBeDefined();
+    expect(await access.networkPolicy(finance, "signet-allow-backup-to-books")).toBeDefined();
+
+    operator = await startTestOperator(kc, operatorNamespace, [shop, finance, vault]);
+    const back = Date.now();
+    await observe(exists(finance, "signet-allow-batch-to-books"), false, { timeoutMs: 10_000 });
+    await observe(exists(finance, "signet-allow-backup-to-books"), false, { timeoutMs: 10_000 });
+    console.log(`restart: both allows removed ${Date.now() - back} ms after the operator was back`);
+    expect(await access.networkPolicyNames(finance)).toContain("signet-deny-books");
+    const batch = await eventually("the ended grant in the policy's status", async () => {
+      const p = await access.readPolicy(finance, "batch-to-books");
+      return p.status?.active === false ? p : undefined;
+    });
+    expect(batch.status?.reason).toBe("ScheduleInactive");
   });
 });
