@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -10,10 +13,10 @@ import {
 } from "../../operator/src/api/index.ts";
 import type { AuditReport } from "../../operator/src/audit/report.ts";
 import { createIdentity, readIdentity, waitReady } from "../identity/support.ts";
-import { createNamespace, kubeConfig, kubeconfigPath } from "../support/cluster.ts";
+import { createNamespace, kubeConfig, kubeconfigPath, userKubeConfig } from "../support/cluster.ts";
 import { installCrds } from "../support/crds.ts";
 import { type OperatorProcess, startOperatorProcess } from "../support/operator.ts";
-import { signet } from "./support.ts";
+import { signet, signetAs } from "./support.ts";
 
 describe("signet audit against a real cluster", () => {
   const kc = kubeConfig();
@@ -253,6 +256,51 @@ describe("signet audit against a real cluster", () => {
     // Columns line up: every identity row has its SPIFFE ID where the header has it.
     const column = lines[0]?.indexOf("SPIFFE ID");
     for (const line of lines.slice(1, 4)) expect(line.indexOf("spiffe://")).toBe(column);
+  });
+
+  it("should fall back to one namespace, with a warning, for a user who may not list policies cluster-wide", async () => {
+    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    const user = `auditor-${shop}`;
+    await rbac.createNamespacedRole({
+      namespace: shop,
+      body: {
+        metadata: { name: "signet-auditor" },
+        rules: [
+          {
+            apiGroups: [GROUP],
+            resources: ["machineidentities", "accesspolicies", "accessschedules"],
+            verbs: ["list"],
+          },
+          { apiGroups: [""], resources: ["pods"], verbs: ["list"] },
+        ],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: shop,
+      body: {
+        metadata: { name: "signet-auditor" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "signet-auditor" },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+      },
+    });
+    const file = join(mkdtempSync(join(tmpdir(), "signet-auditor-")), "kubeconfig");
+    writeFileSync(file, (await userKubeConfig(user)).exportConfig());
+
+    const result = await signetAs(file, "audit", "-n", shop, "-o", "json");
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain("cannot list accesspolicies in all namespaces");
+    const report = JSON.parse(result.stdout) as AuditReport;
+    expect(report.identities.map((i) => i.name)).toEqual(["batch", "checkout", "payments"]);
+    // The policy in the other namespace is out of sight; the namespace's own are all there.
+    expect(report.edges.map((e) => e.policy)).toEqual([
+      `${shop}/ledger-to-payments`,
+      `${shop}/batch-to-payments`,
+      `${shop}/checkout-to-payments`,
+    ]);
+
+    const denied = await signetAs(file, "audit", "-n", finance);
+    expect(denied.code).toBe(2);
+    expect(denied.stderr).toMatch(/^signet audit: the API server answered 403/);
   });
 
   it("should refuse an unknown output format with usage and exit 2", async () => {

@@ -12,12 +12,17 @@ export interface CliResult {
 
 /** Runs the real `signet` CLI as a child process against the test cluster, as a user would. */
 export function signet(...args: string[]): Promise<CliResult> {
+  return signetAs(kubeconfigPath(), ...args);
+}
+
+/** The same, with the credentials of another kubeconfig file. */
+export function signetAs(kubeconfig: string, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
       [cli, ...args],
       {
-        env: { ...process.env, KUBECONFIG: kubeconfigPath(), NO_PROXY: "127.0.0.1,localhost" },
+        env: { ...process.env, KUBECONFIG: kubeconfig, NO_PROXY: "127.0.0.1,localhost" },
         maxBuffer: 64 * 1024 * 1024,
         timeout: 60_000,
       },
