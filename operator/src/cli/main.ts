@@ -1,11 +1,7 @@
 #!/usr/bin/env node
 // signet: one entry point, subcommands.
-import * as k8s from "@kubernetes/client-node";
+// Each command loads only what it uses, so that audit and discover start quickly.
 import { ConfigError, configUsage, parseConfig } from "../runtime/config.ts";
-import { startOperator } from "../runtime/manager.ts";
-import { createLogger } from "../telemetry/logger.ts";
-import { runAudit } from "./audit.ts";
-import { runDiscover } from "./discover.ts";
 
 const USAGE = `usage: signet <command> [flags]
 
@@ -22,6 +18,11 @@ ${configUsage()}
 
 async function serve(args: string[], mode: { controllers: boolean; webhook: boolean }): Promise<void> {
   const config = parseConfig(args);
+  const [k8s, { startOperator }, { createLogger }] = await Promise.all([
+    import("@kubernetes/client-node"),
+    import("../runtime/manager.ts"),
+    import("../telemetry/logger.ts"),
+  ]);
   const log = createLogger({ level: config.logLevel });
   const kc = new k8s.KubeConfig();
   kc.loadFromDefault();
@@ -60,10 +61,10 @@ try {
       await serve(args, { controllers: false, webhook: true });
       break;
     case "audit":
-      process.exitCode = await runAudit(args);
+      process.exitCode = await (await import("./audit.ts")).runAudit(args);
       break;
     case "discover":
-      process.exitCode = await runDiscover(args);
+      process.exitCode = await (await import("./discover.ts")).runDiscover(args);
       break;
     case undefined:
     case "help":
