@@ -1,0 +1,490 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { request } from "node:https";
+import { cpus, loadavg } from "node:os";
+import { parseArgs } from "node:util";
+import * as k8s from "@kubernetes/client-node";
+import { startControlPlane } from "../../e2e/harness/controlplane.ts";
+import { identity, MI } from "../../e2e/identity/support.ts";
+import { installCrds } from "../../e2e/support/crds.ts";
+import { type OperatorProcess, scrapeMetrics, startOperatorProcess } from "../../e2e/support/operator.ts";
+import type { MachineIdentity } from "../../operator/src/api/index.ts";
+import { reuseConnections } from "../../operator/src/kube/connections.ts";
+import { createInformer } from "../../operator/src/kube/informer.ts";
+
+/**
+ * Convergence of many MachineIdentities on a real control plane: the operator runs as its own
+ * process (controller subcommand, no leader election) while this process creates N identities as
+ * fast as the API server takes them and watches until every one is Ready with its Secret present.
+ * API writes are counted by the kube-apiserver itself (apiserver_request_total), so nothing the
+ * operator writes can escape the count.
+ *
+ *   npm run bench:converge -- --count 1000
+ */
+
+const { values } = parseArgs({
+  options: {
+    count: { type: "string", default: "1000" },
+    concurrency: { type: "string", default: "32" },
+    /** Passed to the operator as --workers; its own default when absent. */
+    workers: { type: "string" },
+    /** Seconds to wait for convergence before reporting what was reached. */
+    timeout: { type: "string", default: "900" },
+    /** Directory for a V8 CPU profile of the operator (node --cpu-prof). */
+    "cpu-prof": { type: "string" },
+    /** NODE_OPTIONS for the operator process, e.g. "--max-semi-space-size=2". */
+    "node-options": { type: "string", default: "" },
+  },
+});
+const count = Number(values.count);
+const concurrency = Number(values.concurrency);
+const timeoutMs = Number(values.timeout) * 1000;
+if (!Number.isInteger(count) || count < 1)
+  throw new Error(`--count must be a positive integer, got ${values.count}`);
+if (!Number.isInteger(concurrency) || concurrency < 1)
+  throw new Error(`--concurrency must be a positive integer, got ${values.concurrency}`);
+
+const NAMESPACE = "signet-bench";
+const TARGET_SECONDS_PER_1000 = 10;
+const TARGET_WRITES = 3;
+const TARGET_RSS_MB = 150;
+const WRITE_VERBS = new Set(["POST", "PUT", "PATCH", "APPLY", "DELETE"]);
+const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+const SECRET_SELECTOR = "app.kubernetes.io/managed-by=signet";
+const COUNTED_RESOURCES = new Set(["secrets", "machineidentities", "events"]);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function cpuModel(): string {
+  const line = readFileSync("/proc/cpuinfo", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("model name"));
+  return line?.split(":")[1]?.trim() ?? cpus()[0]?.model ?? "unknown";
+}
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+
+/** Text of the API server's own /metrics, fetched with the admin client certificate of the kubeconfig. */
+function apiserverMetrics(kc: k8s.KubeConfig): Promise<string> {
+  const cluster = kc.getCurrentCluster();
+  const user = kc.getCurrentUser();
+  if (!cluster?.caData || !user?.certData || !user.keyData)
+    throw new Error("the kubeconfig has no CA or admin client certificate");
+  const b64 = (s: string) => Buffer.from(s, "base64");
+  const url = new URL("/metrics", cluster.server);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        ca: b64(cluster.caData as string),
+        cert: b64(user.certData as string),
+        key: b64(user.keyData as string),
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          body += chunk;
+        });
+        res.on("end", () =>
+          res.statusCode === 200 ? resolve(body) : reject(new Error(`apiserver /metrics: ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** Write requests to the counted resources, keyed "resource[/subresource] VERB code". */
+function writeCounts(metricsText: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of metricsText.split("\n")) {
+    if (!line.startsWith("apiserver_request_total{")) continue;
+    const close = line.lastIndexOf("}");
+    const labels = Object.fromEntries(
+      [...line.slice(line.indexOf("{") + 1, close).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
+    );
+    const { verb = "", resource = "", subresource = "", code = "" } = labels;
+    if (!WRITE_VERBS.has(verb) || !COUNTED_RESOURCES.has(resource)) continue;
+    const key = `${resource}${subresource ? `/${subresource}` : ""} ${verb} ${code}`;
+    counts.set(key, (counts.get(key) ?? 0) + Number(line.slice(close + 1).trim()));
+  }
+  return counts;
+}
+
+function difference(after: Map<string, number>, before: Map<string, number>): Map<string, number> {
+  const delta = new Map<string, number>();
+  for (const [key, value] of after) {
+    const d = value - (before.get(key) ?? 0);
+    if (d > 0) delta.set(key, d);
+  }
+  return delta;
+}
+
+/** Sum of a counter family in Prometheus text, by the value of one label. */
+function counterByLabel(metricsText: string, name: string, label: string, filter = ""): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of metricsText.split("\n")) {
+    if (!line.startsWith(`${name}{`) || !line.includes(filter)) continue;
+    const value = new RegExp(`${label}="([^"]*)"`).exec(line)?.[1] ?? "";
+    out.set(value, (out.get(value) ?? 0) + Number(line.slice(line.lastIndexOf("}") + 1).trim()));
+  }
+  return out;
+}
+
+/** The value of an unlabelled gauge in Prometheus text. */
+function gauge(metricsText: string, name: string): number {
+  const line = metricsText.split("\n").find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.slice(name.length + 1)) : Number.NaN;
+}
+
+/** The process running `program` under a supervising guard shell. */
+function childRunning(guardPid: number, program: string): number {
+  const children = execFileSync("pgrep", ["-P", String(guardPid)], { encoding: "utf8" })
+    .split("\n")
+    .filter(Boolean)
+    .map(Number);
+  const found = children.find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(program));
+  if (found === undefined) throw new Error(`no ${program} process under pid ${guardPid}`);
+  return found;
+}
+
+/** User plus system CPU seconds a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the parenthesised command name; utime and stime are the 14th and 15th of the line.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+function procStatusKb(pid: number, field: "VmHWM" | "VmRSS"): number {
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!match) throw new Error(`no ${field} in /proc/${pid}/status`);
+  return Number(match[1]);
+}
+
+interface Progress {
+  ready: Set<string>;
+  secrets: Set<string>;
+  done: Set<string>;
+  lastDoneAt: number;
+}
+
+/**
+ * Follows identities and their Secrets through the operator's own informer (it resumes after watch
+ * timeouts and relists on 410); an identity is done when Ready=True with its Secret present.
+ */
+async function watchConvergence(kc: k8s.KubeConfig, progress: Progress): Promise<() => void> {
+  const check = (name: string) => {
+    if (progress.ready.has(name) && progress.secrets.has(`${name}-identity`) && !progress.done.has(name)) {
+      progress.done.add(name);
+      progress.lastDoneAt = performance.now();
+    }
+  };
+  const objects = kc.makeApiClient(k8s.CustomObjectsApi);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const identities = createInformer<MachineIdentity>(kc, {
+    path: `/apis/${MI.group}/${MI.version}/namespaces/${NAMESPACE}/${MI.plural}`,
+    list: () =>
+      objects.listNamespacedCustomObject({ ...MI, namespace: NAMESPACE }) as Promise<
+        k8s.KubernetesListObject<MachineIdentity>
+      >,
+  });
+  const secrets = createInformer<k8s.V1Secret>(kc, {
+    path: `/api/v1/namespaces/${NAMESPACE}/secrets`,
+    labelSelector: SECRET_SELECTOR,
+    list: () =>
+      core.listNamespacedSecret({ namespace: NAMESPACE, labelSelector: SECRET_SELECTOR }) as Promise<
+        k8s.KubernetesListObject<k8s.V1Secret>
+      >,
+  });
+  const onIdentity = (mi: MachineIdentity) => {
+    const name = mi.metadata?.name ?? "";
+    if (
+      mi.status?.serialNumber &&
+      mi.status.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+    ) {
+      progress.ready.add(name);
+      check(name);
+    }
+  };
+  const onSecret = (secret: k8s.V1Secret) => {
+    const name = secret.metadata?.name ?? "";
+    if (!secret.data?.["tls.crt"]) return;
+    progress.secrets.add(name);
+    check(name.replace(/-identity$/, ""));
+  };
+  identities.on("add", onIdentity);
+  identities.on("update", onIdentity);
+  secrets.on("add", onSecret);
+  secrets.on("update", onSecret);
+  secrets.on("delete", (secret) => progress.secrets.delete(secret.metadata?.name ?? ""));
+  await Promise.all([identities.start(), secrets.start()]);
+  return () => {
+    identities.stop();
+    secrets.stop();
+  };
+}
+
+/** The operator's /metrics; retried, since a reused keep-alive connection may have been closed. */
+async function operatorMetrics(operator: OperatorProcess): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await scrapeMetrics(operator.metricsPort);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      await sleep(200);
+    }
+  }
+}
+
+async function createAll(objects: k8s.CustomObjectsApi): Promise<number> {
+  let next = 0;
+  let retries = 0;
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) {
+      const name = `id-${String(i).padStart(5, "0")}`;
+      const body = identity(NAMESPACE, name, {
+        serviceAccounts: ["bench"],
+        ttl: "1h",
+        privateKey: { algorithm: "ECDSA", size: 256 },
+      });
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await objects.createNamespacedCustomObject({ ...MI, namespace: NAMESPACE, body });
+          break;
+        } catch (err) {
+          // 429 from API priority and fairness: the server is full, not broken.
+          if ((err as { code?: number }).code !== 429 || attempt > 20) throw err;
+          retries++;
+          await sleep(100 * (attempt + 1));
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return retries;
+}
+
+/** Waits until the operator's reconcile count stops moving, so trailing writes are counted too. */
+async function settle(operator: OperatorProcess): Promise<number> {
+  const total = async () =>
+    [...counterByLabel(await operatorMetrics(operator), "signet_reconcile_total", "result").values()].reduce(
+      (a, b) => a + b,
+      0,
+    );
+  let last = await total();
+  const started = performance.now();
+  for (let quiet = 0; quiet < 3 && performance.now() - started < 30_000; ) {
+    await sleep(1_000);
+    const now = await total();
+    quiet = now === last ? quiet + 1 : 0;
+    last = now;
+  }
+  return (performance.now() - started) / 1000;
+}
+
+function table(rows: [string, string, string?][]): string {
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  return rows.map(([a, b, c]) => `  ${a.padEnd(w0)}  ${b.padStart(w1)}${c ? `  ${c}` : ""}`).join("\n");
+}
+
+const stops: (() => Promise<void> | void)[] = [];
+const stopAll = async () => {
+  for (const stop of stops.splice(0).reverse()) {
+    try {
+      await stop();
+    } catch (err) {
+      console.error(`cleanup: ${(err as Error).message}`);
+    }
+  }
+};
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+try {
+  const loadAtStart = load();
+  console.error(`starting the control plane (load ${loadAtStart})`);
+  const cp = await startControlPlane();
+  stops.push(() => cp.stop());
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(cp.kubeconfigPath);
+  // Like any real client (kubectl, a GitOps controller), the benchmark keeps its connections alive.
+  reuseConnections(kc);
+  await installCrds(kc);
+  await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
+
+  const nodeOptions = [
+    values["node-options"],
+    values["cpu-prof"] ? `--cpu-prof --cpu-prof-dir=${values["cpu-prof"]}` : "",
+  ].filter(Boolean);
+  if (nodeOptions.length > 0) process.env.NODE_OPTIONS = nodeOptions.join(" ");
+  const operator = await startOperatorProcess(
+    cp.kubeconfigPath,
+    [
+      "--leader-elect=false",
+      `--namespace=${NAMESPACE}`,
+      `--watch-namespaces=${NAMESPACE}`,
+      "--min-ttl=10s",
+      ...(values.workers ? [`--workers=${values.workers}`] : []),
+    ],
+    "controller",
+  );
+  delete process.env.NODE_OPTIONS;
+  // SIGTERM first so that a requested CPU profile is written on the way out.
+  stops.push(() => operator.process.stop(15_000));
+  const deadline = Date.now() + 60_000;
+  while (!operator.log().includes("controllers started")) {
+    if (Date.now() > deadline) throw new Error(`the operator did not start:\n${operator.log()}`);
+    await sleep(200);
+  }
+  // The webhook certificate keeper and the CA store write once at start; let them finish first.
+  await sleep(2_000);
+  const nodePid = childRunning(operator.process.pid, "main.ts");
+  const [etcdGuard, apiserverGuard] = cp.pids;
+  const measured = {
+    operator: nodePid,
+    "kube-apiserver": childRunning(apiserverGuard ?? 0, "kube-apiserver"),
+    etcd: childRunning(etcdGuard ?? 0, "etcd"),
+  };
+  const cpuOf = (): Record<string, number> => ({
+    ...Object.fromEntries(Object.entries(measured).map(([name, pid]) => [name, cpuSeconds(pid)])),
+    "benchmark (creates, watches)": process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+  });
+  const rssBaselineKb = procStatusKb(nodePid, "VmRSS");
+
+  const progress: Progress = { ready: new Set(), secrets: new Set(), done: new Set(), lastDoneAt: 0 };
+  const stopWatch = await watchConvergence(kc, progress);
+  stops.push(stopWatch);
+  const before = writeCounts(await apiserverMetrics(kc));
+  const cpuBefore = cpuOf();
+
+  console.error(`creating ${count} MachineIdentities with concurrency ${concurrency}`);
+  const objects = kc.makeApiClient(k8s.CustomObjectsApi);
+  const t0 = performance.now();
+  const throttled = await createAll(objects);
+  const createdAt = performance.now();
+  console.error(`  ${((createdAt - t0) / 1000).toFixed(1)} s: all ${count} created`);
+  let lastReport = 0;
+  while (progress.done.size < count && performance.now() - t0 < timeoutMs) {
+    if (performance.now() - lastReport > 5_000) {
+      lastReport = performance.now();
+      console.error(
+        `  ${((lastReport - t0) / 1000).toFixed(0)} s: ${progress.done.size}/${count} Ready (load ${load()})`,
+      );
+    }
+    await sleep(50);
+  }
+  const converged = progress.done.size === count;
+  const convergeSeconds = ((converged ? progress.lastDoneAt : performance.now()) - t0) / 1000;
+  const loadAtEnd = load();
+  const cpuAtConvergence = cpuOf();
+  const settleSeconds = await settle(operator);
+  const after = writeCounts(await apiserverMetrics(kc));
+  const operatorText = await operatorMetrics(operator);
+  const hwmKb = procStatusKb(nodePid, "VmHWM");
+  const rssEndKb = procStatusKb(nodePid, "VmRSS");
+
+  const delta = difference(after, before);
+  const ownCreates = count + throttled;
+  const ownKey = "machineidentities POST 201";
+  delta.set(ownKey, (delta.get(ownKey) ?? 0) - count);
+  const throttledKey = "machineidentities POST 429";
+  delta.set(throttledKey, (delta.get(throttledKey) ?? 0) - throttled);
+  const writes = [...delta.values()].reduce((a, b) => a + b, 0);
+  const reconciles = counterByLabel(
+    operatorText,
+    "signet_reconcile_total",
+    "result",
+    'controller="machineidentity"',
+  );
+  const reconcileTotal = [...reconciles.values()].reduce((a, b) => a + b, 0);
+  const issued = [...counterByLabel(operatorText, "signet_svids_issued_total", "namespace").values()].reduce(
+    (a, b) => a + b,
+    0,
+  );
+
+  const mb = (kb: number) => `${(kb / 1024).toFixed(1)} MB`;
+  const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
+  const targetSeconds = (TARGET_SECONDS_PER_1000 * count) / 1000;
+  const node = execFileSync(process.execPath, ["--version"], { encoding: "utf8" }).trim();
+  console.log(`\nSignet convergence: ${count} MachineIdentities (ECDSA P-256, ttl 1h), one namespace`);
+  console.log(`machine: ${cpus().length} cores, ${cpuModel()}, Node ${node}`);
+  console.log(
+    `operator: controller, ${values.workers ?? "default"} workers, NODE_OPTIONS ${JSON.stringify(nodeOptions.join(" "))}`,
+  );
+  console.log(
+    `date: ${new Date().toISOString()}; load average at start ${loadAtStart}, at convergence ${loadAtEnd}\n`,
+  );
+  console.log(
+    table([
+      [
+        "creates accepted",
+        `${((createdAt - t0) / 1000).toFixed(2)} s`,
+        `${(count / ((createdAt - t0) / 1000)).toFixed(0)}/s, ${throttled} throttled (429) and retried`,
+      ],
+      [
+        converged ? "all Ready with Secret" : "NOT converged",
+        `${convergeSeconds.toFixed(2)} s`,
+        `${progress.done.size}/${count} Ready; target ${targetSeconds} s: ${verdict(converged && convergeSeconds <= targetSeconds)}`,
+      ],
+      ["throughput", `${(progress.done.size / convergeSeconds).toFixed(0)}/s`, "identities Ready per second"],
+      [
+        "API writes per identity",
+        (writes / count).toFixed(2),
+        `${writes} writes; target <= ${TARGET_WRITES}: ${verdict(writes / count <= TARGET_WRITES)}`,
+      ],
+      [
+        "reconciles per identity",
+        (reconcileTotal / count).toFixed(2),
+        [...reconciles].map(([r, n]) => `${r} ${n}`).join(", "),
+      ],
+      ["SVIDs issued", String(issued), ""],
+      [
+        "operator peak RSS (VmHWM)",
+        mb(hwmKb),
+        `target <= ${TARGET_RSS_MB} MB: ${verdict(hwmKb / 1024 <= TARGET_RSS_MB)}; idle before ${mb(rssBaselineKb)}, at end ${mb(rssEndKb)}`,
+      ],
+      [
+        "operator V8 heap at end",
+        mb(gauge(operatorText, "signet_process_nodejs_heap_size_used_bytes") / 1024),
+        `used, of ${mb(gauge(operatorText, "signet_process_nodejs_heap_size_total_bytes") / 1024)} allocated; external ${mb(gauge(operatorText, "signet_process_nodejs_external_memory_bytes") / 1024)}`,
+      ],
+    ]),
+  );
+  console.log(
+    `\nCPU seconds from the first create until all were Ready (${convergeSeconds.toFixed(1)} s of wall time on ${cpus().length} cores):`,
+  );
+  console.log(
+    table(
+      Object.entries(cpuAtConvergence).map(([name, seconds]) => {
+        const used = seconds - (cpuBefore[name] ?? 0);
+        return [name, `${used.toFixed(1)} s`, `${((100 * used) / convergeSeconds).toFixed(0)}% of one core`];
+      }),
+    ),
+  );
+  console.log(
+    `\nAPI writes during convergence (apiserver_request_total, minus this run's ${ownCreates} creates; settled ${settleSeconds.toFixed(0)} s after):`,
+  );
+  console.log(
+    table(
+      [...delta]
+        .filter(([, n]) => n > 0)
+        .sort()
+        .map(([key, n]) => [key, String(n), `${(n / count).toFixed(2)} per identity`]),
+    ),
+  );
+} catch (err) {
+  console.error(err);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}
