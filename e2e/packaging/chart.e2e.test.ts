@@ -215,6 +215,11 @@ describe("the chart", () => {
 
   it.each([
     ["the PodDisruptionBudget", "podDisruptionBudget.enabled=false", "PodDisruptionBudget"],
+    [
+      "the PodDisruptionBudget for a single replica, where it would block every drain",
+      "replicas=1",
+      "PodDisruptionBudget",
+    ],
     ["the NetworkPolicy", "networkPolicy.enabled=false", "NetworkPolicy"],
   ])("leaves out %s when it is disabled", async (_name, set, kind) => {
     expect(find(await render(), kind)).toHaveLength(1);
