@@ -8,6 +8,7 @@ import {
   loadCa,
   trustBundle,
 } from "../../pki/index.ts";
+import { isApiStatus } from "../shared/cache.ts";
 
 /** Labels on every Secret Signet writes; the operator caches only Secrets that carry them. */
 export const MANAGED_BY = { "app.kubernetes.io/managed-by": "signet" } as const;
@@ -53,10 +54,6 @@ const decode = (data: Record<string, string> | undefined): SecretData =>
 const encode = (data: SecretData): Record<string, string> =>
   Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "utf8").toString("base64")]));
 
-function isStatus(err: unknown, code: number): boolean {
-  return (err as { code?: number } | undefined)?.code === code;
-}
-
 /**
  * Signet's CA in a Secret of the operator's namespace. A generated root is created once: when two
  * replicas race, the API server lets exactly one create succeed and the other reads the winner's.
@@ -89,7 +86,7 @@ export class CaStore {
         });
         return (await this.#plan(update)).state;
       } catch (err) {
-        if (!isStatus(err, 409) || attempt > 3) throw err;
+        if (!isApiStatus(err, 409) || attempt > 3) throw err;
         secret = (await this.#read(this.#o.secretName)) ?? secret;
       }
     }
@@ -99,7 +96,7 @@ export class CaStore {
     try {
       return await this.#core.readNamespacedSecret({ namespace: this.#o.namespace, name });
     } catch (err) {
-      if (isStatus(err, 404)) return undefined;
+      if (isApiStatus(err, 404)) return undefined;
       throw err;
     }
   }
@@ -140,7 +137,7 @@ export class CaStore {
     try {
       return await this.#core.createNamespacedSecret({ namespace: this.#o.namespace, body });
     } catch (err) {
-      if (!isStatus(err, 409)) throw err;
+      if (!isApiStatus(err, 409)) throw err;
       const winner = await this.#read(this.#o.secretName);
       if (!winner)
         throw new Error(`CA Secret ${this.#o.namespace}/${this.#o.secretName} vanished after a conflict`);

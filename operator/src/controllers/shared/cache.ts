@@ -1,3 +1,5 @@
+import { statusCodeOf } from "../../kube/apply.ts";
+
 /** The read side of an informer, as reconcilers see it. */
 export interface ObjectCache<T> {
   get(namespace: string, name: string): T | undefined;
@@ -5,5 +7,5 @@ export interface ObjectCache<T> {
 }
 
 export function isApiStatus(err: unknown, code: number): boolean {
-  return (err as { code?: number } | undefined)?.code === code;
+  return statusCodeOf(err) === code;
 }
