@@ -1,6 +1,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { describe, expect, inject, it } from "vitest";
 import { createNamespace, kubeConfig, userKubeConfig } from "../support/cluster.ts";
+import { waitFor } from "../support/wait.ts";
 
 const GROUP = "smoke.signet.dev";
 
@@ -27,16 +28,6 @@ const widgetCrd: k8s.V1CustomResourceDefinition = {
     ],
   },
 };
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe("the local control plane", () => {
   const kc = kubeConfig();
