@@ -17,6 +17,7 @@ import { type CaState, CaStore } from "../controllers/ca/store.ts";
 import { IDENTITY_LABEL as SECRET_IDENTITY_LABEL } from "../controllers/machineidentity/desired.ts";
 import { MachineIdentityReconciler } from "../controllers/machineidentity/reconciler.ts";
 import { WEBHOOK_TLS_COMPONENT, WebhookCertKeeper } from "../controllers/webhookcert/keeper.ts";
+import { reuseConnections } from "../kube/connections.ts";
 import { keyOf } from "../kube/informer.ts";
 import { LeaderElector } from "../kube/leader.ts";
 import { runWorkers, WorkQueue } from "../kube/queue.ts";
@@ -53,7 +54,8 @@ const MANAGED_SELECTOR = "app.kubernetes.io/managed-by=signet";
  * replica, and behind leader election the CA, webhook-certificate and MachineIdentity controllers.
  */
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
-  const { kc, config, log } = options;
+  const { config, log } = options;
+  const kc = reuseConnections(options.kc);
   const now = options.now ?? (() => new Date());
   const metrics = new SignetMetrics({ defaultMetrics: true });
   const namespaces = config.watchNamespaces;
