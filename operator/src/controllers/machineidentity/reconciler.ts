@@ -177,7 +177,17 @@ export class MachineIdentityReconciler {
     let serialNumber = decision.view?.serialNumber;
     let renewal = decision.renewalTime;
     let rotations = mi.status?.rotations ?? 0;
-    let readyReason: string = Reason.UpToDate;
+    // Ready keeps naming what made the current credential ready (Issued, Rotated) for as long as that
+    // credential is the one in the Secret: the reconcile that follows our own writes then finds the
+    // status unchanged and writes nothing.
+    const previousReady = mi.status?.conditions?.find((c) => c.type === "Ready");
+    let readyReason: string =
+      previousReady?.status === "True" &&
+      (previousReady.reason === Reason.Issued || previousReady.reason === Reason.Rotated) &&
+      serialNumber !== undefined &&
+      mi.status?.serialNumber === serialNumber
+        ? previousReady.reason
+        : Reason.UpToDate;
     if (decision.reissue || bundleStale) {
       const { svid, renewalAt } = await this.#issue(mi, desired, ca, now, windowEnd, key).catch(
         async (err: Error) => {
