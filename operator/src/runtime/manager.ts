@@ -20,6 +20,7 @@ import { WEBHOOK_TLS_COMPONENT, WebhookCertKeeper } from "../controllers/webhook
 import { reuseConnections } from "../kube/connections.ts";
 import { keyOf } from "../kube/informer.ts";
 import { LeaderElector } from "../kube/leader.ts";
+import { OwnWrites } from "../kube/own-writes.ts";
 import { runWorkers, WorkQueue } from "../kube/queue.ts";
 import { EventRecorder } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -170,6 +171,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     });
     let ca: CaState = await retry(() => caStore.reconcile(), signal, log, "CA");
     const queue = new WorkQueue();
+    const ownWrites = new OwnWrites();
     const reconciler = new MachineIdentityReconciler({
       kc,
       policy: { trustDomain: config.trustDomain, minTtlMs: config.minTtlMs, maxTtlMs: config.maxTtlMs },
@@ -182,14 +184,17 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       metrics,
       log: log.child({ controller: "machineidentity" }),
       now,
+      ownWrites,
     });
     const enqueueAll = () => {
       for (const mi of identities.list()) queue.add(keyOf(mi));
     };
-    const onIdentity = (mi: MachineIdentity) => queue.add(keyOf(mi));
+    const onIdentity = (mi: MachineIdentity) => {
+      if (!ownWrites.isOwn("MachineIdentity", mi)) queue.add(keyOf(mi));
+    };
     const onSecret = (s: k8s.V1Secret) => {
       const owner = s.metadata?.labels?.[SECRET_IDENTITY_LABEL];
-      if (owner) queue.add(`${s.metadata?.namespace}/${owner}`);
+      if (owner && !ownWrites.isOwn("Secret", s)) queue.add(`${s.metadata?.namespace}/${owner}`);
     };
     const onPod = (p: k8s.V1Pod) => {
       const id = p.metadata?.labels?.[IDENTITY_LABEL];
@@ -200,9 +205,19 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         if (mi.spec.scheduleRef?.name === s.metadata?.name) queue.add(keyOf(mi));
       }
     };
-    for (const event of ["add", "update", "delete"] as const) {
+    for (const event of ["add", "update"] as const) {
       identities.on(event, onIdentity);
       secrets.on(event, onSecret);
+    }
+    identities.on("delete", (mi) => {
+      ownWrites.forget("MachineIdentity", mi);
+      queue.add(keyOf(mi));
+    });
+    secrets.on("delete", (s) => {
+      ownWrites.forget("Secret", s);
+      onSecret(s);
+    });
+    for (const event of ["add", "update", "delete"] as const) {
       pods.on(event, onPod);
       schedules.on(event, onSchedule);
     }

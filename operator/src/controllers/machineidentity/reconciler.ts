@@ -7,6 +7,7 @@ import {
   type MachineIdentityStatus,
   VERSION,
 } from "../../api/index.ts";
+import type { OwnWrites } from "../../kube/own-writes.ts";
 import type { ReconcileResult } from "../../kube/queue.ts";
 import { evaluateRenewal, mintSvid, renewalTime, type SecretData } from "../../pki/index.ts";
 import { scheduleState } from "../../schedule/index.ts";
@@ -43,6 +44,8 @@ export interface MachineIdentityReconcilerDeps {
   metrics: SignetMetrics;
   log: Logger;
   now: () => Date;
+  /** Told of every Secret and status this reconciler writes, so their watch events queue nothing. */
+  ownWrites?: OwnWrites;
 }
 
 /** Reasons that appear verbatim in conditions and events. */
@@ -310,9 +313,12 @@ export class MachineIdentityReconciler {
     try {
       if (cached) {
         body.metadata = { ...body.metadata, resourceVersion: cached.metadata?.resourceVersion };
-        await this.#core.replaceNamespacedSecret({ namespace, name, body });
+        this.#d.ownWrites?.record(
+          "Secret",
+          await this.#core.replaceNamespacedSecret({ namespace, name, body }),
+        );
       } else {
-        await this.#core.createNamespacedSecret({ namespace, body });
+        this.#d.ownWrites?.record("Secret", await this.#core.createNamespacedSecret({ namespace, body }));
       }
       return true;
     } catch (err) {
@@ -336,7 +342,10 @@ export class MachineIdentityReconciler {
           throw new Error(message);
         }
         body.metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
-        await this.#core.replaceNamespacedSecret({ namespace, name, body });
+        this.#d.ownWrites?.record(
+          "Secret",
+          await this.#core.replaceNamespacedSecret({ namespace, name, body }),
+        );
         return true;
       }
       if (isApiStatus(err, 409) || isApiStatus(err, 404)) return false;
@@ -382,7 +391,7 @@ export class MachineIdentityReconciler {
     if (jsonEqual(status, mi.status)) return;
     const namespace = mi.metadata?.namespace ?? "";
     const name = mi.metadata?.name ?? "";
-    await this.#objects.replaceNamespacedCustomObjectStatus({
+    const written = await this.#objects.replaceNamespacedCustomObjectStatus({
       group: GROUP,
       version: VERSION,
       namespace,
@@ -396,5 +405,6 @@ export class MachineIdentityReconciler {
         status,
       },
     });
+    this.#d.ownWrites?.record("MachineIdentity", written as MachineIdentity);
   }
 }
