@@ -317,9 +317,11 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
           log.info({ identity: config.identity }, "became leader");
           void begin(signal);
         },
+        // Returned, so the elector releases the Lease only after the controllers have stopped:
+        // a successor never overlaps writes still in flight here.
         onStoppedLeading: () => {
           log.info({ identity: config.identity }, "stopped leading");
-          void end();
+          return end();
         },
       });
       void elector.run();
