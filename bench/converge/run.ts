@@ -1,7 +1,8 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { request } from "node:https";
 import { cpus, loadavg } from "node:os";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { startControlPlane } from "../../e2e/harness/controlplane.ts";
@@ -32,6 +33,8 @@ const { values } = parseArgs({
     timeout: { type: "string", default: "900" },
     /** Directory for a V8 CPU profile of the operator (node --cpu-prof). */
     "cpu-prof": { type: "string" },
+    /** Directory for a V8 heap snapshot of the operator, taken after the run settled and RSS was read. */
+    "heap-snapshot": { type: "string" },
     /** NODE_OPTIONS for the operator process, e.g. "--max-semi-space-size=2". */
     "node-options": { type: "string", default: "" },
   },
@@ -288,6 +291,24 @@ async function settle(operator: OperatorProcess): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
+/** Signals the operator to write a heap snapshot and waits until the file stops growing. */
+async function heapSnapshot(pid: number, dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const existing = new Set(readdirSync(dir));
+  process.kill(pid, "SIGUSR2");
+  const deadline = performance.now() + 120_000;
+  let lastSize = -1;
+  while (performance.now() < deadline) {
+    await sleep(1_000);
+    const file = readdirSync(dir).find((f) => f.endsWith(".heapsnapshot") && !existing.has(f));
+    if (!file) continue;
+    const size = statSync(join(dir, file)).size;
+    if (size > 0 && size === lastSize) return join(dir, file);
+    lastSize = size;
+  }
+  throw new Error(`no heap snapshot from pid ${pid} in ${dir}`);
+}
+
 function table(rows: [string, string, string?][]): string {
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
@@ -325,6 +346,9 @@ try {
   const nodeOptions = [
     values["node-options"],
     values["cpu-prof"] ? `--cpu-prof --cpu-prof-dir=${values["cpu-prof"]}` : "",
+    values["heap-snapshot"]
+      ? `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${resolve(values["heap-snapshot"])}`
+      : "",
   ].filter(Boolean);
   if (nodeOptions.length > 0) process.env.NODE_OPTIONS = nodeOptions.join(" ");
   const operator = await startOperatorProcess(
@@ -392,6 +416,9 @@ try {
   const operatorText = await operatorMetrics(operator);
   const hwmKb = procStatusKb(nodePid, "VmHWM");
   const rssEndKb = procStatusKb(nodePid, "VmRSS");
+  const snapshot = values["heap-snapshot"]
+    ? await heapSnapshot(nodePid, resolve(values["heap-snapshot"]))
+    : "";
 
   const delta = difference(after, before);
   const ownCreates = count + throttled;
@@ -482,6 +509,7 @@ try {
         .map(([key, n]) => [key, String(n), `${(n / count).toFixed(2)} per identity`]),
     ),
   );
+  if (snapshot) console.log(`\nheap snapshot of the operator: ${snapshot}`);
 } catch (err) {
   console.error(err);
   process.exitCode = 1;
