@@ -5,7 +5,7 @@ import { createRootCa } from "./ca.ts";
 import { readHeader } from "./der.ts";
 import { chainProblem } from "./inspect.ts";
 import { resolveKeyAlgorithm } from "./keys.ts";
-import { type MintSvidInput, mintSvid } from "./mint.ts";
+import { detachedTemplate, type MintSvidInput, mintSvid } from "./mint.ts";
 import { referenceSvidDer } from "./reference.ts";
 import {
   ALGORITHMS,
@@ -431,5 +431,49 @@ describe("mintSvid", () => {
       ),
       { numRuns: 150 },
     );
+  });
+});
+
+describe("detachedTemplate", () => {
+  const pooled = (hex: string) => Buffer.from(hex, "hex");
+  const template = {
+    beforeSerial: pooled("a003020102021100"),
+    afterSerial: pooled("300a06082a8648ce3d040302"),
+    afterValidity: pooled("3000"),
+    extensionsUpToSki: pooled("a381a030819d"),
+    signatureAlgorithm: pooled("300a06082a8648ce3d040302"),
+    chainTail: "-----BEGIN CERTIFICATE-----\n",
+  };
+  const parts = [
+    "beforeSerial",
+    "afterSerial",
+    "afterValidity",
+    "extensionsUpToSki",
+    "signatureAlgorithm",
+  ] as const;
+  const total = parts.reduce((sum, part) => sum + template[part].length, 0);
+
+  it("should start from Buffers that share Node's pool slab, or the case below proves nothing", () => {
+    expect(template.beforeSerial.buffer.byteLength).toBe(Buffer.poolSize);
+  });
+
+  it("should keep every part's bytes and the chain tail", () => {
+    const detached = detachedTemplate(template);
+    for (const part of parts) expect(detached[part].toString("hex")).toBe(template[part].toString("hex"));
+    expect(detached.chainTail).toBe(template.chainTail);
+  });
+
+  it("should hold all parts in one allocation of exactly their size, not in a pool slab", () => {
+    const detached = detachedTemplate(template);
+    const backing = detached.beforeSerial.buffer;
+    expect(backing.byteLength).toBe(total);
+    for (const part of parts) expect(detached[part].buffer).toBe(backing);
+  });
+
+  it("should not share memory with the template it copies", () => {
+    const detached = detachedTemplate(template);
+    const original = template.afterValidity.toString("hex");
+    detached.afterValidity.fill(0xff);
+    expect(template.afterValidity.toString("hex")).toBe(original);
   });
 });

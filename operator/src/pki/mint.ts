@@ -116,7 +116,7 @@ export function svidExtensions(params: {
  * before the serial, between serial and validity, between validity and the public key, and the
  * extensions up to the Subject Key Identifier value, which is the only per-key extension.
  */
-interface SvidTemplate {
+export interface SvidTemplate {
   beforeSerial: Buffer;
   afterSerial: Buffer;
   afterValidity: Buffer;
@@ -167,6 +167,37 @@ interface NormalisedIdentity {
 const TEMPLATES_PER_CA = 4096;
 const templateCache = new WeakMap<CertificateAuthority, Map<string, SvidTemplate>>();
 
+/**
+ * A copy of a template in one allocation of its own, for the cache. The small Buffers a template is
+ * built from are slices of Node's shared 64 KiB Buffer pool slab, and a cached slice keeps its whole
+ * slab alive: 1,000 cached templates pinned about 270 slabs (17 MB) for some 400 KB of template
+ * bytes, and a full cache could pin 256 MB. Detached, a full cache holds about 3 MB.
+ */
+export function detachedTemplate(template: SvidTemplate): SvidTemplate {
+  const { beforeSerial, afterSerial, afterValidity, extensionsUpToSki, signatureAlgorithm } = template;
+  const own = Buffer.allocUnsafeSlow(
+    beforeSerial.length +
+      afterSerial.length +
+      afterValidity.length +
+      extensionsUpToSki.length +
+      signatureAlgorithm.length,
+  );
+  let offset = 0;
+  const take = (part: Buffer): Buffer => {
+    part.copy(own, offset);
+    offset += part.length;
+    return own.subarray(offset - part.length, offset);
+  };
+  return {
+    beforeSerial: take(beforeSerial),
+    afterSerial: take(afterSerial),
+    afterValidity: take(afterValidity),
+    extensionsUpToSki: take(extensionsUpToSki),
+    signatureAlgorithm: take(signatureAlgorithm),
+    chainTail: template.chainTail,
+  };
+}
+
 function templateFor(ca: CertificateAuthority, identity: NormalisedIdentity): SvidTemplate {
   let byIdentity = templateCache.get(ca);
   if (!byIdentity) {
@@ -176,7 +207,7 @@ function templateFor(ca: CertificateAuthority, identity: NormalisedIdentity): Sv
   const key = JSON.stringify(identity);
   let template = byIdentity.get(key);
   if (!template) {
-    template = buildTemplate(ca, identity);
+    template = detachedTemplate(buildTemplate(ca, identity));
     // Map keeps insertion order, so the first key is the oldest template.
     if (byIdentity.size >= TEMPLATES_PER_CA) byIdentity.delete(byIdentity.keys().next().value as string);
     byIdentity.set(key, template);
