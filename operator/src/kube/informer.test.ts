@@ -1,7 +1,14 @@
 import { KubeConfig, type KubernetesListObject, type V1Secret } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { FakeClock, settle } from "./fake-clock.ts";
-import { createInformer, keyOf, splitKey, type WatchLike } from "./informer.ts";
+import {
+  createInformer,
+  type InformerOptions,
+  keyOf,
+  splitKey,
+  type WatchLike,
+  withoutManagedFields,
+} from "./informer.ts";
 
 type Params = Record<string, string | number | boolean | undefined>;
 
@@ -79,7 +86,7 @@ class Collection {
   };
 }
 
-function setUp() {
+function setUp(options: Pick<InformerOptions<V1Secret>, "transform"> = {}) {
   const clock = new FakeClock();
   const watch = new ScriptedWatch();
   const server = new Collection();
@@ -92,6 +99,7 @@ function setUp() {
     watchTimeoutSeconds: 60,
     clock,
     watch,
+    ...options,
   });
   for (const event of ["add", "update", "delete"] as const) {
     informer.on(event, (s) => events.push(`${event} ${s.metadata?.name}@${s.metadata?.resourceVersion}`));
@@ -283,6 +291,105 @@ describe("createInformer", () => {
     await clock.advance(200);
     expect(watch.last.params.resourceVersion).toBe("160");
     informer.stop();
+  });
+});
+
+describe("createInformer with a transform", () => {
+  const managed = (s: V1Secret): V1Secret => ({
+    ...s,
+    metadata: {
+      ...s.metadata,
+      managedFields: [{ manager: "signet", operation: "Update", fieldsType: "FieldsV1", fieldsV1: {} }],
+    },
+  });
+
+  it("should cache listed and watched objects, and hand them to listeners, only as transformed", async () => {
+    const seen: V1Secret[] = [];
+    const { watch, server, informer } = setUp({ transform: withoutManagedFields });
+    informer.on("add", (s) => seen.push(s));
+    informer.on("update", (s) => seen.push(s));
+    informer.on("delete", (s) => seen.push(s));
+    server.items = [managed(secret("a", "90"))];
+    await informer.start();
+    watch.last.send("ADDED", managed(secret("b", "101")));
+    watch.last.send("MODIFIED", managed(secret("a", "102", "changed")));
+    watch.last.send("ADDED", managed(secret("c", "103")));
+    watch.last.send("DELETED", managed(secret("c", "104")));
+    expect(seen.map((s) => `${s.metadata?.name}@${s.metadata?.resourceVersion}`)).toEqual([
+      "a@90",
+      "b@101",
+      "a@102",
+      "c@103",
+      "c@104",
+    ]);
+    for (const s of [...seen, ...informer.list()]) expect(s.metadata).not.toHaveProperty("managedFields");
+    expect(informer.get("ns", "a")?.metadata?.labels).toEqual({ "signet.dev/managed": "true" });
+    informer.stop();
+  });
+
+  it("should transform the objects of a relist after 410 Gone too", async () => {
+    const { watch, server, informer } = setUp({ transform: withoutManagedFields });
+    await informer.start();
+    server.items = [managed(secret("z", "150"))];
+    server.resourceVersion = "151";
+    watch.last.send("ERROR", { kind: "Status", code: 410, reason: "Expired", message: "too old" });
+    watch.last.close();
+    await settle();
+    expect(server.lists).toBe(2);
+    expect(informer.get("ns", "z")?.metadata).not.toHaveProperty("managedFields");
+    informer.stop();
+  });
+
+  it("should not pass bookmarks or error statuses through the transform", async () => {
+    const transformed: string[] = [];
+    const { watch, informer } = setUp({
+      transform: (s) => {
+        transformed.push(s.metadata?.name ?? "?");
+        return s;
+      },
+    });
+    await informer.start();
+    watch.last.send("BOOKMARK", { metadata: { resourceVersion: "103" } });
+    watch.last.send("ERROR", { kind: "Status", code: 500, message: "internal" });
+    watch.last.send("ADDED", secret("a", "104"));
+    expect(transformed).toEqual(["a"]);
+    informer.stop();
+  });
+});
+
+describe("withoutManagedFields", () => {
+  it.each([
+    {
+      case: "should drop managedFields and keep every other metadata field",
+      obj: {
+        metadata: {
+          name: "a",
+          namespace: "ns",
+          resourceVersion: "7",
+          labels: { app: "x" },
+          managedFields: [{ manager: "kubectl", operation: "Apply" }],
+        },
+        data: { k: "v" },
+      },
+      expected: {
+        metadata: { name: "a", namespace: "ns", resourceVersion: "7", labels: { app: "x" } },
+        data: { k: "v" },
+      },
+    },
+    {
+      case: "should leave an object without managedFields as it is",
+      obj: { metadata: { name: "a", resourceVersion: "7" } },
+      expected: { metadata: { name: "a", resourceVersion: "7" } },
+    },
+    {
+      case: "should leave an object without metadata as it is",
+      obj: { kind: "Secret" },
+      expected: { kind: "Secret" },
+    },
+  ])("$case", ({ obj, expected }) => {
+    const result = withoutManagedFields(obj);
+    expect(result).toBe(obj);
+    expect(result).toStrictEqual(expected);
   });
 });
 

@@ -29,6 +29,12 @@ export interface InformerOptions<T extends KubernetesObject> {
    * many replicas do not all reconnect at once.
    */
   watchTimeoutSeconds?: number;
+  /**
+   * Applied to every object from a list or a watch event before it enters the cache or reaches a
+   * handler; returns what is kept. The object is a fresh copy that nothing else holds, so the
+   * transform may change it in place. Default: the object as the server sent it.
+   */
+  transform?: (obj: T) => T;
   clock?: Clock;
   watch?: WatchLike;
 }
@@ -52,6 +58,9 @@ export interface Informer<T extends KubernetesObject> {
   on(event: "error", callback: (error: unknown) => void): void;
 }
 
+/** Watch event types that carry an object of the collection (BOOKMARK and ERROR do not). */
+const OBJECT_PHASES = new Set(["ADDED", "MODIFIED", "DELETED"]);
+
 /** The work-queue key of an object: "namespace/name", or "name" for a cluster-scoped object. */
 export function keyOf(obj: KubernetesObject): string {
   const namespace = obj.metadata?.namespace;
@@ -68,6 +77,21 @@ export function splitKey(key: string): { namespace: string; name: string } {
 }
 
 /**
+ * An informer transform that drops metadata.managedFields, the server-side apply bookkeeping that
+ * nothing in Signet reads: it is often the larger half of a cached object (every field path of every
+ * manager, with an ownerReference uid key per Secret). Writes built from a cached object stay correct
+ * without it: the API server keeps an object's managedFields when an update omits them.
+ */
+export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
+  if (obj.metadata?.managedFields === undefined) return obj;
+  // A new metadata object rather than `delete`, which would turn every cached metadata object
+  // into a slower and larger dictionary-mode object.
+  const { managedFields, ...metadata } = obj.metadata;
+  obj.metadata = metadata;
+  return obj;
+}
+
+/**
  * A level-based cache of one collection, built on client-node's ListWatch. ListWatch handles 410 Gone
  * itself (it relists, and emits deletes for objects that vanished meanwhile) but stops for good on any
  * other error; this informer restarts it with backoff, resuming from the last resourceVersion, so the
@@ -81,6 +105,7 @@ export function createInformer<T extends KubernetesObject>(
   const baseDelayMs = options.restartBaseDelayMs ?? 200;
   const maxDelayMs = options.restartMaxDelayMs ?? 30_000;
   const inner = options.watch ?? new Watch(kc);
+  const transform = options.transform;
   const errorListeners: ((error: unknown) => void)[] = [];
 
   let started = false;
@@ -118,7 +143,8 @@ export function createInformer<T extends KubernetesObject>(
         (phase, obj, raw) => {
           // Anything the server sends proves the watch healthy again.
           failures = 0;
-          callback(phase, obj, raw);
+          const kept = transform && OBJECT_PHASES.has(phase) ? transform(obj as T) : obj;
+          callback(phase, kept, raw);
         },
         done,
       );
@@ -128,6 +154,7 @@ export function createInformer<T extends KubernetesObject>(
   const list = async () => {
     const result = await options.list();
     listedOnce = true;
+    if (transform) result.items = result.items.map(transform);
     return result;
   };
 

@@ -1,5 +1,5 @@
 import * as k8s from "@kubernetes/client-node";
-import { createInformer, type Informer, type InformerEvent } from "../kube/informer.ts";
+import { createInformer, type Informer, type InformerEvent, withoutManagedFields } from "../kube/informer.ts";
 
 /**
  * One informer per watched namespace (or one cluster-wide), behind a single cache facade. With a
@@ -51,7 +51,10 @@ function collectionPath(ref: ResourceRef, namespace: string | undefined): string
   return namespace ? `${base}/namespaces/${namespace}/${ref.plural}` : `${base}/${ref.plural}`;
 }
 
-/** Informers for one resource over the given namespaces (all when empty), with optional label selector. */
+/**
+ * Informers for one resource over the given namespaces (all when empty), with optional label
+ * selector. Cached objects carry no metadata.managedFields.
+ */
 export function informerFor<T extends k8s.KubernetesObject>(
   kc: k8s.KubeConfig,
   ref: ResourceRef,
@@ -82,7 +85,12 @@ export function informerFor<T extends k8s.KubernetesObject>(
             : client.listClusterCustomObject(params)
         ) as Promise<k8s.KubernetesListObject<T>>;
       };
-      return createInformer<T>(kc, { path, list, ...(labelSelector ? { labelSelector } : {}) });
+      return createInformer<T>(kc, {
+        path,
+        list,
+        transform: withoutManagedFields,
+        ...(labelSelector ? { labelSelector } : {}),
+      });
     }),
   );
 }
