@@ -18,8 +18,10 @@ export interface GeneratorTask {
 }
 
 export interface GeneratorResult {
-  /** Latencies in milliseconds of the measured (post-warm-up) requests, in completion order. */
+  /** Latencies in milliseconds of the measured (post-warm-up) requests, from their due time. */
   latenciesMs: number[];
+  /** The same requests' latencies from the moment the generator actually sent them. */
+  fromSendMs: number[];
   sent: number;
   errors: number;
   non200: number;
@@ -34,6 +36,7 @@ function run(task: GeneratorTask): Promise<GeneratorResult> {
   const warmup = Math.round(task.warmupSeconds * task.rate);
   const total = warmup + Math.round(task.durationSeconds * task.rate);
   const latenciesMs: number[] = [];
+  const fromSendMs: number[] = [];
   let sent = 0;
   let done = 0;
   let errors = 0;
@@ -53,6 +56,7 @@ function run(task: GeneratorTask): Promise<GeneratorResult> {
           max: `${(loop.max / 1e6).toFixed(2)} ms`,
         },
         latenciesMs,
+        fromSendMs,
         sent,
         errors,
         non200,
@@ -60,6 +64,7 @@ function run(task: GeneratorTask): Promise<GeneratorResult> {
       });
     };
     const fire = (index: number, due: bigint): void => {
+      const sentAt = process.hrtime.bigint();
       const req = request(
         {
           host: "127.0.0.1",
@@ -73,7 +78,11 @@ function run(task: GeneratorTask): Promise<GeneratorResult> {
           if (res.statusCode !== 200) non200++;
           res.resume();
           res.on("end", () => {
-            if (index >= warmup) latenciesMs.push(Number(process.hrtime.bigint() - due) / 1e6);
+            if (index >= warmup) {
+              const end = process.hrtime.bigint();
+              latenciesMs.push(Number(end - due) / 1e6);
+              fromSendMs.push(Number(end - sentAt) / 1e6);
+            }
             done++;
             finish();
           });

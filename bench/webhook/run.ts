@@ -154,6 +154,14 @@ const handlingSum =
   handling.find((v) => (v as { metricName?: string }).metricName?.endsWith("_sum"))?.value ?? 0;
 const handlingCount =
   handling.find((v) => (v as { metricName?: string }).metricName?.endsWith("_count"))?.value ?? 0;
+function summary(values: Float64Array) {
+  return {
+    p50: ms(percentile(values, 50)),
+    p90: ms(percentile(values, 90)),
+    p99: ms(percentile(values, 99)),
+    max: ms(values[values.length - 1] ?? Number.NaN),
+  };
+}
 const report = {
   machine: {
     nproc: cpus().length,
@@ -164,12 +172,9 @@ const report = {
   load: { rate, durationSeconds, warmupSeconds, bodyBytes: Buffer.byteLength(body) },
   requests: { measured: sorted.length, errors: result.errors, non200: result.non200 },
   achievedRate: Math.round((sorted.length + rate * warmupSeconds) / result.elapsedSeconds),
-  latency: {
-    p50: ms(percentile(sorted, 50)),
-    p90: ms(percentile(sorted, 90)),
-    p99: ms(percentile(sorted, 99)),
-    max: ms(sorted[sorted.length - 1] ?? Number.NaN),
-  },
+  latency: summary(sorted),
+  /** Without the generator's own lateness in sending (its timers fire on whole milliseconds). */
+  latencyFromSend: summary(Float64Array.from(result.fromSendMs).sort()),
   /** Inside the server, from the request's arrival to the written response. */
   serverMeanHandling: ms((handlingSum / Math.max(1, handlingCount)) * 1000),
   /** Stalls of each event loop, to tell a slow server from a starved generator. */
