@@ -15,6 +15,45 @@ export interface EventSink {
 }
 
 /**
+ * Which events were written recently, to write identical ones only once per window. Keys are
+ * inserted once and never updated, so the Map's insertion order is their time order: expired keys
+ * are dropped from the front on every call, which costs O(1) amortised, and the oldest key gives
+ * way once `maxKeys` are held, so memory stays bounded even when more than `maxKeys` distinct events
+ * fall into one window (such an evicted event can then be written a second time within it).
+ */
+export class RecentEvents {
+  readonly #seen = new Map<string, number>();
+  readonly #windowMs: number;
+  readonly #maxKeys: number;
+
+  constructor(options: { windowMs: number; maxKeys: number }) {
+    if (!(options.windowMs >= 0) || !(options.maxKeys >= 1)) {
+      throw new Error(
+        `RecentEvents needs windowMs >= 0 and maxKeys >= 1, got ${options.windowMs} and ${options.maxKeys}`,
+      );
+    }
+    this.#windowMs = options.windowMs;
+    this.#maxKeys = options.maxKeys;
+  }
+
+  /** True, and remembered from `now`, when `key` was not seen in the window before `now`. */
+  firstWithinWindow(key: string, now: number): boolean {
+    for (const [oldest, at] of this.#seen) {
+      if (now - at < this.#windowMs) break;
+      this.#seen.delete(oldest);
+    }
+    if (this.#seen.has(key)) return false;
+    if (this.#seen.size >= this.#maxKeys) this.#seen.delete(this.#seen.keys().next().value as string);
+    this.#seen.set(key, now);
+    return true;
+  }
+
+  get size(): number {
+    return this.#seen.size;
+  }
+}
+
+/**
  * Kubernetes Events for the objects Signet manages, shown by `kubectl describe`. Recording never
  * blocks or fails a reconcile: an event that cannot be written is logged and dropped. Identical
  * events for one object within `dedupeMs` are written once.
@@ -23,8 +62,7 @@ export class EventRecorder implements EventSink {
   readonly #core: k8s.CoreV1Api;
   readonly #log: Logger;
   readonly #component: string;
-  readonly #recent = new Map<string, number>();
-  readonly #dedupeMs: number;
+  readonly #recent: RecentEvents;
   readonly #now: () => number;
 
   constructor(
@@ -35,7 +73,7 @@ export class EventRecorder implements EventSink {
     this.#core = kc.makeApiClient(k8s.CoreV1Api);
     this.#log = log;
     this.#component = options.component ?? "signet";
-    this.#dedupeMs = options.dedupeMs ?? 60_000;
+    this.#recent = new RecentEvents({ windowMs: options.dedupeMs ?? 60_000, maxKeys: 10_000 });
     this.#now = options.now ?? Date.now;
   }
 
@@ -44,10 +82,7 @@ export class EventRecorder implements EventSink {
     const name = target.metadata?.name ?? "unknown";
     const key = `${target.kind}/${namespace}/${name}/${reason}/${message}`;
     const now = this.#now();
-    const last = this.#recent.get(key);
-    if (last !== undefined && now - last < this.#dedupeMs) return;
-    this.#recent.set(key, now);
-    if (this.#recent.size > 10_000) this.#prune(now);
+    if (!this.#recent.firstWithinWindow(key, now)) return;
     const time = new Date(now);
     const body: k8s.CoreV1Event = {
       metadata: { name: `${name}.${randomBytes(8).toString("hex")}`, namespace },
@@ -74,9 +109,5 @@ export class EventRecorder implements EventSink {
         "event not recorded",
       );
     });
-  }
-
-  #prune(now: number): void {
-    for (const [key, at] of this.#recent) if (now - at >= this.#dedupeMs) this.#recent.delete(key);
   }
 }
