@@ -8,6 +8,9 @@ import { runWorkers, WorkQueue } from "../kube/queue.ts";
 import { TransitionTimers } from "../schedule/index.ts";
 import type { StartControllers } from "./context.ts";
 
+const REPORT_HOLD_MS = 2_000;
+const REPORT_POLL_MS = 20;
+
 /**
  * The AccessSchedule and AccessPolicy controllers.
  *
@@ -24,6 +27,16 @@ export const startAccessControllers: StartControllers = async (ctx) => {
   // Keyed by namespace: a target's default deny is shared by the policies of its namespace.
   const policyQueue = new WorkQueue();
   const policyStatusQueue = new WorkQueue();
+
+  // Reports wait while NetworkPolicy writes are queued or running (at most REPORT_HOLD_MS), so
+  // that at a boundary shared by many policies the API server serves the access changes first.
+  const accessSettled = async () => {
+    const until = Date.now() + REPORT_HOLD_MS;
+    while (!policyQueue.shuttingDown && Date.now() < until) {
+      if (policyQueue.len() === 0 && policyQueue.processingLen() === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, REPORT_POLL_MS));
+    }
+  };
 
   const enqueuePoliciesOf = (namespace: string, scheduleName: string) => {
     if (referencesSchedule(ctx.policies.list(namespace), scheduleName)) policyQueue.add(namespace);
@@ -48,6 +61,7 @@ export const startAccessControllers: StartControllers = async (ctx) => {
     schedules: ctx.schedules,
     timers,
     events,
+    beforeStatusWrite: accessSettled,
     log: log.child({ controller: "accessschedule" }),
     now,
   });
@@ -57,6 +71,7 @@ export const startAccessControllers: StartControllers = async (ctx) => {
     schedules: ctx.schedules,
     networkPolicies: ctx.networkPolicies,
     enqueueStatus: (key) => policyStatusQueue.add(key),
+    beforeStatusWrite: accessSettled,
     events,
     log: log.child({ controller: "accesspolicy" }),
     now,

@@ -42,6 +42,8 @@ export interface AccessPolicyReconcilerDeps {
   now: () => Date;
   /** Queues a policy's status write (key namespace/name); reconcileStatus does it. */
   enqueueStatus: (key: string) => void;
+  /** Awaited before a status write; lets access changes in flight go first. */
+  beforeStatusWrite?: () => Promise<void>;
   /** How many NetworkPolicy writes of one namespace are in flight at once. Default 16. */
   writeConcurrency?: number;
 }
@@ -143,6 +145,7 @@ export class AccessPolicyReconciler {
     }
     const status = accessPolicyStatus(policy, decided.decision, decided.applied, decided.at);
     if (jsonEqual(status, policy.status)) return undefined;
+    await this.#d.beforeStatusWrite?.();
     if (!(await this.#writeStatus(policy, namespace, status))) return { requeueAfterMs: RETRY_SOON_MS };
     const event = decided.applied ? accessEvent(policy.status, decided.decision) : undefined;
     if (event) this.#d.events.record(policy, event.type, event.reason, event.message);

@@ -30,6 +30,8 @@ export interface AccessScheduleReconcilerDeps {
   events: EventSink;
   log: Logger;
   now: () => Date;
+  /** Awaited before a status write; lets access changes in flight go first. */
+  beforeStatusWrite?: () => Promise<void>;
 }
 
 const RETRY_SOON_MS = 200;
@@ -62,6 +64,7 @@ export class AccessScheduleReconciler {
 
     const status = accessScheduleStatus(schedule, state, now);
     if (jsonEqual(status, schedule.status)) return undefined;
+    await this.#d.beforeStatusWrite?.();
     try {
       await this.#objects.replaceNamespacedCustomObjectStatus({
         group: GROUP,
