@@ -12,6 +12,7 @@ import {
   GROUP,
   VERSION,
 } from "../../operator/src/api/index.ts";
+import { reuseConnections } from "../../operator/src/kube/connections.ts";
 import { informerFor } from "../../operator/src/runtime/informers.ts";
 
 /**
@@ -127,6 +128,7 @@ async function main(): Promise<void> {
   try {
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(cp.kubeconfigPath);
+    reuseConnections(kc);
     await installCrds(kc);
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const objects = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -215,7 +217,7 @@ async function main(): Promise<void> {
     // statuses), so the opening is placed after an estimate of that time plus the lead, and the
     // margin actually left is printed.
     const patchStart = Date.now();
-    const opening = new Date(Math.ceil((patchStart + created * 0.75 + leadMs) / 1000) * 1000);
+    const opening = new Date(Math.ceil((patchStart + created * 1.25 + leadMs) / 1000) * 1000);
     const closing = new Date(opening.getTime() + idleMs + 30_000);
     const grant = { start: opening.toISOString(), end: closing.toISOString(), reason: "bench" };
     await pool(pairs, concurrency, ({ namespace, name }) =>
