@@ -35,6 +35,11 @@ const { values } = parseArgs({
     "cpu-prof": { type: "string" },
     /** Directory for a V8 heap snapshot of the operator, taken after the run settled and RSS was read. */
     "heap-snapshot": { type: "string" },
+    /**
+     * After the run, stop the operator and start a new one on the identities now present: its peak
+     * RSS while it lists them and finds nothing to write.
+     */
+    restart: { type: "boolean", default: false },
     /** NODE_OPTIONS for the operator process, e.g. "--max-semi-space-size=2". */
     "node-options": { type: "string", default: "" },
   },
@@ -309,6 +314,43 @@ async function heapSnapshot(pid: number, dir: string): Promise<string> {
   throw new Error(`no heap snapshot from pid ${pid} in ${dir}`);
 }
 
+/**
+ * Stops the operator and starts another on the converged identities: its peak RSS from start until
+ * its reconciles are still, the time that took, and the writes it made (none are due).
+ */
+async function measureRestart(
+  operator: OperatorProcess,
+  startOperator: () => Promise<OperatorProcess>,
+  kc: k8s.KubeConfig,
+): Promise<void> {
+  await operator.process.stop(15_000);
+  const before = writeCounts(await apiserverMetrics(kc));
+  const t0 = performance.now();
+  const restarted = await startOperator();
+  const pid = childRunning(restarted.process.pid, "main.ts");
+  const startedSeconds = (performance.now() - t0) / 1000;
+  await settle(restarted);
+  const settledSeconds = (performance.now() - t0) / 1000;
+  const writes = difference(writeCounts(await apiserverMetrics(kc)), before);
+  const reconciles = [
+    ...counterByLabel(await operatorMetrics(restarted), "signet_reconcile_total", "result").values(),
+  ].reduce((a, b) => a + b, 0);
+  const mb = (kb: number) => `${(kb / 1024).toFixed(1)} MB`;
+  console.log(`\nRestart on ${count} converged identities (load average ${load()}):`);
+  console.log(
+    table([
+      ["caches synced, controllers started", `${startedSeconds.toFixed(2)} s`],
+      ["reconciles still", `${settledSeconds.toFixed(2)} s`, `${reconciles} reconciles`],
+      ["API writes", String([...writes.values()].reduce((a, b) => a + b, 0)), [...writes.keys()].join(", ")],
+      [
+        "operator peak RSS (VmHWM)",
+        mb(procStatusKb(pid, "VmHWM")),
+        `at end ${mb(procStatusKb(pid, "VmRSS"))}`,
+      ],
+    ]),
+  );
+}
+
 function table(rows: [string, string, string?][]): string {
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
@@ -350,26 +392,30 @@ try {
       ? `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${resolve(values["heap-snapshot"])}`
       : "",
   ].filter(Boolean);
-  if (nodeOptions.length > 0) process.env.NODE_OPTIONS = nodeOptions.join(" ");
-  const operator = await startOperatorProcess(
-    cp.kubeconfigPath,
-    [
-      "--leader-elect=false",
-      `--namespace=${NAMESPACE}`,
-      `--watch-namespaces=${NAMESPACE}`,
-      "--min-ttl=10s",
-      ...(values.workers ? [`--workers=${values.workers}`] : []),
-    ],
-    "controller",
-  );
-  delete process.env.NODE_OPTIONS;
-  // SIGTERM first so that a requested CPU profile is written on the way out.
-  stops.push(() => operator.process.stop(15_000));
-  const deadline = Date.now() + 60_000;
-  while (!operator.log().includes("controllers started")) {
-    if (Date.now() > deadline) throw new Error(`the operator did not start:\n${operator.log()}`);
-    await sleep(200);
-  }
+  const startOperator = async (): Promise<OperatorProcess> => {
+    if (nodeOptions.length > 0) process.env.NODE_OPTIONS = nodeOptions.join(" ");
+    const started = await startOperatorProcess(
+      cp.kubeconfigPath,
+      [
+        "--leader-elect=false",
+        `--namespace=${NAMESPACE}`,
+        `--watch-namespaces=${NAMESPACE}`,
+        "--min-ttl=10s",
+        ...(values.workers ? [`--workers=${values.workers}`] : []),
+      ],
+      "controller",
+    );
+    delete process.env.NODE_OPTIONS;
+    // SIGTERM first so that a requested CPU profile is written on the way out.
+    stops.push(() => started.process.stop(15_000));
+    const deadline = Date.now() + 120_000;
+    while (!started.log().includes("controllers started")) {
+      if (Date.now() > deadline) throw new Error(`the operator did not start:\n${started.log()}`);
+      await sleep(200);
+    }
+    return started;
+  };
+  const operator = await startOperator();
   // The webhook certificate keeper and the CA store write once at start; let them finish first.
   await sleep(2_000);
   const nodePid = childRunning(operator.process.pid, "main.ts");
@@ -510,6 +556,7 @@ try {
     ),
   );
   if (snapshot) console.log(`\nheap snapshot of the operator: ${snapshot}`);
+  if (values.restart) await measureRestart(operator, startOperator, kc);
 } catch (err) {
   console.error(err);
   process.exitCode = 1;
