@@ -1,5 +1,6 @@
 import * as k8s from "@kubernetes/client-node";
 import { createInformer, type Informer, type InformerEvent, withoutManagedFields } from "../kube/informer.ts";
+import { listInPages, type PageRequest } from "../kube/pages.ts";
 
 /**
  * One informer per watched namespace (or one cluster-wide), behind a single cache facade. With a
@@ -53,7 +54,7 @@ function collectionPath(ref: ResourceRef, namespace: string | undefined): string
 
 /**
  * Informers for one resource over the given namespaces (all when empty), with optional label
- * selector. Cached objects carry no metadata.managedFields.
+ * selector, listed in pages. Cached objects carry no metadata.managedFields.
  */
 export function informerFor<T extends k8s.KubernetesObject>(
   kc: k8s.KubeConfig,
@@ -67,24 +68,31 @@ export function informerFor<T extends k8s.KubernetesObject>(
   return new MultiInformer(
     scopes.map((namespace) => {
       const path = collectionPath(ref, namespace);
-      const list = async (): Promise<k8s.KubernetesListObject<T>> => {
+      const listPage = (page: PageRequest): Promise<k8s.KubernetesListObject<T>> => {
+        const query = {
+          labelSelector,
+          limit: page.limit,
+          ...(page.continue ? { _continue: page.continue } : {}),
+        };
         if (ref.group === "" && ref.plural === "secrets") {
           return (namespace
-            ? core.listNamespacedSecret({ namespace, labelSelector })
-            : core.listSecretForAllNamespaces({ labelSelector })) as unknown as k8s.KubernetesListObject<T>;
+            ? core.listNamespacedSecret({ namespace, ...query })
+            : core.listSecretForAllNamespaces(query)) as unknown as Promise<k8s.KubernetesListObject<T>>;
         }
         if (ref.group === "" && ref.plural === "pods") {
           return (namespace
-            ? core.listNamespacedPod({ namespace, labelSelector })
-            : core.listPodForAllNamespaces({ labelSelector })) as unknown as k8s.KubernetesListObject<T>;
+            ? core.listNamespacedPod({ namespace, ...query })
+            : core.listPodForAllNamespaces(query)) as unknown as Promise<k8s.KubernetesListObject<T>>;
         }
-        const params = { group: ref.group, version: ref.version, plural: ref.plural, labelSelector };
+        const params = { group: ref.group, version: ref.version, plural: ref.plural, ...query };
         return (
           namespace
             ? client.listNamespacedCustomObject({ ...params, namespace })
             : client.listClusterCustomObject(params)
         ) as Promise<k8s.KubernetesListObject<T>>;
       };
+      // Each page is stripped as it arrives; the informer's transform then finds nothing left to do.
+      const list = () => listInPages(listPage, withoutManagedFields);
       return createInformer<T>(kc, {
         path,
         list,
