@@ -135,6 +135,8 @@ export function flagsFromDeployment(deployment: k8s.V1Deployment, pod: { name: s
     if (field === "metadata.namespace") value = deployment.metadata?.namespace;
     if (value === undefined) throw new Error(`cannot resolve env ${env.name} outside a pod`);
     if (env.name === "SIGNET_METRICS_PORT" || env.name === "SIGNET_WEBHOOK_PORT") continue;
+    // A setting of the Node.js runtime, not of Signet.
+    if (env.name === "NODE_OPTIONS") continue;
     const flag =
       env.name === "POD_NAME"
         ? "identity"
