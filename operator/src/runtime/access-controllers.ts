@@ -110,7 +110,7 @@ export const startAccessControllers: StartControllers = async (ctx) => {
     runWorkers({
       queue: scheduleQueue,
       concurrency: ctx.config.workers,
-      reconcile: (key) => schedules.reconcile(key),
+      reconcile: metrics.tracked("accessschedule", (key: string) => schedules.reconcile(key)),
       onResult: (_key, outcome, ms) => metrics.observeReconcile("accessschedule", outcome, ms),
       onError: (key, err) =>
         log.warn({ schedule: key, err: (err as Error).message }, "schedule reconcile failed; retrying"),
@@ -118,7 +118,7 @@ export const startAccessControllers: StartControllers = async (ctx) => {
     runWorkers({
       queue: policyQueue,
       concurrency: ctx.config.workers,
-      reconcile: (namespace) => policies.reconcile(namespace),
+      reconcile: metrics.tracked("accesspolicy", (namespace: string) => policies.reconcile(namespace)),
       onResult: (_key, outcome, ms) => metrics.observeReconcile("accesspolicy", outcome, ms),
       onError: (namespace, err) =>
         log.warn({ namespace, err: (err as Error).message }, "access policy reconcile failed; retrying"),
@@ -126,7 +126,7 @@ export const startAccessControllers: StartControllers = async (ctx) => {
     runWorkers({
       queue: policyStatusQueue,
       concurrency: ctx.config.workers,
-      reconcile: (key) => policies.reconcileStatus(key),
+      reconcile: metrics.tracked("accesspolicystatus", (key: string) => policies.reconcileStatus(key)),
       onResult: (_key, outcome, ms) => metrics.observeReconcile("accesspolicystatus", outcome, ms),
       onError: (key, err) =>
         log.warn({ policy: key, err: (err as Error).message }, "access policy status write failed; retrying"),

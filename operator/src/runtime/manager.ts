@@ -250,7 +250,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     const workers = runWorkers({
       queue,
       concurrency: config.workers,
-      reconcile: (key) => reconciler.reconcile(key),
+      reconcile: metrics.tracked("machineidentity", (key: string) => reconciler.reconcile(key)),
       onResult: (_key, outcome, ms) => metrics.observeReconcile("machineidentity", outcome, ms),
       onError: (key, err) =>
         log.warn({ identity: key, err: (err as Error).message }, "reconcile failed; retrying"),

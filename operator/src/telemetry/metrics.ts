@@ -80,6 +80,18 @@ export class SignetMetrics {
     });
   }
 
+  /** Wraps a reconcile function so that signet_reconcile_active_workers counts the calls in flight. */
+  tracked<K, R>(controller: string, reconcile: (key: K) => Promise<R>): (key: K) => Promise<R> {
+    return async (key) => {
+      this.activeWorkers.inc({ controller });
+      try {
+        return await reconcile(key);
+      } finally {
+        this.activeWorkers.dec({ controller });
+      }
+    };
+  }
+
   /** Record one reconcile outcome (matches the work queue's onResult hook). */
   observeReconcile(controller: string, outcome: "success" | "error" | "requeue", durationMs: number): void {
     this.reconcileTotal.inc({ controller, result: outcome });
