@@ -41,8 +41,12 @@ export async function startTestOperator(
     // A restarted operator finds its namespace, and the CA in it, from the first start.
     if ((err as { code?: number }).code !== 409) throw err;
   }
+  // The operator gets a KubeConfig of its own, as a separate process would: it changes its
+  // KubeConfig's connection handling, which must not leak into the test's own client.
+  const operatorKc = new k8s.KubeConfig();
+  operatorKc.loadFromString(kc.exportConfig());
   return startOperator({
-    kc,
+    kc: operatorKc,
     config: parseConfig(
       [
         "--leader-elect=false",
@@ -53,7 +57,7 @@ export async function startTestOperator(
       ],
       {},
     ),
-    log: createLogger({ level: "warn" }),
+    log: createLogger({ level: process.env.SIGNET_E2E_LOG_LEVEL ?? "warn" }),
     controllers: true,
     webhook: false,
   });
