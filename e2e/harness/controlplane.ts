@@ -62,8 +62,9 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   // Webhook calls to 127.0.0.1 must never go through a proxy.
   const env = { ...process.env, NO_PROXY: "127.0.0.1,localhost", no_proxy: "127.0.0.1,localhost" };
   const processes: Supervised[] = [];
+  // kube-apiserver first: it shuts down cleanly only while etcd still answers.
   const stopAll = async () => {
-    await Promise.all(processes.reverse().map((p) => p.stop()));
+    for (const p of processes.reverse()) await p.stop();
     processes.length = 0;
   };
 

@@ -35,11 +35,18 @@ const pidsWith = (marker: string): number[] => {
   }
 };
 
+/** A long-running child whose own command line carries `marker`, so pgrep finds it and not only its guard. */
+const sleeper = (marker: string, ignoreTerm = false): string[] => [
+  "-e",
+  `${ignoreTerm ? "process.on('SIGTERM', () => {});" : ""} setInterval(() => {}, 1000);`,
+  marker,
+];
+
 describe("a supervised process", () => {
   it("is stopped by stop() and reports its exit", async () => {
     const dir = mkdtempSync(join(tmpdir(), "signet-sup-"));
     const marker = `signet-sup-stop-${process.pid}-${Date.now()}`;
-    const p = startSupervised("sleeper", "sh", ["-c", `exec sleep 300 # ${marker}`], join(dir, "log"));
+    const p = startSupervised("sleeper", process.execPath, sleeper(marker), join(dir, "log"));
     await waitUntil("the child runs", () => pidsWith(marker).length > 0);
     await p.stop(2_000);
     expect(pidsWith(marker)).toEqual([]);
@@ -58,7 +65,7 @@ describe("a supervised process", () => {
     const marker = `signet-sup-orphan-${process.pid}-${Date.now()}`;
     const script = `
       import { startSupervised } from ${JSON.stringify(new URL("./supervised.ts", import.meta.url).href)};
-      startSupervised("sleeper", "sh", ["-c", "exec sleep 300 # ${marker}"], ${JSON.stringify(join(dir, "log"))});
+      startSupervised("sleeper", process.execPath, ${JSON.stringify(sleeper(marker))}, ${JSON.stringify(join(dir, "log"))});
       setInterval(() => {}, 1000);
     `;
     const parent = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "ignore" });
@@ -68,4 +75,18 @@ describe("a supervised process", () => {
     await waitUntil("the orphaned child is gone", () => child === undefined || !alive(child));
     expect(pidsWith(marker)).toEqual([]);
   });
+
+  it("is killed after its parent dies even when it ignores SIGTERM", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "signet-sup-"));
+    const marker = `signet-sup-stubborn-${process.pid}-${Date.now()}`;
+    const script = `
+      import { startSupervised } from ${JSON.stringify(new URL("./supervised.ts", import.meta.url).href)};
+      startSupervised("stubborn", process.execPath, ${JSON.stringify(sleeper(marker, true))}, ${JSON.stringify(join(dir, "log"))});
+      setInterval(() => {}, 1000);
+    `;
+    const parent = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "ignore" });
+    await waitUntil("the child runs", () => pidsWith(`setInterval.* ${marker}$`).length > 0);
+    parent.kill("SIGKILL");
+    await waitUntil("the stubborn child is gone", () => pidsWith(marker).length === 0, 15_000);
+  }, 20_000);
 });

@@ -13,10 +13,13 @@ export interface Supervised {
   stop(graceMs?: number): Promise<void>;
 }
 
-// The child's stdin is /dev/null; a watcher reads our pipe (fd 3) and kills the child at EOF.
+// The child's stdin is /dev/null; a watcher reads our pipe (fd 3) and, at EOF, asks the child to
+// stop and kills it 5 s later if it has not (kube-apiserver can hang in shutdown once etcd is gone).
 // The shell exits with the child's status, so a crash is seen at once.
 const GUARD =
-  'exec 3<&0; "$@" </dev/null & child=$!; { cat <&3 >/dev/null; kill -TERM "$child" 2>/dev/null; } & exec 3<&-; wait "$child"';
+  'exec 3<&0; "$@" </dev/null & child=$!; ' +
+  '{ cat <&3 >/dev/null; kill -TERM "$child" 2>/dev/null; sleep 5; kill -KILL "$child" 2>/dev/null; } & ' +
+  'exec 3<&-; wait "$child"';
 
 export function startSupervised(
   name: string,
