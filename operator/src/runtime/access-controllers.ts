@@ -6,6 +6,7 @@ import { AccessScheduleReconciler } from "../controllers/accessschedule/reconcil
 import { keyOf, splitKey } from "../kube/informer.ts";
 import { runWorkers, WorkQueue } from "../kube/queue.ts";
 import { TransitionTimers } from "../schedule/index.ts";
+import { logRetry } from "../telemetry/logger.ts";
 import type { StartControllers } from "./context.ts";
 
 const REPORT_HOLD_MS = 2_000;
@@ -112,24 +113,21 @@ export const startAccessControllers: StartControllers = async (ctx) => {
       concurrency: ctx.config.workers,
       reconcile: metrics.tracked("accessschedule", (key: string) => schedules.reconcile(key)),
       onResult: (_key, outcome, ms) => metrics.observeReconcile("accessschedule", outcome, ms),
-      onError: (key, err) =>
-        log.warn({ schedule: key, err: (err as Error).message }, "schedule reconcile failed; retrying"),
+      onError: (key, err) => logRetry(log, { schedule: key }, "schedule reconcile failed", err),
     }),
     runWorkers({
       queue: policyQueue,
       concurrency: ctx.config.workers,
       reconcile: metrics.tracked("accesspolicy", (namespace: string) => policies.reconcile(namespace)),
       onResult: (_key, outcome, ms) => metrics.observeReconcile("accesspolicy", outcome, ms),
-      onError: (namespace, err) =>
-        log.warn({ namespace, err: (err as Error).message }, "access policy reconcile failed; retrying"),
+      onError: (namespace, err) => logRetry(log, { namespace }, "access policy reconcile failed", err),
     }),
     runWorkers({
       queue: policyStatusQueue,
       concurrency: ctx.config.workers,
       reconcile: metrics.tracked("accesspolicystatus", (key: string) => policies.reconcileStatus(key)),
       onResult: (_key, outcome, ms) => metrics.observeReconcile("accesspolicystatus", outcome, ms),
-      onError: (key, err) =>
-        log.warn({ policy: key, err: (err as Error).message }, "access policy status write failed; retrying"),
+      onError: (key, err) => logRetry(log, { policy: key }, "access policy status write failed", err),
     }),
   ]);
 

@@ -23,7 +23,7 @@ import { LeaderElector } from "../kube/leader.ts";
 import { OwnWrites } from "../kube/own-writes.ts";
 import { runWorkers, WorkQueue } from "../kube/queue.ts";
 import { EventRecorder } from "../telemetry/events.ts";
-import type { Logger } from "../telemetry/logger.ts";
+import { type Logger, logRetry } from "../telemetry/logger.ts";
 import { SignetMetrics } from "../telemetry/metrics.ts";
 import { startAccessControllers } from "./access-controllers.ts";
 import type { OperatorConfig } from "./config.ts";
@@ -252,8 +252,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       concurrency: config.workers,
       reconcile: metrics.tracked("machineidentity", (key: string) => reconciler.reconcile(key)),
       onResult: (_key, outcome, ms) => metrics.observeReconcile("machineidentity", outcome, ms),
-      onError: (key, err) =>
-        log.warn({ identity: key, err: (err as Error).message }, "reconcile failed; retrying"),
+      onError: (key, err) => logRetry(log, { identity: key }, "reconcile failed", err),
     });
     const expiry = setInterval(() => {
       const soonest = Math.min(

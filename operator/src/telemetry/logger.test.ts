@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "./logger.ts";
+import { createLogger, describeError, logRetry } from "./logger.ts";
 
 const KEY =
   "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n";
@@ -45,5 +45,35 @@ describe("createLogger", () => {
     expect(line).not.toContain("MIGHAgEAMBMGByqGSM49");
     expect(line).not.toContain(Buffer.from(KEY).toString("base64").slice(0, 24));
     expect(line).not.toContain("eyJhbGciOiJSUzI1NiJ9");
+  });
+});
+
+describe("describeError", () => {
+  it("should give an API error's status and message without its headers", () => {
+    const err = Object.assign(new Error('HTTP-Code: 409\nHeaders: {"audit-id":"x"}'), {
+      code: 409,
+      body: JSON.stringify({ kind: "Status", message: "the object has been modified" }),
+    });
+    expect(describeError(err)).toBe("HTTP 409: the object has been modified");
+  });
+  it("should fall back to the status alone, and to a plain error's message", () => {
+    expect(describeError({ code: 502, body: "<html>bad gateway</html>" })).toBe("HTTP 502");
+    expect(describeError(new Error("socket hang up"))).toBe("socket hang up");
+  });
+});
+
+describe("logRetry", () => {
+  it("should log a conflict at debug level and any other failure as a warning", () => {
+    const { log, lines } = capture();
+    logRetry(log, { identity: "shop/a" }, "reconcile failed", { code: 409, body: '{"message":"modified"}' });
+    logRetry(log, { identity: "shop/b" }, "reconcile failed", new Error("timeout"));
+    const [conflict, failure] = lines.map((l) => JSON.parse(l));
+    expect(conflict).toMatchObject({
+      level: "debug",
+      identity: "shop/a",
+      err: "HTTP 409: modified",
+      msg: "reconcile failed; retrying",
+    });
+    expect(failure).toMatchObject({ level: "warn", identity: "shop/b", err: "timeout" });
   });
 });
