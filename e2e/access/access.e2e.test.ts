@@ -1,4 +1,5 @@
 import { randomBytes, X509Certificate } from "node:crypto";
+import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_VERSION, GROUP, type MachineIdentity, VERSION } from "../../operator/src/api/index.ts";
 import type { RunningOperator } from "../../operator/src/runtime/manager.ts";
@@ -377,58 +378,80 @@ describe("a MachineIdentity with scheduleRef", () => {
   const ready = (mi: MachineIdentity) => mi.status?.conditions?.find((c) => c.type === "Ready");
 
   it("should hold a credential only inside the window, never valid past its end", async () => {
-    const start = secondsFromNow(4_000);
-    const end = new Date(start.getTime() + 10_000);
-    await access.createSchedule(vault, "deploy-window", {
-      grants: [{ start: start.toISOString(), end: end.toISOString(), reason: "release 1.4" }],
-    });
-    await access.objects.createNamespacedCustomObject({
-      ...MI,
-      namespace: vault,
-      body: {
-        apiVersion: API_VERSION,
-        kind: "MachineIdentity",
-        metadata: { name: "deployer", namespace: vault },
-        spec: { serviceAccounts: ["deployer"], ttl: "1h", scheduleRef: { name: "deploy-window" } },
-      },
-    });
-
-    const waiting = await eventually("OutsideWindow before the window", async () => {
-      const mi = await readIdentity();
-      return ready(mi)?.reason === "OutsideWindow" ? mi : undefined;
-    });
-    expect(Date.now()).toBeLessThan(start.getTime());
-    expect(ready(waiting)?.status).toBe("False");
-    expect(await readSecret()).toBeUndefined();
-
-    const secret = await eventually("the Secret inside the window", readSecret, { intervalMs: 50 });
-    expect(Date.now()).toBeGreaterThanOrEqual(start.getTime());
-    const pem = Buffer.from(secret.data?.["tls.crt"] ?? "", "base64").toString("utf8");
-    const leaf = new X509Certificate(pem);
-    expect(leaf.validToDate.getTime()).toBeLessThanOrEqual(end.getTime());
-    expect(leaf.validToDate.getTime()).toBeGreaterThan(Date.now());
-    const issued = await eventually("Ready True inside the window", async () => {
-      const mi = await readIdentity();
-      return ready(mi)?.status === "True" ? mi : undefined;
-    });
-    expect(new Date(issued.status?.notAfter ?? "").getTime()).toBeLessThanOrEqual(end.getTime());
-
-    await sleep(Math.max(0, end.getTime() - Date.now()));
-    await eventually(
-      "the Secret gone after the window",
-      async () => ((await readSecret()) ? undefined : true),
-      {
-        intervalMs: 50,
-      },
+    // The Secret is followed through a watch: every version the API server stores is seen, with
+    // the time it was seen, so a credential that existed outside the window cannot slip by.
+    const seen: { type: string; at: number; secret: k8s.V1Secret }[] = [];
+    const watch = await new k8s.Watch(kc).watch(
+      `/api/v1/namespaces/${vault}/secrets`,
+      { fieldSelector: "metadata.name=deployer-identity" },
+      (type: string, secret: k8s.V1Secret) => seen.push({ type, at: Date.now(), secret }),
+      () => {},
     );
-    const after = await eventually("OutsideWindow after the window", async () => {
-      const mi = await readIdentity();
-      return ready(mi)?.reason === "OutsideWindow" && mi.status?.serialNumber === undefined ? mi : undefined;
-    });
-    expect(ready(after)).toMatchObject({
-      status: "False",
-      message: expect.stringContaining("outside the access windows"),
-    });
+    try {
+      const start = secondsFromNow(4_000);
+      const end = new Date(start.getTime() + 10_000);
+      await access.createSchedule(vault, "deploy-window", {
+        grants: [{ start: start.toISOString(), end: end.toISOString(), reason: "release 1.4" }],
+      });
+      await access.objects.createNamespacedCustomObject({
+        ...MI,
+        namespace: vault,
+        body: {
+          apiVersion: API_VERSION,
+          kind: "MachineIdentity",
+          metadata: { name: "deployer", namespace: vault },
+          spec: { serviceAccounts: ["deployer"], ttl: "1h", scheduleRef: { name: "deploy-window" } },
+        },
+      });
+
+      const waiting = await eventually("OutsideWindow before the window", async () => {
+        const mi = await readIdentity();
+        return ready(mi)?.reason === "OutsideWindow" ? mi : undefined;
+      });
+      expect(Date.now()).toBeLessThan(start.getTime());
+      expect(ready(waiting)?.status).toBe("False");
+
+      const added = await eventually(
+        "the Secret inside the window",
+        () => seen.find((e) => e.type === "ADDED"),
+        {
+          intervalMs: 20,
+        },
+      );
+      expect(added.at).toBeGreaterThanOrEqual(start.getTime());
+      const pem = Buffer.from(added.secret.data?.["tls.crt"] ?? "", "base64").toString("utf8");
+      const leaf = new X509Certificate(pem);
+      expect(leaf.validToDate.getTime()).toBeLessThanOrEqual(end.getTime());
+      expect(leaf.validToDate.getTime()).toBeGreaterThan(added.at);
+      const issued = await eventually("Ready True inside the window", async () => {
+        const mi = await readIdentity();
+        return ready(mi)?.status === "True" ? mi : undefined;
+      });
+      expect(new Date(issued.status?.notAfter ?? "").getTime()).toBeLessThanOrEqual(end.getTime());
+
+      const deleted = await eventually(
+        "the Secret gone after the window",
+        () => seen.find((e) => e.type === "DELETED"),
+        {
+          intervalMs: 20,
+        },
+      );
+      expect(deleted.at).toBeGreaterThanOrEqual(end.getTime());
+      expect(seen.filter((e) => e.type !== "DELETED").every((e) => e.at >= start.getTime())).toBe(true);
+      expect(await readSecret()).toBeUndefined();
+      const after = await eventually("OutsideWindow after the window", async () => {
+        const mi = await readIdentity();
+        return ready(mi)?.reason === "OutsideWindow" && mi.status?.serialNumber === undefined
+          ? mi
+          : undefined;
+      });
+      expect(ready(after)).toMatchObject({
+        status: "False",
+        message: expect.stringContaining("outside the access windows"),
+      });
+    } finally {
+      watch.abort();
+    }
   });
 });
 
