@@ -2,22 +2,22 @@ import { randomBytes, X509Certificate } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_VERSION, GROUP, type MachineIdentity, VERSION } from "../../operator/src/api/index.ts";
-import type { RunningOperator } from "../../operator/src/runtime/manager.ts";
 import { createNamespace, kubeConfig } from "../support/cluster.ts";
 import { installCrds } from "../support/crds.ts";
+import type { OperatorProcess } from "../support/operator.ts";
 import { waitFor as eventually, sleep } from "../support/wait.ts";
 import { Access, observe, type RawNetworkPolicy, secondsFromNow, startTestOperator } from "./support.ts";
 
 /**
  * The AccessSchedule and AccessPolicy controllers against the real API server: window boundaries,
  * suspend, drift repair and the exact NetworkPolicies, plus a MachineIdentity whose credential
- * exists only inside its schedule. The operator runs in this process and watches only this file's
+ * exists only inside its schedule. The operator runs as its own process and watches only this file's
  * namespaces.
  */
 
 const kc = kubeConfig();
 const access = new Access(kc);
-let operator: RunningOperator;
+let operator: OperatorProcess;
 const operatorNamespace = `signet-access-${randomBytes(4).toString("hex")}`;
 let shop: string;
 let finance: string;

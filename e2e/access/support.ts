@@ -10,9 +10,8 @@ import {
   GROUP,
   VERSION,
 } from "../../operator/src/api/index.ts";
-import { parseConfig } from "../../operator/src/runtime/config.ts";
-import { type RunningOperator, startOperator } from "../../operator/src/runtime/manager.ts";
-import { createLogger } from "../../operator/src/telemetry/logger.ts";
+import { kubeconfigPath } from "../support/cluster.ts";
+import { type OperatorProcess, startOperatorProcess } from "../support/operator.ts";
 import { sleep } from "../support/wait.ts";
 
 export const SCHEDULES = { group: GROUP, version: VERSION, plural: ACCESS_SCHEDULE_PLURAL } as const;
@@ -25,14 +24,15 @@ export const NETWORK_POLICIES = {
 } as const;
 
 /**
- * The operator in this process, controllers only, watching just `namespaces` so that it never
- * touches what other test files' operators manage.
+ * The operator as its own process (`signet controller`), as a Deployment runs it, watching just
+ * `namespaces` so that it never touches what other test files' operators manage. A separate
+ * process also keeps its API traffic and timers apart from the test's own client.
  */
 export async function startTestOperator(
   kc: k8s.KubeConfig,
   operatorNamespace: string,
   namespaces: string[],
-): Promise<RunningOperator> {
+): Promise<OperatorProcess> {
   try {
     await kc.makeApiClient(k8s.CoreV1Api).createNamespace({
       body: { metadata: { name: operatorNamespace, labels: { "signet.dev/e2e": "true" } } },
@@ -41,26 +41,17 @@ export async function startTestOperator(
     // A restarted operator finds its namespace, and the CA in it, from the first start.
     if ((err as { code?: number }).code !== 409) throw err;
   }
-  // The operator gets a KubeConfig of its own, as a separate process would: it changes its
-  // KubeConfig's connection handling, which must not leak into the test's own client.
-  const operatorKc = new k8s.KubeConfig();
-  operatorKc.loadFromString(kc.exportConfig());
-  return startOperator({
-    kc: operatorKc,
-    config: parseConfig(
-      [
-        "--leader-elect=false",
-        `--namespace=${operatorNamespace}`,
-        "--metrics-port=0",
-        "--min-ttl=10s",
-        `--watch-namespaces=${namespaces.join(",")}`,
-      ],
-      {},
-    ),
-    log: createLogger({ level: process.env.SIGNET_E2E_LOG_LEVEL ?? "warn" }),
-    controllers: true,
-    webhook: false,
-  });
+  return startOperatorProcess(
+    kubeconfigPath(),
+    [
+      "--leader-elect=false",
+      `--namespace=${operatorNamespace}`,
+      "--min-ttl=10s",
+      `--watch-namespaces=${namespaces.join(",")}`,
+      `--log-level=${process.env.SIGNET_E2E_LOG_LEVEL ?? "warn"}`,
+    ],
+    "controller",
+  );
 }
 
 export function schedule(namespace: string, name: string, spec: Partial<AccessScheduleSpec>) {
