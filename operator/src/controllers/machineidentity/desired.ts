@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type * as k8s from "@kubernetes/client-node";
 import type { MachineIdentity } from "../../api/index.ts";
-import { parseDuration } from "../../api/index.ts";
+import { checkSemantics, formatProblems, parseDuration } from "../../api/index.ts";
 import type { DesiredSvid, MintedSvid } from "../../pki/index.ts";
 import { MANAGED_BY } from "../ca/store.ts";
 
@@ -47,6 +47,12 @@ export function desiredIdentity(mi: MachineIdentity, policy: IdentityPolicy): De
   const namespace = mi.metadata?.namespace ?? "";
   const name = mi.metadata?.name ?? "";
   const where = `MachineIdentity ${namespace}/${name}`;
+  // What the API server cannot check, above all a spiffeID claiming another namespace's
+  // /ns/<namespace>/ path: issuing it would let this namespace impersonate that one's workloads.
+  const problems = checkSemantics("MachineIdentity", mi);
+  if (problems.length > 0) {
+    return { ok: false, reason: "InvalidSpec", message: `${where}: ${formatProblems(problems)}` };
+  }
   let ttlMs: number;
   let renewBeforeMs: number;
   try {

@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import type { MachineIdentity } from "../../api/index.ts";
+import { desiredIdentity } from "./desired.ts";
+
+const policy = { trustDomain: "cluster.local", minTtlMs: 300_000, maxTtlMs: 86_400_000 };
+
+function identity(
+  spec: Partial<MachineIdentity["spec"]>,
+  namespace = "shop",
+  name = "payments-api",
+): MachineIdentity {
+  return {
+    apiVersion: "signet.dev/v1alpha1",
+    kind: "MachineIdentity",
+    metadata: { name, namespace },
+    spec: {
+      serviceAccounts: ["payments"],
+      ttl: "1h",
+      privateKey: { algorithm: "ECDSA", size: 256 },
+      usages: ["client", "server"],
+      suspend: false,
+      ...spec,
+    },
+  } as MachineIdentity;
+}
+
+describe("desiredIdentity", () => {
+  it("should default the SPIFFE ID, the Secret name and renewBefore to a third of the ttl", () => {
+    const out = desiredIdentity(identity({}), policy);
+    expect(out).toMatchObject({
+      ok: true,
+      secretName: "payments-api-identity",
+      svid: {
+        spiffeId: "spiffe://cluster.local/ns/shop/id/payments-api",
+        ttlMs: 3_600_000,
+        renewBeforeMs: 1_200_000,
+      },
+    });
+  });
+
+  it.each([
+    [
+      "a spiffeID claiming another namespace",
+      { spiffeID: "spiffe://cluster.local/ns/finance/id/ledger" },
+      /spec\.spiffeID.*finance/,
+    ],
+    [
+      "a spiffeID in another trust domain",
+      { spiffeID: "spiffe://evil.example/ns/shop/id/x" },
+      /trust domain cluster\.local/,
+    ],
+    ["a ttl below the operator's minimum", { ttl: "1m" }, /outside this operator's bounds 5m\.\.24h/],
+    ["a ttl above the operator's maximum", { ttl: "48h" }, /outside this operator's bounds/],
+  ])("should refuse %s", (_name, spec, message) => {
+    const out = desiredIdentity(identity(spec), policy);
+    expect(out.ok).toBe(false);
+    expect(out.ok ? "" : out.message).toMatch(message);
+    expect(out.ok ? "" : out.message).toContain("MachineIdentity shop/payments-api");
+  });
+
+  it("should accept a spiffeID of its own namespace or outside /ns/", () => {
+    expect(desiredIdentity(identity({ spiffeID: "spiffe://cluster.local/ns/shop/id/api" }), policy).ok).toBe(
+      true,
+    );
+    expect(desiredIdentity(identity({ spiffeID: "spiffe://cluster.local/payments" }), policy).ok).toBe(true);
+  });
+});
