@@ -48,19 +48,11 @@ export class WebhookCertKeeper {
     const data = Object.fromEntries(
       Object.entries(existing?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
     );
-    const inspection = inspectSecretData(existing ? data : undefined);
-    const view = inspection.status === "Parsed" ? inspection.view : undefined;
-    const renewAt = view
-      ? new Date(view.notBefore.getTime() + ((view.notAfter.getTime() - view.notBefore.getTime()) * 2) / 3)
-      : undefined;
-    const namesMatch =
-      view !== undefined && [...this.#o.dnsNames].sort().join(",") === [...view.dnsNames].sort().join(",");
-    const current =
-      view?.chainVerified &&
-      namesMatch &&
-      data["ca.crt"] === ca.bundlePem &&
-      renewAt !== undefined &&
-      now < renewAt;
+    const { current, renewAt } = servingCertificateState(existing ? data : undefined, {
+      dnsNames: this.#o.dnsNames,
+      bundlePem: ca.bundlePem,
+      now,
+    });
     let nextCheck = renewAt ?? now;
     if (!current) {
       const svid = await mintSvid({
@@ -124,3 +116,23 @@ export class WebhookCertKeeper {
 }
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
+
+/**
+ * Whether the webhook's serving certificate in `data` can stay: it parses, chains to its ca.crt,
+ * carries exactly the wanted DNS names, its ca.crt is the current trust bundle (so a CA rotation
+ * re-issues it), and two thirds of its life have not passed.
+ */
+export function servingCertificateState(
+  data: Record<string, string> | undefined,
+  want: { dnsNames: readonly string[]; bundlePem: string; now: Date },
+): { current: boolean; renewAt: Date | undefined } {
+  const inspection = inspectSecretData(data);
+  const view = inspection.status === "Parsed" ? inspection.view : undefined;
+  if (!view) return { current: false, renewAt: undefined };
+  const lifetime = view.notAfter.getTime() - view.notBefore.getTime();
+  const renewAt = new Date(view.notBefore.getTime() + (lifetime * 2) / 3);
+  const namesMatch = [...want.dnsNames].sort().join(",") === [...view.dnsNames].sort().join(",");
+  const current =
+    view.chainVerified && namesMatch && data?.["ca.crt"] === want.bundlePem && want.now < renewAt;
+  return { current, renewAt };
+}
