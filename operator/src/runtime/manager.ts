@@ -16,6 +16,7 @@ import {
 import { type CaState, CaStore } from "../controllers/ca/store.ts";
 import { IDENTITY_LABEL as SECRET_IDENTITY_LABEL } from "../controllers/machineidentity/desired.ts";
 import { MachineIdentityReconciler } from "../controllers/machineidentity/reconciler.ts";
+import { decodeSecretData } from "../controllers/shared/secret-data.ts";
 import { WEBHOOK_TLS_COMPONENT, WebhookCertKeeper } from "../controllers/webhookcert/keeper.ts";
 import { reuseConnections } from "../kube/connections.ts";
 import { keyOf } from "../kube/informer.ts";
@@ -134,8 +135,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     });
     const load = (secret: k8s.V1Secret) => {
       if (secret.metadata?.name !== config.webhookSecretName) return;
-      const crt = Buffer.from(secret.data?.["tls.crt"] ?? "", "base64").toString("utf8");
-      const key = Buffer.from(secret.data?.["tls.key"] ?? "", "base64").toString("utf8");
+      const { "tls.crt": crt = "", "tls.key": key = "" } = decodeSecretData(secret.data);
       try {
         webhook?.setServingCertificate(crt, key);
         log.info("webhook serving certificate loaded");

@@ -9,6 +9,7 @@ import {
   trustBundle,
 } from "../../pki/index.ts";
 import { isApiStatus } from "../shared/cache.ts";
+import { decodeSecretData, encodeSecretData } from "../shared/secret-data.ts";
 
 /** Labels on every Secret Signet writes; the operator caches only Secrets that carry them. */
 export const MANAGED_BY = { "app.kubernetes.io/managed-by": "signet" } as const;
@@ -46,13 +47,6 @@ export interface CaState {
 }
 
 type SecretData = Record<string, string>;
-
-const decode = (data: Record<string, string> | undefined): SecretData =>
-  Object.fromEntries(
-    Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
-  );
-const encode = (data: SecretData): Record<string, string> =>
-  Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "utf8").toString("base64")]));
 
 /**
  * Signet's CA in a Secret of the operator's namespace. A generated root is created once: when two
@@ -106,7 +100,7 @@ export class CaStore {
     if (!secret) {
       throw new Error(`CA Secret ${this.#o.namespace}/${name} not found: create it with tls.crt and tls.key`);
     }
-    const data = decode(secret.data);
+    const data = decodeSecretData(secret.data);
     const issuer = loadCa(data["tls.crt"] ?? "", data["tls.key"] ?? "", { now: this.#o.now() });
     // An optional ca.crt lets the user keep extra roots trusted during their own rotation.
     return { issuer, bundlePem: trustBundle([issuer, data["ca.crt"]]), nextCheck: issuer.notAfter };
@@ -132,7 +126,7 @@ export class CaStore {
         annotations: { [ANNOTATION.currentSince]: this.#o.now().toISOString() },
       },
       type: "kubernetes.io/tls",
-      data: encode({ "tls.crt": root.certPem, "tls.key": root.keyPem, "ca.crt": root.certPem }),
+      data: encodeSecretData({ "tls.crt": root.certPem, "tls.key": root.keyPem, "ca.crt": root.certPem }),
     };
     try {
       return await this.#core.createNamespacedSecret({ namespace: this.#o.namespace, body });
@@ -148,7 +142,7 @@ export class CaStore {
   /** The CA state held by `secret`, and the Secret to write when a rotation step is due. */
   async #plan(secret: k8s.V1Secret): Promise<{ state: CaState; update?: k8s.V1Secret }> {
     const now = this.#o.now();
-    const data = decode(secret.data);
+    const data = decodeSecretData(secret.data);
     const where = `CA Secret ${this.#o.namespace}/${this.#o.secretName}`;
     let current: CertificateAuthority;
     try {
@@ -201,7 +195,11 @@ export class CaStore {
     out["ca.crt"] = trustBundle([out["previous.crt"], out["tls.crt"], out["next.crt"]]);
     return {
       state: steady(current),
-      update: { ...secret, metadata: { ...secret.metadata, annotations: outAnnotations }, data: encode(out) },
+      update: {
+        ...secret,
+        metadata: { ...secret.metadata, annotations: outAnnotations },
+        data: encodeSecretData(out),
+      },
     };
   }
 }

@@ -4,6 +4,7 @@ import type { MachineIdentity } from "../../api/index.ts";
 import { checkSemantics, formatProblems, parseDuration } from "../../api/index.ts";
 import type { DesiredSvid, MintedSvid } from "../../pki/index.ts";
 import { MANAGED_BY } from "../ca/store.ts";
+import { encodeSecretData } from "../shared/secret-data.ts";
 
 /** Operator-wide settings that shape every identity. */
 export interface IdentityPolicy {
@@ -112,7 +113,7 @@ export function identitySecret(
   bundlePem: string,
 ): k8s.V1Secret {
   const name = mi.metadata?.name ?? "";
-  const data = { "tls.crt": b64(svid.chainPem), "tls.key": b64(svid.keyPem), "ca.crt": b64(bundlePem) };
+  const data = encodeSecretData({ "tls.crt": svid.chainPem, "tls.key": svid.keyPem, "ca.crt": bundlePem });
   return {
     apiVersion: "v1",
     kind: "Secret",
@@ -139,15 +140,6 @@ export function identitySecret(
     type: "kubernetes.io/tls",
     data,
   };
-}
-
-const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
-
-export function decodeSecretData(secret: k8s.V1Secret | undefined): Record<string, string> | undefined {
-  if (!secret) return undefined;
-  return Object.fromEntries(
-    Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
-  );
 }
 
 /**

@@ -17,8 +17,8 @@ import type { SignetMetrics } from "../../telemetry/metrics.ts";
 import type { CaState } from "../ca/store.ts";
 import { isApiStatus, type ObjectCache } from "../shared/cache.ts";
 import { type ConditionInput, jsonEqual, setConditions } from "../shared/conditions.ts";
+import { decodeSecretData } from "../shared/secret-data.ts";
 import {
-  decodeSecretData,
   desiredIdentity,
   type IdentityPolicy,
   identitySecret,
@@ -164,8 +164,10 @@ export class MachineIdentityReconciler {
         `Secret ${namespace}/${secretName} was changed outside Signet (${what}); a new credential replaces it`,
       );
     }
+    // Decoded once: the renewal chain and the trust-bundle check both read it.
+    const current = secret ? decodeSecretData(secret.data) : undefined;
     const decision = evaluateRenewal({
-      secret: tamper ? undefined : (decodeSecretData(secret) as SecretData | undefined),
+      secret: tamper || !current ? undefined : (current as SecretData),
       desired: desired.svid,
       issuer: ca.issuer,
       trustBundlePem: ca.bundlePem,
@@ -173,7 +175,7 @@ export class MachineIdentityReconciler {
       windowEnd,
       jitterKey: uidOf(mi) || key,
     });
-    const bundleStale = !decision.reissue && secret && decodeSecretData(secret)?.["ca.crt"] !== ca.bundlePem;
+    const bundleStale = !decision.reissue && current !== undefined && current["ca.crt"] !== ca.bundlePem;
 
     let notBefore = decision.view?.notBefore;
     let notAfter = decision.view?.notAfter;

@@ -3,6 +3,7 @@ import { inspectSecretData, mintSvid } from "../../pki/index.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { type CaState, MANAGED_BY } from "../ca/store.ts";
 import { isApiStatus } from "../shared/cache.ts";
+import { decodeSecretData, encodeSecretData, toBase64 } from "../shared/secret-data.ts";
 
 export const WEBHOOK_TLS_COMPONENT = "webhook-tls";
 const SERVING_TTL_MS = 7 * 86_400_000;
@@ -45,9 +46,7 @@ export class WebhookCertKeeper {
     } catch (err) {
       if (!isApiStatus(err, 404)) throw err;
     }
-    const data = Object.fromEntries(
-      Object.entries(existing?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
-    );
+    const data = decodeSecretData(existing?.data);
     const { current, renewAt } = servingCertificateState(existing ? data : undefined, {
       dnsNames: this.#o.dnsNames,
       bundlePem: ca.bundlePem,
@@ -73,11 +72,7 @@ export class WebhookCertKeeper {
             : {}),
         },
         type: "kubernetes.io/tls",
-        data: {
-          "tls.crt": b64(svid.chainPem),
-          "tls.key": b64(svid.keyPem),
-          "ca.crt": b64(ca.bundlePem),
-        },
+        data: encodeSecretData({ "tls.crt": svid.chainPem, "tls.key": svid.keyPem, "ca.crt": ca.bundlePem }),
       };
       if (existing) await this.#core.replaceNamespacedSecret({ namespace, name: secretName, body });
       else await this.#core.createNamespacedSecret({ namespace, body });
@@ -107,15 +102,13 @@ export class WebhookCertKeeper {
       }
       throw err;
     }
-    const caBundle = b64(bundlePem);
+    const caBundle = toBase64(bundlePem);
     if ((config.webhooks ?? []).every((w) => w.clientConfig.caBundle === caBundle)) return;
     for (const webhook of config.webhooks ?? []) webhook.clientConfig.caBundle = caBundle;
     await this.#admission.replaceMutatingWebhookConfiguration({ name, body: config });
     this.#o.log.info({ name }, "webhook caBundle updated");
   }
 }
-
-const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 
 /**
  * Whether the webhook's serving certificate in `data` can stay: it parses, chains to its ca.crt,
