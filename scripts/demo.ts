@@ -9,6 +9,7 @@ import { parseAllDocuments } from "yaml";
 import { type ControlPlane, startControlPlane } from "../e2e/harness/controlplane.ts";
 import { installCrds } from "../e2e/support/crds.ts";
 import { type OperatorProcess, startOperatorProcess } from "../e2e/support/operator.ts";
+import { waitFor } from "../e2e/support/wait.ts";
 import { API_VERSION, GROUP, type MachineIdentity, VERSION } from "../operator/src/api/index.ts";
 import { applyObject } from "../operator/src/kube/apply.ts";
 import { renderMutatingWebhookConfiguration } from "../webhooks/src/configuration.ts";
@@ -26,17 +27,10 @@ const cyan = paint(36);
 let stepNo = 0;
 const step = (title: string) => console.log(`\n${bold(`${++stepNo}. ${title}`)}`);
 const say = (line: string) => console.log(`   ${line}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+// The demo waits longer than a test would: a first run also starts a cold control plane.
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000) =>
+  waitFor(what, fn, { timeoutMs });
 
 const code = (err: unknown) => (err as { code?: number }).code;
 const bodyMessage = (err: unknown): string => {

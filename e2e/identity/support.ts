@@ -119,11 +119,3 @@ export function uriSans(cert: X509Certificate): string[] {
     .filter((s) => s.startsWith("URI:"))
     .map((s) => s.slice(4));
 }
-
-export async function ensureNamespace(kc: k8s.KubeConfig, name: string): Promise<void> {
-  try {
-    await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name } } });
-  } catch (err) {
-    if ((err as { code?: number }).code !== 409) throw err;
-  }
-}
