@@ -113,7 +113,9 @@ export const MachineIdentitySpecSchema = withRules(
     usages: setOf(z.enum(USAGES), 2, "usages")
       .min(1, "list at least one usage: client or server")
       .default(["client", "server"])
-      .describe("Extended key usages: client (clientAuth), server (serverAuth), or both."),
+      .describe(
+        "Accepted for compatibility only: the SPIFFE X.509-SVID standard (section 4.4) requires both serverAuth and clientAuth whenever extKeyUsage is present, so every certificate Signet issues carries both, whatever this lists.",
+      ),
     secretName: dns1123Subdomain("secretName")
       .optional()
       .describe("Name of the kubernetes.io/tls Secret holding the identity. Default: <name>-identity."),

@@ -19,6 +19,7 @@ import {
   SPIFFE_ID,
   TRUST_DOMAIN,
 } from "./test-support.ts";
+import * as x509 from "./x509.ts";
 
 const tbsOf = (der: Buffer): Buffer => {
   const outer = readHeader(der, 0);
@@ -66,90 +67,71 @@ describe("mintSvid", () => {
         leaf: ALGORITHMS[0]?.spec,
         ca: spec,
       })),
-      {
-        name: "an RSA leaf for client use only",
-        leaf: { algorithm: "RSA" as const },
-        ca: ALGORITHMS[0]?.spec,
-        usages: ["client" as const],
-      },
-      {
-        name: "a leaf for server use only",
-        leaf: ALGORITHMS[2]?.spec,
-        ca: ALGORITHMS[0]?.spec,
-        usages: ["server" as const],
-      },
     ];
-    it.each(cases)(
-      "should produce the same TBSCertificate for $name",
-      async ({ leaf, ca: caSpec, ...rest }) => {
-        const { ca } = await rootCa(caSpec);
-        const usages = "usages" in rest ? rest.usages : (["client", "server"] as const);
-        const svid = await mintSvid({
-          ca,
-          spiffeId: SPIFFE_ID,
-          dnsNames: ["b.shop.svc", "a.shop.svc"],
-          usages,
-          ttlMs: HOUR,
-          keyAlgorithm: leaf,
-          now: NOW,
-        });
-        const minted = new X509Certificate(svid.certPem);
-        const reference = await referenceSvidDer({
-          ca,
-          spiffeId: SPIFFE_ID,
-          dnsNames: ["a.shop.svc", "b.shop.svc"],
-          usages: [...usages],
-          keyAlgorithm: resolveKeyAlgorithm(leaf ?? { algorithm: "ECDSA" }),
-          serialNumber: svid.serialNumber,
-          notBefore: svid.notBefore,
-          notAfter: svid.notAfter,
-          publicKeySpki: minted.publicKey.export({ type: "spki", format: "der" }),
-        });
-        expect(tbsOf(minted.raw).toString("hex")).toBe(tbsOf(reference).toString("hex"));
-        const referenceCert = new X509Certificate(reference);
-        expect(referenceCert.verify(ca.certificate.publicKey)).toBe(true);
-        for (const field of [
-          "subject",
-          "issuer",
-          "serialNumber",
-          "validFrom",
-          "validTo",
-          "subjectAltName",
-          "ca",
-        ] as const) {
-          expect(minted[field], field).toEqual(referenceCert[field]);
-        }
-        // Ed25519 and RSA PKCS#1 v1.5 signatures are deterministic, so the whole certificate must match.
-        if (caSpec?.algorithm !== "ECDSA") expect(minted.raw.equals(reference)).toBe(true);
-      },
-    );
+    it.each(cases)("should produce the same TBSCertificate for $name", async ({ leaf, ca: caSpec }) => {
+      const { ca } = await rootCa(caSpec);
+      const svid = await mintSvid({
+        ca,
+        spiffeId: SPIFFE_ID,
+        dnsNames: ["b.shop.svc", "a.shop.svc"],
+        ttlMs: HOUR,
+        keyAlgorithm: leaf,
+        now: NOW,
+      });
+      const minted = new X509Certificate(svid.certPem);
+      const reference = await referenceSvidDer({
+        ca,
+        spiffeId: SPIFFE_ID,
+        dnsNames: ["a.shop.svc", "b.shop.svc"],
+        keyAlgorithm: resolveKeyAlgorithm(leaf ?? { algorithm: "ECDSA" }),
+        serialNumber: svid.serialNumber,
+        notBefore: svid.notBefore,
+        notAfter: svid.notAfter,
+        publicKeySpki: minted.publicKey.export({ type: "spki", format: "der" }),
+      });
+      expect(tbsOf(minted.raw).toString("hex")).toBe(tbsOf(reference).toString("hex"));
+      const referenceCert = new X509Certificate(reference);
+      expect(referenceCert.verify(ca.certificate.publicKey)).toBe(true);
+      for (const field of [
+        "subject",
+        "issuer",
+        "serialNumber",
+        "validFrom",
+        "validTo",
+        "subjectAltName",
+        "ca",
+      ] as const) {
+        expect(minted[field], field).toEqual(referenceCert[field]);
+      }
+      // Ed25519 and RSA PKCS#1 v1.5 signatures are deterministic, so the whole certificate must match.
+      if (caSpec?.algorithm !== "ECDSA") expect(minted.raw.equals(reference)).toBe(true);
+    });
   });
 
   describe("usages", () => {
-    const cases: { name: string; input: Partial<MintSvidInput>; usages: ("client" | "server")[] }[] = [
-      { name: "should default to client and server", input: {}, usages: ["client", "server"] },
-      { name: "should issue client-only SVIDs", input: { usages: ["client"] }, usages: ["client"] },
-      { name: "should issue server-only SVIDs", input: { usages: ["server"] }, usages: ["server"] },
+    const cases: { name: string; input: Partial<MintSvidInput>; keyEncipherment: boolean }[] = [
+      { name: "should carry serverAuth and clientAuth on an ECDSA key", input: {}, keyEncipherment: false },
       {
-        name: "should add keyEncipherment for an RSA server key",
-        input: { usages: ["server"], keyAlgorithm: { algorithm: "RSA", size: 2048 } },
-        usages: ["server"],
+        name: "should carry serverAuth and clientAuth on an Ed25519 key",
+        input: { keyAlgorithm: { algorithm: "Ed25519" } },
+        keyEncipherment: false,
       },
       {
-        name: "should leave keyEncipherment out for an RSA client-only key",
-        input: { usages: ["client"], keyAlgorithm: { algorithm: "RSA", size: 2048 } },
-        usages: ["client"],
+        name: "should carry serverAuth and clientAuth and add keyEncipherment on an RSA key",
+        input: { keyAlgorithm: { algorithm: "RSA", size: 2048 } },
+        keyEncipherment: true,
       },
-      { name: "should ignore repeated usages", input: { usages: ["client", "client"] }, usages: ["client"] },
     ];
-    it.each(cases)("$name", async ({ input, usages }) => {
+    it.each(cases)("$name", async ({ input, keyEncipherment }) => {
       const { ca } = await rootCa();
       const svid = await mintSvid({ ca, spiffeId: SPIFFE_ID, ttlMs: HOUR, now: NOW, ...input });
-      await expectCompliantSvid(svid, ca, {
-        spiffeId: SPIFFE_ID,
-        usages,
-        ...(input.keyAlgorithm ? { keyAlgorithm: input.keyAlgorithm } : {}),
-      });
+      const parsed = new x509.X509Certificate(svid.certPem);
+      expect(parsed.getExtension(x509.ExtendedKeyUsageExtension)?.usages).toEqual([
+        x509.ExtendedKeyUsage.serverAuth,
+        x509.ExtendedKeyUsage.clientAuth,
+      ]);
+      const flags = parsed.getExtension(x509.KeyUsagesExtension)?.usages ?? 0;
+      expect((flags & x509.KeyUsageFlags.keyEncipherment) !== 0).toBe(keyEncipherment);
     });
   });
 
@@ -314,7 +296,6 @@ describe("mintSvid", () => {
         input: { dnsNames: ["Not_A.Host"] },
         error: /DNS name "Not_A.Host" is invalid/,
       },
-      { name: "empty usages", input: { usages: [] }, error: /at least one of client, server/ },
       {
         name: "an unsupported ECDSA size",
         input: { keyAlgorithm: { algorithm: "ECDSA", size: 521 } },
@@ -387,13 +368,12 @@ describe("mintSvid", () => {
           fc.array(label, { minLength: 1, maxLength: 3 }).map((labels) => labels.join(".")),
           { maxLength: 3 },
         ),
-        fc.subarray(["client", "server"] as const, { minLength: 1 }),
         fc.integer({ min: 1000, max: 30 * DAY }),
         fc.integer({ min: 0, max: 10 * MINUTE }),
         fc.integer({ min: 0, max: 300 * DAY }),
         fc.option(fc.integer({ min: 2000, max: 40 * DAY }), { nil: undefined }),
         fc.constantFrom(ALGORITHMS[0]?.spec, ALGORITHMS[1]?.spec, ALGORITHMS[2]?.spec),
-        async (segments, dnsNames, usages, ttlMs, backdateMs, nowOffset, windowOffset, keyAlgorithm) => {
+        async (segments, dnsNames, ttlMs, backdateMs, nowOffset, windowOffset, keyAlgorithm) => {
           const now = new Date(NOW.getTime() + nowOffset);
           const spiffeId = `spiffe://${TRUST_DOMAIN}${segments.map((s) => `/${s}`).join("")}`;
           const notAfterLimit =
@@ -402,7 +382,6 @@ describe("mintSvid", () => {
             ca,
             spiffeId,
             dnsNames,
-            usages,
             ttlMs,
             backdateMs,
             now,
@@ -412,10 +391,6 @@ describe("mintSvid", () => {
           await expectCompliantSvid(svid, ca, {
             spiffeId,
             dnsNames: [...new Set(dnsNames)].sort(),
-            usages: ["server", "client"].filter((u) => usages.includes(u as "client")) as (
-              | "client"
-              | "server"
-            )[],
             ...(keyAlgorithm ? { keyAlgorithm } : {}),
           });
           expect(svid.notBefore.getTime()).toBeGreaterThanOrEqual(

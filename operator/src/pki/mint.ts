@@ -33,8 +33,6 @@ export interface MintSvidInput {
   ca: CertificateAuthority;
   spiffeId: string;
   dnsNames?: readonly string[] | undefined;
-  /** Default: both client and server. */
-  usages?: readonly Usage[] | undefined;
   ttlMs: number;
   /** Default: ECDSA 256. */
   keyAlgorithm?: PrivateKeySpec | undefined;
@@ -79,24 +77,25 @@ function extension(id: string, critical: boolean, value: Uint8Array): Buffer {
     : sequence(oid(id), octetString(value));
 }
 
+/**
+ * Every SVID serves both ends of mTLS: the X.509-SVID standard (section 4.4) requires serverAuth
+ * and clientAuth together whenever extKeyUsage is present.
+ */
+export const SVID_USAGES: readonly Usage[] = ["server", "client"];
+
 /** The identity-dependent parts of an SVID's extensions, in the order they appear in the certificate. */
 export function svidExtensions(params: {
   spiffeId: string;
   dnsNames: readonly string[];
-  usages: readonly Usage[];
   keyAlgorithm: KeyAlgorithm;
   authorityKeyIdentifier: Uint8Array;
 }): Buffer[] {
-  // keyEncipherment only matters for RSA key transport in TLS 1.2 servers; ECDSA and Ed25519
-  // keys cannot encipher, so SPIFFE's "digitalSignature, optionally keyEncipherment" narrows here.
+  // keyEncipherment only matters for RSA key transport in TLS 1.2 servers, and every SVID may
+  // serve; ECDSA and Ed25519 keys cannot encipher, so SPIFFE's "digitalSignature, optionally
+  // keyEncipherment" narrows to digitalSignature for them.
   const keyBits = [KEY_USAGE_DIGITAL_SIGNATURE];
-  if (params.keyAlgorithm.algorithm === "RSA" && params.usages.includes("server")) {
-    keyBits.push(KEY_USAGE_KEY_ENCIPHERMENT);
-  }
-  const ekus = [
-    ...(params.usages.includes("server") ? [oid(OID.serverAuth)] : []),
-    ...(params.usages.includes("client") ? [oid(OID.clientAuth)] : []),
-  ];
+  if (params.keyAlgorithm.algorithm === "RSA") keyBits.push(KEY_USAGE_KEY_ENCIPHERMENT);
+  const ekus = [oid(OID.serverAuth), oid(OID.clientAuth)];
   const names = [
     implicit(6, Buffer.from(params.spiffeId, "ascii")),
     ...params.dnsNames.map((name) => implicit(2, Buffer.from(name, "ascii"))),
@@ -160,7 +159,6 @@ function buildTemplate(ca: CertificateAuthority, identity: NormalisedIdentity): 
 interface NormalisedIdentity {
   spiffeId: string;
   dnsNames: string[];
-  usages: Usage[];
   keyAlgorithm: KeyAlgorithm;
 }
 
@@ -235,13 +233,10 @@ function floorToSecond(ms: number): Date {
   return new Date(Math.floor(ms / 1000) * 1000);
 }
 
-const USAGE_ORDER: readonly Usage[] = ["server", "client"];
-
 export function normaliseIdentity(input: {
   ca: CertificateAuthority;
   spiffeId: string;
   dnsNames?: readonly string[] | undefined;
-  usages?: readonly Usage[] | undefined;
   keyAlgorithm?: PrivateKeySpec | undefined;
 }): NormalisedIdentity {
   const { trustDomain } = parseSpiffeId(input.spiffeId);
@@ -252,17 +247,9 @@ export function normaliseIdentity(input: {
   }
   const dnsNames = [...new Set(input.dnsNames ?? [])].sort();
   for (const name of dnsNames) checkDnsName(name);
-  const requested = input.usages ?? USAGE_ORDER;
-  for (const usage of requested) {
-    if (!USAGE_ORDER.includes(usage))
-      throw new PkiError(`usage "${usage}" is not supported; use client or server`);
-  }
-  const usages = USAGE_ORDER.filter((usage) => requested.includes(usage));
-  if (usages.length === 0) throw new PkiError("usages must name at least one of client, server");
   return {
     spiffeId: input.spiffeId,
     dnsNames,
-    usages,
     keyAlgorithm: resolveKeyAlgorithm(input.keyAlgorithm ?? { algorithm: "ECDSA", size: 256 }),
   };
 }

@@ -1,9 +1,12 @@
+import { generateKeyPairSync } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import * as tls from "node:tls";
 import { describe, expect, it } from "vitest";
 import { type CertificateAuthority, createRootCa, loadCa } from "./ca.ts";
+import { toPem } from "./der.ts";
 import type { PrivateKeySpec } from "./keys.ts";
-import { type MintedSvid, mintSvid } from "./mint.ts";
+import { type MintedSvid, mintSvid, svidValidity } from "./mint.ts";
+import { referenceSvidDer } from "./reference.ts";
 import { trustBundle } from "./rotation.ts";
 import { DAY, HOUR, issueCertificate } from "./test-support.ts";
 
@@ -102,13 +105,33 @@ function handshake(server: Peer, client: Peer): Promise<Outcome> {
   });
 }
 
-async function svid(
-  ca: CertificateAuthority,
-  spiffeId: string,
-  keyAlgorithm: PrivateKeySpec,
-  usages: ("client" | "server")[],
-) {
-  return mintSvid({ ca, spiffeId, ttlMs: HOUR, keyAlgorithm, usages, now: new Date() });
+async function svid(ca: CertificateAuthority, spiffeId: string, keyAlgorithm: PrivateKeySpec) {
+  return mintSvid({ ca, spiffeId, ttlMs: HOUR, keyAlgorithm, now: new Date() });
+}
+
+/** What Signet issued for `usages: [server]` before it followed X.509-SVID section 4.4. */
+async function serverOnlyCertificate(ca: CertificateAuthority, spiffeId: string): Promise<MintedSvid> {
+  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const validity = svidValidity({ ca, ttlMs: HOUR, now: new Date() });
+  const der = await referenceSvidDer({
+    ca,
+    spiffeId,
+    dnsNames: [],
+    usages: ["server"],
+    keyAlgorithm: { algorithm: "ECDSA", size: 256 },
+    serialNumber: "7f".repeat(16),
+    ...validity,
+    publicKeySpki: publicKey.export({ type: "spki", format: "der" }),
+  });
+  const certPem = toPem("CERTIFICATE", der);
+  return {
+    certPem,
+    chainPem: certPem,
+    keyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    serialNumber: "7f".repeat(16),
+    ...validity,
+    spiffeId,
+  };
 }
 
 function freshRoot(label: string, algorithm?: PrivateKeySpec) {
@@ -144,8 +167,8 @@ describe("mutual TLS with minted SVIDs", () => {
       const root = await freshRoot("mTLS Root");
       const bundle = trustBundle([root.ca]);
       const outcome = await handshake(
-        { svid: await svid(root.ca, SERVER_ID, server, ["server"]), bundle, expectPeer: CLIENT_ID },
-        { svid: await svid(root.ca, CLIENT_ID, client, ["client"]), bundle, expectPeer: SERVER_ID },
+        { svid: await svid(root.ca, SERVER_ID, server), bundle, expectPeer: CLIENT_ID },
+        { svid: await svid(root.ca, CLIENT_ID, client), bundle, expectPeer: SERVER_ID },
       );
       expect(outcome).toEqual({
         clientSawServer: SERVER_ID,
@@ -176,8 +199,8 @@ describe("mutual TLS with minted SVIDs", () => {
     const bundle = trustBundle([ca]);
     expect(bundle).toBe(root.certPem);
     const outcome = await handshake(
-      { svid: await svid(ca, SERVER_ID, { algorithm: "ECDSA" }, ["server"]), bundle, expectPeer: CLIENT_ID },
-      { svid: await svid(ca, CLIENT_ID, { algorithm: "ECDSA" }, ["client"]), bundle, expectPeer: SERVER_ID },
+      { svid: await svid(ca, SERVER_ID, { algorithm: "ECDSA" }), bundle, expectPeer: CLIENT_ID },
+      { svid: await svid(ca, CLIENT_ID, { algorithm: "ECDSA" }), bundle, expectPeer: SERVER_ID },
     );
     expect(outcome).toEqual({
       clientSawServer: SERVER_ID,
@@ -193,12 +216,12 @@ describe("mutual TLS with minted SVIDs", () => {
     const bundle = trustBundle([current.ca, next.ca]);
     const outcome = await handshake(
       {
-        svid: await svid(next.ca, SERVER_ID, { algorithm: "ECDSA" }, ["server"]),
+        svid: await svid(next.ca, SERVER_ID, { algorithm: "ECDSA" }),
         bundle,
         expectPeer: CLIENT_ID,
       },
       {
-        svid: await svid(current.ca, CLIENT_ID, { algorithm: "ECDSA" }, ["client"]),
+        svid: await svid(current.ca, CLIENT_ID, { algorithm: "ECDSA" }),
         bundle,
         expectPeer: SERVER_ID,
       },
@@ -217,12 +240,12 @@ describe("mutual TLS with minted SVIDs", () => {
     const bundle = trustBundle([root.ca]);
     const outcome = await handshake(
       {
-        svid: await svid(root.ca, SERVER_ID, { algorithm: "ECDSA" }, ["server"]),
+        svid: await svid(root.ca, SERVER_ID, { algorithm: "ECDSA" }),
         bundle,
         expectPeer: CLIENT_ID,
       },
       {
-        svid: await svid(stranger.ca, CLIENT_ID, { algorithm: "ECDSA" }, ["client"]),
+        svid: await svid(stranger.ca, CLIENT_ID, { algorithm: "ECDSA" }),
         bundle,
         expectPeer: SERVER_ID,
       },
@@ -237,12 +260,12 @@ describe("mutual TLS with minted SVIDs", () => {
     const stranger = await freshRoot("Stranger Root");
     const outcome = await handshake(
       {
-        svid: await svid(stranger.ca, SERVER_ID, { algorithm: "ECDSA" }, ["server"]),
+        svid: await svid(stranger.ca, SERVER_ID, { algorithm: "ECDSA" }),
         bundle: trustBundle([root.ca]),
         expectPeer: CLIENT_ID,
       },
       {
-        svid: await svid(root.ca, CLIENT_ID, { algorithm: "ECDSA" }, ["client"]),
+        svid: await svid(root.ca, CLIENT_ID, { algorithm: "ECDSA" }),
         bundle: trustBundle([root.ca]),
         expectPeer: SERVER_ID,
       },
@@ -257,14 +280,12 @@ describe("mutual TLS with minted SVIDs", () => {
     const bundle = trustBundle([root.ca]);
     const outcome = await handshake(
       {
-        svid: await svid(root.ca, "spiffe://cluster.local/ns/shop/id/impostor", { algorithm: "ECDSA" }, [
-          "server",
-        ]),
+        svid: await svid(root.ca, "spiffe://cluster.local/ns/shop/id/impostor", { algorithm: "ECDSA" }),
         bundle,
         expectPeer: CLIENT_ID,
       },
       {
-        svid: await svid(root.ca, CLIENT_ID, { algorithm: "ECDSA" }, ["client"]),
+        svid: await svid(root.ca, CLIENT_ID, { algorithm: "ECDSA" }),
         bundle,
         expectPeer: SERVER_ID,
       },
@@ -273,17 +294,17 @@ describe("mutual TLS with minted SVIDs", () => {
     expect(outcome.clientError).toMatch(/unexpected server spiffe:\/\/cluster.local\/ns\/shop\/id\/impostor/);
   });
 
-  it("should refuse a client SVID minted for server use only", async () => {
+  it("should refuse a client certificate that lacks clientAuth, which is why every SVID carries both", async () => {
     const root = await freshRoot("mTLS Root");
     const bundle = trustBundle([root.ca]);
     const outcome = await handshake(
       {
-        svid: await svid(root.ca, SERVER_ID, { algorithm: "ECDSA" }, ["server"]),
+        svid: await svid(root.ca, SERVER_ID, { algorithm: "ECDSA" }),
         bundle,
         expectPeer: CLIENT_ID,
       },
       {
-        svid: await svid(root.ca, CLIENT_ID, { algorithm: "ECDSA" }, ["server"]),
+        svid: await serverOnlyCertificate(root.ca, CLIENT_ID),
         bundle,
         expectPeer: SERVER_ID,
       },

@@ -7,7 +7,9 @@ import {
   type MintedSvid,
   type MintSvidInput,
   normaliseIdentity,
+  SVID_USAGES,
   svidValidity,
+  type Usage,
 } from "./mint.ts";
 import * as x509 from "./x509.ts";
 
@@ -33,7 +35,8 @@ export interface ReferenceSvidInput {
   ca: CertificateAuthority;
   spiffeId: string;
   dnsNames: readonly string[];
-  usages: readonly ("client" | "server")[];
+  /** Default both, as Signet mints; fewer only to build a certificate Signet no longer issues. */
+  usages?: readonly Usage[] | undefined;
   keyAlgorithm: KeyAlgorithm;
   serialNumber: string;
   notBefore: Date;
@@ -43,14 +46,15 @@ export interface ReferenceSvidInput {
 
 export async function referenceSvidDer(input: ReferenceSvidInput): Promise<Buffer> {
   const signingKey = await caSigningKey(input.ca);
+  const usages = input.usages ?? SVID_USAGES;
   const keyUsage =
     x509.KeyUsageFlags.digitalSignature |
-    (input.keyAlgorithm.algorithm === "RSA" && input.usages.includes("server")
+    (input.keyAlgorithm.algorithm === "RSA" && usages.includes("server")
       ? x509.KeyUsageFlags.keyEncipherment
       : 0);
   const ekus = [
-    ...(input.usages.includes("server") ? [x509.ExtendedKeyUsage.serverAuth] : []),
-    ...(input.usages.includes("client") ? [x509.ExtendedKeyUsage.clientAuth] : []),
+    ...(usages.includes("server") ? [x509.ExtendedKeyUsage.serverAuth] : []),
+    ...(usages.includes("client") ? [x509.ExtendedKeyUsage.clientAuth] : []),
   ];
   const publicKey = new x509.PublicKey(new Uint8Array(input.publicKeySpki).buffer);
   const cert = await x509.X509CertificateGenerator.create({

@@ -1,6 +1,9 @@
+import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { toPem } from "./der.ts";
 import { inspectSecretData, type SecretData } from "./inspect.ts";
-import { type MintSvidInput, mintSvid } from "./mint.ts";
+import { DEFAULT_BACKDATE_MS, type MintSvidInput, mintSvid, svidValidity, type Usage } from "./mint.ts";
+import { referenceSvidDer } from "./reference.ts";
 import {
   DEFAULT_RENEWAL_CHAIN,
   type DesiredSvid,
@@ -30,7 +33,6 @@ const at = (ms: number) => new Date(NOW.getTime() + ms);
 const desired: DesiredSvid = {
   spiffeId: SPIFFE_ID,
   dnsNames: ["payments.shop.svc"],
-  usages: ["client", "server"],
   keyAlgorithm: { algorithm: "ECDSA", size: 256 },
   ttlMs: HOUR,
 };
@@ -39,6 +41,27 @@ async function secretFor(overrides: Partial<MintSvidInput> = {}): Promise<Secret
   const { ca } = await rootCa();
   const svid = await mintSvid({ ca, ...desired, now: NOW, ...overrides });
   return { "tls.crt": svid.chainPem, "tls.key": svid.keyPem, "ca.crt": trustBundle([overrides.ca ?? ca]) };
+}
+
+/** A certificate as Signet issued it before every SVID carried both usages. */
+async function singleUsageSecret(usage: Usage): Promise<SecretData> {
+  const { ca } = await rootCa();
+  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const der = await referenceSvidDer({
+    ca,
+    spiffeId: SPIFFE_ID,
+    dnsNames: desired.dnsNames ?? [],
+    usages: [usage],
+    keyAlgorithm: { algorithm: "ECDSA", size: 256 },
+    serialNumber: "7f".repeat(16),
+    ...svidValidity({ ca, ttlMs: desired.ttlMs, now: NOW, backdateMs: DEFAULT_BACKDATE_MS }),
+    publicKeySpki: publicKey.export({ type: "spki", format: "der" }),
+  });
+  return {
+    "tls.crt": toPem("CERTIFICATE", der),
+    "tls.key": privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    "ca.crt": trustBundle([ca]),
+  };
 }
 
 async function input(
@@ -191,16 +214,22 @@ const cases: PredicateCase[] = [
       }),
   },
   {
-    name: "should reissue when usages changed",
+    name: "should reissue a client-only certificate, which SPIFFE section 4.4 does not allow",
     reason: "UsagesChanged",
     fires: true,
-    build: async () => input(await secretFor({ usages: ["client"] })),
+    build: async () => input(await singleUsageSecret("client")),
   },
   {
-    name: "should not reissue when usages are listed in another order",
+    name: "should reissue a server-only certificate, which SPIFFE section 4.4 does not allow",
+    reason: "UsagesChanged",
+    fires: true,
+    build: async () => input(await singleUsageSecret("server")),
+  },
+  {
+    name: "should keep a certificate that carries both serverAuth and clientAuth",
     reason: "UsagesChanged",
     fires: false,
-    build: async () => input(await secretFor({ usages: ["server", "client"] })),
+    build: async () => input(await secretFor()),
   },
   {
     name: "should reissue when the key algorithm changed",

@@ -9,7 +9,7 @@ import {
   type SvidView,
 } from "./inspect.ts";
 import { describeKeyAlgorithm, type PrivateKeySpec, sameKeyAlgorithm } from "./keys.ts";
-import { DEFAULT_BACKDATE_MS, normaliseIdentity, type Usage } from "./mint.ts";
+import { DEFAULT_BACKDATE_MS, normaliseIdentity, SVID_USAGES } from "./mint.ts";
 
 /** Renewal is jittered by up to this fraction of renewBefore, either way. */
 export const RENEWAL_JITTER_FRACTION = 0.1;
@@ -54,7 +54,6 @@ export function renewalTime(input: {
 export interface DesiredSvid {
   spiffeId: string;
   dnsNames?: readonly string[] | undefined;
-  usages?: readonly Usage[] | undefined;
   keyAlgorithm?: PrivateKeySpec | undefined;
   ttlMs: number;
   /** Default: a third of the ttl. */
@@ -190,12 +189,13 @@ export const dnsNamesChanged = withView(RenewalReason.DnsNamesChanged, (view, co
       ),
 );
 
-export const usagesChanged = withView(RenewalReason.UsagesChanged, (view, context) =>
-  view.usages.join(",") === context.desiredIdentity.usages.join(",")
-    ? keep(RenewalReason.UsagesChanged, "the usages match")
+/** A certificate from before every SVID carried both usages is brought up to SPIFFE section 4.4. */
+export const usagesChanged = withView(RenewalReason.UsagesChanged, (view) =>
+  view.usages.join(",") === SVID_USAGES.join(",")
+    ? keep(RenewalReason.UsagesChanged, "the certificate carries both serverAuth and clientAuth")
     : reissue(
         RenewalReason.UsagesChanged,
-        `the certificate's usages [${view.usages.join(", ")}] differ from [${context.desiredIdentity.usages.join(", ")}]`,
+        `the certificate's usages [${view.usages.join(", ")}] are not [${SVID_USAGES.join(", ")}], which every SVID carries`,
       ),
 );
 

@@ -17,7 +17,6 @@ function identity(
       serviceAccounts: ["payments"],
       ttl: "1h",
       privateKey: { algorithm: "ECDSA", size: 256 },
-      usages: ["client", "server"],
       suspend: false,
       ...spec,
     },

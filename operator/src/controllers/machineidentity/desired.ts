@@ -91,7 +91,6 @@ export function desiredIdentity(mi: MachineIdentity, policy: IdentityPolicy): De
     svid: {
       spiffeId,
       dnsNames: [...(mi.spec.dnsNames ?? [])],
-      usages: [...(mi.spec.usages ?? ["client", "server"])],
       keyAlgorithm: mi.spec.privateKey ?? { algorithm: "ECDSA", size: 256 },
       ttlMs,
       renewBeforeMs,

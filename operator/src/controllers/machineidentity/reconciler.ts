@@ -288,7 +288,6 @@ export class MachineIdentityReconciler {
       ca: ca.issuer,
       spiffeId: desired.svid.spiffeId,
       dnsNames: desired.svid.dnsNames,
-      usages: desired.svid.usages,
       ttlMs: desired.svid.ttlMs,
       keyAlgorithm: desired.svid.keyAlgorithm,
       now,

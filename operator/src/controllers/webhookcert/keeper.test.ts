@@ -16,7 +16,6 @@ describe("servingCertificateState", () => {
       ca: issuer,
       spiffeId: "spiffe://cluster.local/ns/signet-system/sa/signet-webhook",
       dnsNames: names,
-      usages: ["server"],
       ttlMs: 7 * DAY,
       now: issued,
     });

@@ -58,7 +58,6 @@ export class WebhookCertKeeper {
         ca: ca.issuer,
         spiffeId: `spiffe://${this.#o.trustDomain}/ns/${namespace}/sa/signet-webhook`,
         dnsNames: this.#o.dnsNames,
-        usages: ["server"],
         ttlMs: SERVING_TTL_MS,
         now,
       });
