@@ -34,6 +34,12 @@ export const DenialReason = {
   InjectContainersInvalid: "InjectContainersInvalid",
   VolumeNameConflict: "VolumeNameConflict",
   MountPathConflict: "MountPathConflict",
+  /** A pod or pod template names an identity Secret other than through Signet's injection. */
+  IdentitySecretReferenced: "IdentitySecretReferenced",
+  /** Several MachineIdentities name the same Secret, so none of them may have it mounted. */
+  IdentitySecretShared: "IdentitySecretShared",
+  IdentityVolumeInEphemeralContainer: "IdentityVolumeInEphemeralContainer",
+  IdentityVolumeInTemplate: "IdentityVolumeInTemplate",
 } as const;
 export type DenialReason = (typeof DenialReason)[keyof typeof DenialReason];
 

@@ -44,6 +44,17 @@ export interface MachineIdentityLike {
  */
 export type IdentityLookup = (namespace: string, name: string) => MachineIdentityLike | undefined;
 
+/** A MachineIdentity as a list returns it: with its name. */
+export type NamedMachineIdentity = MachineIdentityLike & {
+  metadata?: { name?: string | undefined } | undefined;
+};
+
+/**
+ * Every MachineIdentity in `namespace`, from the informer cache. Synchronous for the same reason as
+ * IdentityLookup.
+ */
+export type IdentityList = (namespace: string) => readonly NamedMachineIdentity[];
+
 export function identitySecretName(name: string, identity: MachineIdentityLike): string {
   return identity.spec.secretName ?? `${name}-identity`;
 }

@@ -3,8 +3,8 @@ import { Counter, Histogram, type Registry } from "prom-client";
 /** Admission metrics, registered on the registry the process exposes. */
 export interface AdmissionMetrics {
   /** result: allowed | denied (a decision) | refused (not decidable: not synced, bad object) | invalid (4xx). */
-  requests: Counter<"operation" | "result">;
-  denials: Counter<"reason">;
+  requests: Counter<"webhook" | "operation" | "result">;
+  denials: Counter<"webhook" | "reason">;
   duration: Histogram<"operation">;
 }
 
@@ -12,14 +12,14 @@ export function admissionMetrics(registry: Registry): AdmissionMetrics {
   return {
     requests: new Counter({
       name: "signet_admission_requests_total",
-      help: "Admission requests answered by the pod identity webhook, by operation and result.",
-      labelNames: ["operation", "result"],
+      help: "Admission requests answered by Signet's webhooks, by webhook path, operation and result.",
+      labelNames: ["webhook", "operation", "result"],
       registers: [registry],
     }),
     denials: new Counter({
       name: "signet_admission_denials_total",
-      help: "Pods denied an identity, by reason.",
-      labelNames: ["reason"],
+      help: "Admission requests denied by a rule, by webhook path and reason.",
+      labelNames: ["webhook", "reason"],
       registers: [registry],
     }),
     duration: new Histogram({

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { AdmissionDecision } from "./decide.ts";
+import type { JsonPatchOperation } from "./decide.ts";
 
 /**
  * AdmissionReview v1 as the API server sends it. Only what the webhook reads is checked; the rest
@@ -14,7 +14,9 @@ export const admissionReviewSchema = z.object({
     operation: z.enum(["CREATE", "UPDATE", "DELETE", "CONNECT"]),
     namespace: z.string().optional(),
     name: z.string().optional(),
+    subResource: z.string().optional(),
     object: z.unknown(),
+    oldObject: z.unknown().optional(),
     dryRun: z.boolean().optional(),
   }),
 });
@@ -50,8 +52,18 @@ const STATUS_REASON = {
   503: "ServiceUnavailable",
 };
 
+/**
+ * What an admission handler answers: admitted (with a patch only on a mutating path), denied by a
+ * rule (403, `reason` a CamelCase constant counted in signet_admission_denials_total), or refused
+ * because it could not be decided (a Refusal).
+ */
+export type AdmissionAnswer =
+  | { allowed: true; patch?: JsonPatchOperation[]; warnings?: string[] }
+  | { allowed: false; reason: string; message: string }
+  | Refusal;
+
 /** The review that answers `uid`: a patch is sent only when there is something to change. */
-export function reviewResponse(uid: string, outcome: AdmissionDecision | Refusal): AdmissionReviewResponse {
+export function reviewResponse(uid: string, outcome: AdmissionAnswer): AdmissionReviewResponse {
   let response: AdmissionResponse;
   if ("code" in outcome) {
     response = {
@@ -67,11 +79,11 @@ export function reviewResponse(uid: string, outcome: AdmissionDecision | Refusal
     };
   } else {
     response = { uid, allowed: true };
-    if (outcome.patch.length > 0) {
+    if (outcome.patch && outcome.patch.length > 0) {
       response.patchType = "JSONPatch";
       response.patch = Buffer.from(JSON.stringify(outcome.patch)).toString("base64");
     }
-    if (outcome.warnings.length > 0) response.warnings = outcome.warnings;
+    if (outcome.warnings && outcome.warnings.length > 0) response.warnings = outcome.warnings;
   }
   return { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response };
 }

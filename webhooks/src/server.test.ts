@@ -220,9 +220,15 @@ describe("the webhook server", () => {
     const requests = metrics.find((m) => m.name === "signet_admission_requests_total")?.values ?? [];
     const count = (labels: Record<string, string>) =>
       requests.find((v) => JSON.stringify(v.labels) === JSON.stringify(labels))?.value ?? 0;
-    expect(count({ operation: "CREATE", result: "allowed" })).toBeGreaterThanOrEqual(2);
-    expect(count({ operation: "CREATE", result: "denied" })).toBeGreaterThanOrEqual(4);
-    expect(count({ operation: "unknown", result: "invalid" })).toBeGreaterThanOrEqual(5);
+    expect(count({ webhook: "mutate-pods", operation: "CREATE", result: "allowed" })).toBeGreaterThanOrEqual(
+      2,
+    );
+    expect(count({ webhook: "mutate-pods", operation: "CREATE", result: "denied" })).toBeGreaterThanOrEqual(
+      4,
+    );
+    expect(count({ webhook: "mutate-pods", operation: "unknown", result: "invalid" })).toBeGreaterThanOrEqual(
+      5,
+    );
     const denials = metrics.find((m) => m.name === "signet_admission_denials_total")?.values ?? [];
     expect(denials.map((v) => v.labels.reason)).toEqual(
       expect.arrayContaining(["IdentityNotFound", "IdentitySuspended", "ServiceAccountNotListed"]),
@@ -236,7 +242,7 @@ describe("the webhook server", () => {
     ];
     await f.send("/mutate-pods", { body: JSON.stringify(review(pod)) });
     const text = f.logs.join("");
-    expect(text).toContain("pod denied an identity");
+    expect(text).toContain("admission denied");
     expect(text).not.toContain("hunter2-do-not-log");
     expect(text).not.toContain("PRIVATE KEY");
     const keyBody = f.serving.keyPem.split("\n")[1] ?? "";

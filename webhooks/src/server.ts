@@ -5,19 +5,20 @@ import type { AddressInfo } from "node:net";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { decidePodAdmission, optsIn, requestedIdentityName } from "./decide.ts";
-import { IDENTITY_ANNOTATION, type IdentityLookup, type MachineIdentityLike } from "./identity.ts";
+import { type AdmissionHandler, mutatePods, validatePods, validateWorkloads } from "./handlers.ts";
+import type { IdentityList, IdentityLookup } from "./identity.ts";
 import { admissionMetrics } from "./metrics.ts";
-import { podSchema } from "./pod.ts";
 import {
+  type AdmissionAnswer,
   type AdmissionRequest,
-  type AdmissionReviewResponse,
   admissionReviewSchema,
   describeInvalidReview,
   reviewResponse,
 } from "./review.ts";
 
 export const MUTATE_PODS_PATH = "/mutate-pods";
+export const VALIDATE_PODS_PATH = "/validate-pods";
+export const VALIDATE_WORKLOADS_PATH = "/validate-workloads";
 
 /**
  * The largest request body accepted, 3 MiB. etcd stores at most ~1.5 MiB per object, and a CREATE
@@ -31,8 +32,21 @@ export interface WebhookServerOptions {
   trustDomain: string;
   /** Reads a MachineIdentity from the informer cache. */
   lookupIdentity: IdentityLookup;
-  /** True once the identity cache has synced; until then, opted-in pods are refused and /readyz fails. */
+  /**
+   * Lists a namespace's MachineIdentities from the informer cache. Given, the server also serves
+   * VALIDATE_PODS_PATH and VALIDATE_WORKLOADS_PATH, which need to know every identity Secret name.
+   */
+  listIdentities?: IdentityList;
+  /**
+   * True once the identity cache has synced; until then, pods that need an identity decision are
+   * refused (503) and /readyz fails.
+   */
   identitiesSynced: () => boolean;
+  /**
+   * More admission paths served by the same server, e.g. { "/validate-machineidentities": handler };
+   * a path already served (the built-in ones included) is an error at start.
+   */
+  handlers?: Record<string, AdmissionHandler>;
   logger: Logger;
   /** Registers the admission metrics here when given. */
   registry?: Registry;
@@ -115,59 +129,45 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     setServingCertificate(options.servingCertificate.certPem, options.servingCertificate.keyPem);
   }
 
-  const admit = (review: AdmissionRequest): ReturnType<typeof reviewResponse> & { outcome: string } => {
-    const uid = review.uid;
-    const refuse = (code: 400 | 500 | 503, message: string) =>
-      Object.assign(reviewResponse(uid, { code, message }), { outcome: "refused" });
-    if (review.kind.group !== "" || review.kind.version !== "v1" || review.kind.kind !== "Pod") {
-      const k = review.kind;
-      return refuse(
-        400,
-        `this webhook admits core/v1 Pods only, not ${k.group || "core"}/${k.version} ${k.kind}; check its rules`,
-      );
+  const routes = new Map<string, AdmissionHandler>([
+    [
+      MUTATE_PODS_PATH,
+      mutatePods({
+        trustDomain: options.trustDomain,
+        lookupIdentity: options.lookupIdentity,
+        identitiesSynced: options.identitiesSynced,
+        logger: log,
+      }),
+    ],
+  ]);
+  if (options.listIdentities) {
+    const references = { listIdentities: options.listIdentities, identitiesSynced: options.identitiesSynced };
+    routes.set(VALIDATE_PODS_PATH, validatePods(references));
+    routes.set(VALIDATE_WORKLOADS_PATH, validateWorkloads(references));
+  }
+  for (const [path, handler] of Object.entries(options.handlers ?? {})) {
+    if (!path.startsWith("/") || routes.has(path)) {
+      throw new Error(`admission path ${path} is already served or does not start with "/"`);
     }
-    // Only CREATE is decided; see decidePodAdmission. Other operations may carry no object at all.
-    if (review.operation !== "CREATE") {
-      return Object.assign(reviewResponse(uid, { allowed: true, patch: [], warnings: [] }), {
-        outcome: "allowed",
-      });
+    routes.set(path, handler);
+  }
+
+  const answer = (path: string, handler: AdmissionHandler, request: AdmissionRequest): AdmissionAnswer => {
+    try {
+      return handler(request);
+    } catch (err) {
+      log.error({ err, webhook: path, uid: request.uid }, "admission failed");
+      return { code: 500, message: "internal error in Signet's webhook" };
     }
-    if (!review.namespace) return refuse(400, "the review names no namespace; a Pod is always namespaced");
-    const parsed = podSchema.safeParse(review.object);
-    if (!parsed.success)
-      return refuse(400, describeInvalidReview(parsed.error, "Pod in request.object", "object"));
-    const pod = parsed.data;
-    const name = requestedIdentityName(pod);
-    let identity: MachineIdentityLike | undefined;
-    if (name !== undefined) {
-      // Deny by default: while the cache is incomplete, "not found" could be wrong.
-      if (!options.identitiesSynced()) {
-        return refuse(503, "Signet has not finished reading MachineIdentities yet; retry in a few seconds");
-      }
-      identity = options.lookupIdentity(review.namespace, name);
-    }
-    const decision = decidePodAdmission(
-      { operation: review.operation, namespace: review.namespace, pod },
-      identity,
-      { trustDomain: options.trustDomain },
-    );
-    const fields = {
-      uid,
-      namespace: review.namespace,
-      pod: pod.metadata?.name || pod.metadata?.generateName || "",
-      identity: pod.metadata?.annotations?.[IDENTITY_ANNOTATION],
-      dryRun: review.dryRun === true,
-    };
-    if (decision.allowed) {
-      if (optsIn(pod)) log.debug({ ...fields, patchOperations: decision.patch.length }, "identity injected");
-      return Object.assign(reviewResponse(uid, decision), { outcome: "allowed" });
-    }
-    metrics?.denials.inc({ reason: decision.reason });
-    log.info({ ...fields, reason: decision.reason, message: decision.message }, "pod denied an identity");
-    return Object.assign(reviewResponse(uid, decision), { outcome: "denied" });
   };
 
-  const handleMutate = async (req: IncomingMessage, res: ServerResponse, started: bigint): Promise<void> => {
+  const handleReview = async (
+    path: string,
+    handler: AdmissionHandler,
+    req: IncomingMessage,
+    res: ServerResponse,
+    started: bigint,
+  ): Promise<void> => {
     const contentType = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
     if (contentType !== "application/json") throw new HttpError(415, "content type must be application/json");
     const declared = Number(req.headers["content-length"] ?? Number.NaN);
@@ -181,21 +181,33 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     }
     const review = admissionReviewSchema.safeParse(json);
     if (!review.success) throw new HttpError(400, describeInvalidReview(review.error));
-    const operation = review.data.request.operation;
-    let answer: AdmissionReviewResponse & { outcome: string };
-    try {
-      answer = admit(review.data.request);
-    } catch (err) {
-      log.error({ err, uid: review.data.request.uid }, "admission failed");
-      answer = Object.assign(
-        reviewResponse(review.data.request.uid, { code: 500, message: "internal error in Signet's webhook" }),
-        { outcome: "refused" },
+    const request = review.data.request;
+    const outcome = answer(path, handler, request);
+    sendJson(res, 200, reviewResponse(request.uid, outcome));
+    const result = "code" in outcome ? "refused" : outcome.allowed ? "allowed" : "denied";
+    const webhook = path.slice(1);
+    if (!("code" in outcome) && !outcome.allowed) {
+      metrics?.denials.inc({ webhook, reason: outcome.reason });
+      log.info(
+        {
+          webhook,
+          uid: request.uid,
+          kind: request.kind.kind,
+          namespace: request.namespace,
+          name: request.name || objectName(request.object),
+          operation: request.operation,
+          dryRun: request.dryRun === true,
+          reason: outcome.reason,
+          message: outcome.message,
+        },
+        "admission denied",
       );
     }
-    const { outcome, ...reply } = answer;
-    sendJson(res, 200, reply);
-    metrics?.requests.inc({ operation, result: outcome });
-    metrics?.duration.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
+    metrics?.requests.inc({ webhook, operation: request.operation, result });
+    metrics?.duration.observe(
+      { operation: request.operation },
+      Number(process.hrtime.bigint() - started) / 1e9,
+    );
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -213,9 +225,10 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
           .end(ready ? "ok\n" : "not ready\n");
         return;
       }
-      if (path !== MUTATE_PODS_PATH) throw new HttpError(404, "not found");
+      const handler = routes.get(path ?? "");
+      if (!handler) throw new HttpError(404, "not found");
       if (req.method !== "POST") throw new HttpError(405, "use POST");
-      await handleMutate(req, res, started);
+      await handleReview(path ?? "", handler, req, res, started);
     } catch (err) {
       const status = err instanceof HttpError ? err.status : 500;
       if (status === 500) log.error({ err }, "webhook request failed");
@@ -224,7 +237,9 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
           { status, reason: (err as Error).message, remote: req.socket.remoteAddress },
           "bad webhook request",
         );
-      if (path === MUTATE_PODS_PATH) metrics?.requests.inc({ operation: "unknown", result: "invalid" });
+      if (path && routes.has(path)) {
+        metrics?.requests.inc({ webhook: path.slice(1), operation: "unknown", result: "invalid" });
+      }
       if (status === 413) discardRest(req, 2 * maxBodyBytes);
       if (!res.headersSent && !res.destroyed) {
         sendJson(res, status, { error: status === 500 ? "internal error" : (err as Error).message });
@@ -253,6 +268,13 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     setServingCertificate,
     close: () => closeServer(server),
   };
+}
+
+/** The name of the object under review for logs: a Pod being created often has only generateName. */
+function objectName(object: unknown): string {
+  const metadata = (object as { metadata?: { name?: unknown; generateName?: unknown } } | null)?.metadata;
+  const name = metadata?.name || metadata?.generateName;
+  return typeof name === "string" ? name : "";
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {

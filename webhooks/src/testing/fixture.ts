@@ -55,6 +55,10 @@ export async function startFixture(overrides: Partial<WebhookServerOptions> = {}
   const server = await startWebhookServer({
     trustDomain: "cluster.local",
     lookupIdentity: (namespace, name) => identities.get(`${namespace}/${name}`),
+    listIdentities: (namespace) =>
+      [...identities]
+        .filter(([key]) => key.startsWith(`${namespace}/`))
+        .map(([key, identity]) => ({ ...identity, metadata: { name: key.slice(namespace.length + 1) } })),
     identitiesSynced: () => synced.value,
     logger: pino({ level: "debug" }, sink),
     registry,
