@@ -118,19 +118,20 @@ export function renderReferencePage(kind: SignetKind): string {
   const crd = crdFor(kind) as {
     spec: {
       names: { plural: string; shortNames: string[] };
+      scope: string;
       versions: { schema: { openAPIV3Schema: JsonSchema } }[];
     };
   };
   const root = crd.spec.versions[0]?.schema.openAPIV3Schema as JsonSchema;
   const props = root.properties as Record<string, JsonSchema>;
   const spec = table(props.spec as JsonSchema, "spec");
-  const status = table(props.status as JsonSchema, "status");
+  const status = props.status ? table(props.status, "status") : undefined;
   const metadataName = (props.metadata?.properties as Record<string, JsonSchema> | undefined)?.name;
   const names = crd.spec.names;
   return [
     `${HEADER}# ${kind}`,
     "",
-    `\`apiVersion: ${API_VERSION}\` · \`kind: ${kind}\` · namespaced · plural \`${names.plural}\` · short name${
+    `\`apiVersion: ${API_VERSION}\` · \`kind: ${kind}\` · ${crd.spec.scope === "Cluster" ? "cluster-scoped" : "namespaced"} · plural \`${names.plural}\` · short name${
       names.shortNames.length === 1 ? "" : "s"
     } ${names.shortNames.map(code).join(", ")}`,
     "",
@@ -149,11 +150,15 @@ export function renderReferencePage(kind: SignetKind): string {
     ...spec.lines,
     ...rulesSection(spec.rules),
     "",
-    "## status",
-    "",
-    `${String((props.status as JsonSchema).description)} Written by the operator only.`,
-    "",
-    ...status.lines,
+    ...(status
+      ? [
+          "## status",
+          "",
+          `${String((props.status as JsonSchema).description)} Written by the operator only.`,
+          "",
+          ...status.lines,
+        ]
+      : []),
     "",
   ].join("\n");
 }
@@ -162,7 +167,7 @@ function renderIndex(): string {
   return [
     `${HEADER}# API reference`,
     "",
-    `Every Signet resource is namespaced and belongs to \`${API_VERSION}\`. These pages are generated from the`,
+    `Every Signet resource belongs to \`${API_VERSION}\`; all are namespaced except IssuancePolicy, the cluster admin's. These pages are generated from the`,
     "same schemas as the CRDs in `crds/`, so they list exactly what the API server accepts.",
     "",
     ...KINDS.map((kind) => `- [${kind}](${referenceFileName(kind)})`),

@@ -55,6 +55,15 @@ export function accessSchedule(spec: Record<string, unknown> = {}): Manifest {
   };
 }
 
+export function issuancePolicy(spec: Record<string, unknown> = {}): Manifest {
+  return {
+    apiVersion: API_VERSION,
+    kind: "IssuancePolicy",
+    metadata: { name: "payments-platform" },
+    spec: { namespaceSelector: { matchLabels: { team: "payments" } }, ...spec },
+  };
+}
+
 const window = (w: Record<string, unknown>) => ({
   windows: [{ days: ["Mon"], start: "08:00", end: "18:00", ...w }],
 });
@@ -333,6 +342,75 @@ export const INVALID_CASES: InvalidCase[] = [
     manifest: accessSchedule({ timeZone: "Europe Berlin" }),
     field: "spec.timeZone",
   },
+  {
+    name: "an issuance policy without a namespaceSelector",
+    manifest: { ...issuancePolicy(), spec: { spiffeIDs: ["spiffe://cluster.local/payments/**"] } },
+    field: "spec.namespaceSelector",
+  },
+  {
+    name: "a SPIFFE ID pattern that is not a SPIFFE URI",
+    manifest: issuancePolicy({ spiffeIDs: ["https://cluster.local/payments/**"] }),
+    field: "spec.spiffeIDs[0]",
+  },
+  {
+    name: "a SPIFFE ID pattern with an empty segment",
+    manifest: issuancePolicy({ spiffeIDs: ["spiffe://cluster.local//payments"] }),
+    field: "spec.spiffeIDs[0]",
+  },
+  {
+    name: "a SPIFFE ID pattern with an unknown placeholder",
+    manifest: issuancePolicy({ spiffeIDs: ["spiffe://cluster.local/{team}/x"] }),
+    field: "spec.spiffeIDs[0]",
+  },
+  {
+    name: "a DNS name pattern with upper case",
+    manifest: issuancePolicy({ dnsNames: ["*.Payments.example.com"] }),
+    field: "spec.dnsNames[0]",
+  },
+  {
+    name: "a DNS name pattern with a trailing dot",
+    manifest: issuancePolicy({ dnsNames: ["payments.example.com."] }),
+    field: "spec.dnsNames[0]",
+  },
+  {
+    name: "a selector requirement In without values",
+    manifest: issuancePolicy({
+      namespaceSelector: { matchExpressions: [{ key: "team", operator: "In" }] },
+    }),
+    field: "spec.namespaceSelector.matchExpressions[0].values",
+    cel: true,
+  },
+  {
+    name: "a selector requirement Exists with values",
+    manifest: issuancePolicy({
+      namespaceSelector: { matchExpressions: [{ key: "team", operator: "Exists", values: ["a"] }] },
+    }),
+    field: "spec.namespaceSelector.matchExpressions[0].values",
+    cel: true,
+  },
+  {
+    name: "a selector operator that does not exist",
+    manifest: issuancePolicy({
+      namespaceSelector: { matchExpressions: [{ key: "team", operator: "Equals", values: ["a"] }] },
+    }),
+    field: "spec.namespaceSelector.matchExpressions[0].operator",
+  },
+  {
+    name: "a maxTTL beyond the schema's bound",
+    manifest: issuancePolicy({ maxTTL: "9000h" }),
+    field: "spec.maxTTL",
+    cel: true,
+  },
+  {
+    name: "an unknown key algorithm",
+    manifest: issuancePolicy({ keyAlgorithms: ["DSA"] }),
+    field: "spec.keyAlgorithms[0]",
+  },
+  {
+    name: "an empty list of key algorithms",
+    manifest: issuancePolicy({ keyAlgorithms: [] }),
+    field: "spec.keyAlgorithms",
+  },
 ];
 
 /** Edge cases that must be accepted, so that the rules above are not simply stricter than intended. */
@@ -391,4 +469,24 @@ export const VALID_EDGE_CASES: { name: string; manifest: Manifest }[] = [
     manifest: accessSchedule({ timeZone: "America/Argentina/Buenos_Aires" }),
   },
   { name: "a schedule with grants only", manifest: { ...accessSchedule(), spec: grant({}) } },
+  {
+    name: "an issuance policy for every namespace",
+    manifest: { ...issuancePolicy(), spec: { namespaceSelector: {} } },
+  },
+  {
+    name: "an issuance policy with every pattern form",
+    manifest: issuancePolicy({
+      namespaceSelector: {
+        matchLabels: { "example.com/team": "payments" },
+        matchExpressions: [
+          { key: "tier", operator: "NotIn", values: ["dev", "test"] },
+          { key: "pci", operator: "DoesNotExist" },
+        ],
+      },
+      spiffeIDs: ["spiffe://cluster.local/payments/**", "spiffe://cluster.local/team/{namespace}/api-*"],
+      dnsNames: ["*.payments.example.com", "**.internal.example.com", "api.{namespace}.example.com"],
+      maxTTL: "6h",
+      keyAlgorithms: ["ECDSA", "Ed25519"],
+    }),
+  },
 ];

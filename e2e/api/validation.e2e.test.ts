@@ -4,7 +4,14 @@ import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { GROUP, KINDS, PLURALS, type SignetKind, VERSION } from "../../operator/src/api/constants.ts";
+import {
+  CLUSTER_SCOPED_KINDS,
+  GROUP,
+  KINDS,
+  PLURALS,
+  type SignetKind,
+  VERSION,
+} from "../../operator/src/api/constants.ts";
 import { validate } from "../../operator/src/api/validation.ts";
 import { createNamespace, kubeConfig } from "../support/cluster.ts";
 import { committedCrds, installCrds } from "../support/crds.ts";
@@ -50,23 +57,32 @@ describe("Signet's CRDs on a real API server", () => {
   let namespace = "";
 
   /** Server-side dry run of a create with strict field validation, so typos are errors, not pruned. */
-  const dryRun = (manifest: { kind: string } & object) =>
-    objects.createNamespacedCustomObject({
+  const dryRun = (manifest: { kind: string } & object) => {
+    const kind = manifest.kind as SignetKind;
+    const common = {
       group: GROUP,
       version: VERSION,
-      namespace,
-      plural: PLURALS[manifest.kind as SignetKind],
-      body: { ...manifest, metadata: { ...(manifest as Manifest).metadata, namespace } },
+      plural: PLURALS[kind],
       dryRun: "All",
       fieldValidation: "Strict",
-    }) as Promise<{ spec: unknown }>;
+    };
+    return (
+      CLUSTER_SCOPED_KINDS.has(kind)
+        ? objects.createClusterCustomObject({ ...common, body: manifest })
+        : objects.createNamespacedCustomObject({
+            ...common,
+            namespace,
+            body: { ...manifest, metadata: { ...(manifest as Manifest).metadata, namespace } },
+          })
+    ) as Promise<{ spec: unknown }>;
+  };
 
   beforeAll(async () => {
     await installCrds(kc);
     namespace = await createNamespace(kc, "api");
   });
 
-  it("establishes the three CRDs with their short names and the signet category", async () => {
+  it("establishes the four CRDs with their short names and the signet category", async () => {
     const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
     const installed = await Promise.all(
       KINDS.map((kind) => ext.readCustomResourceDefinition({ name: `${PLURALS[kind]}.${GROUP}` })),
@@ -77,8 +93,9 @@ describe("Signet's CRDs on a real API server", () => {
       ["MachineIdentity", ["mid"], ["signet"]],
       ["AccessPolicy", ["ap"], ["signet"]],
       ["AccessSchedule", ["as"], ["signet"]],
+      ["IssuancePolicy", ["isp"], ["signet"]],
     ]);
-    expect(committedCrds()).toHaveLength(3);
+    expect(committedCrds()).toHaveLength(4);
   });
 
   it("serves exactly the committed schemas, defaults and CEL rules included", async () => {

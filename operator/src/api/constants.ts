@@ -8,20 +8,31 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const MACHINE_IDENTITY_KIND = "MachineIdentity";
 export const ACCESS_POLICY_KIND = "AccessPolicy";
 export const ACCESS_SCHEDULE_KIND = "AccessSchedule";
+export const ISSUANCE_POLICY_KIND = "IssuancePolicy";
 
 export const MACHINE_IDENTITY_PLURAL = "machineidentities";
 export const ACCESS_POLICY_PLURAL = "accesspolicies";
 export const ACCESS_SCHEDULE_PLURAL = "accessschedules";
+export const ISSUANCE_POLICY_PLURAL = "issuancepolicies";
 
-/** The three kinds, in the order the CRDs are generated and documented. */
-export const KINDS = [MACHINE_IDENTITY_KIND, ACCESS_POLICY_KIND, ACCESS_SCHEDULE_KIND] as const;
+/** Every kind, in the order the CRDs are generated and documented. */
+export const KINDS = [
+  MACHINE_IDENTITY_KIND,
+  ACCESS_POLICY_KIND,
+  ACCESS_SCHEDULE_KIND,
+  ISSUANCE_POLICY_KIND,
+] as const;
 export type SignetKind = (typeof KINDS)[number];
 
 export const PLURALS: Readonly<Record<SignetKind, string>> = {
   MachineIdentity: MACHINE_IDENTITY_PLURAL,
   AccessPolicy: ACCESS_POLICY_PLURAL,
   AccessSchedule: ACCESS_SCHEDULE_PLURAL,
+  IssuancePolicy: ISSUANCE_POLICY_PLURAL,
 };
+
+/** Kinds that live outside namespaces: the cluster admin's. */
+export const CLUSTER_SCOPED_KINDS: ReadonlySet<SignetKind> = new Set([ISSUANCE_POLICY_KIND]);
 
 /**
  * Pod label `signet.dev/inject: "true"` opts a pod into identity injection.

@@ -62,15 +62,32 @@ describe("the CRD generator", () => {
       "signet.dev_machineidentities.yaml",
       "signet.dev_accesspolicies.yaml",
       "signet.dev_accessschedules.yaml",
+      "signet.dev_issuancepolicies.yaml",
     ]);
   });
 
-  it.each(KINDS)("should give %s a status subresource, short name, category and printer columns", (kind) => {
+  it.each(KINDS)("should give %s a short name, category and printer columns", (kind) => {
     const crd = crdFor(kind) as Crd;
     expect(crd.spec.names.categories).toEqual(["signet"]);
     expect(crd.spec.names.shortNames).toHaveLength(1);
-    expect(version(kind).subresources).toEqual({ status: {} });
     expect(version(kind).additionalPrinterColumns.map((c) => c.name)).toContain("Age");
+  });
+
+  it.each([
+    ["MachineIdentity", "Namespaced", { status: {} }],
+    ["AccessPolicy", "Namespaced", { status: {} }],
+    ["AccessSchedule", "Namespaced", { status: {} }],
+    ["IssuancePolicy", "Cluster", undefined],
+  ] as const)("should make %s %s with status subresource %j", (kind, scope, subresources) => {
+    expect((crdFor(kind) as { spec: { scope: string } }).spec.scope).toBe(scope);
+    expect(version(kind).subresources).toEqual(subresources);
+  });
+
+  it("should check the keys of a label map on the API server, since structural schemas have no propertyNames", () => {
+    const root = version("IssuancePolicy").schema.openAPIV3Schema;
+    const matchLabels = at(root, ".spec.namespaceSelector.matchLabels");
+    expect(matchLabels.additionalProperties).toMatchObject({ type: "string", maxLength: 63 });
+    expect(JSON.stringify(matchLabels["x-kubernetes-validations"])).toContain("self.all(k, size(k) <= 317");
   });
 
   it.each([
@@ -141,9 +158,30 @@ describe("structural", () => {
       "anyOf",
     ],
     ["a literal", z.object({ a: z.literal("x") }), "const"],
-    ["a record", z.object({ a: z.record(z.string(), z.string()) }), "additionalProperties"],
+    [
+      "an object with known keys and a catch-all",
+      z.object({ a: z.object({ b: z.string() }).catchall(z.string()) }),
+      "properties and additionalProperties",
+    ],
   ])("should refuse %s, which is not structural", (_, schema, keyword) => {
     expect(() => openAPISchemaOf(schema)).toThrow(keyword);
+  });
+
+  it("should turn a record of strings into additionalProperties with its key rule in CEL", () => {
+    const schema = openAPISchemaOf(
+      z.object({ a: z.record(z.string().max(5).regex(/^k$/), z.string().max(3)).describe("m") }),
+    );
+    expect((schema.properties as Record<string, JsonSchema>).a).toEqual({
+      description: "m",
+      type: "object",
+      additionalProperties: { type: "string", maxLength: 3 },
+      "x-kubernetes-validations": [
+        {
+          rule: "self.all(k, size(k) <= 5 && k.matches('^k$'))",
+          message: "every key must be a label key such as team or example.com/team",
+        },
+      ],
+    });
   });
 
   it("should refuse a node without a type", () => {

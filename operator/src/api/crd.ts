@@ -2,7 +2,9 @@ import { stringify } from "yaml";
 import { z } from "zod";
 import { AccessPolicySpecSchema, AccessPolicyStatusSchema } from "./access-policy.ts";
 import { AccessScheduleSpecSchema, AccessScheduleStatusSchema } from "./access-schedule.ts";
-import { GROUP, KINDS, PLURALS, type SignetKind, VERSION } from "./constants.ts";
+import { CLUSTER_SCOPED_KINDS, GROUP, KINDS, PLURALS, type SignetKind, VERSION } from "./constants.ts";
+import { celString } from "./fields.ts";
+import { IssuancePolicySpecSchema } from "./issuance-policy.ts";
 import {
   MachineIdentitySchema,
   MachineIdentitySpecSchema,
@@ -25,7 +27,8 @@ interface KindDefinition {
   shortNames: string[];
   description: string;
   spec: z.ZodType;
-  status: z.ZodType;
+  /** Absent for a kind whose objects only the cluster admin writes and nothing reports on. */
+  status?: z.ZodType;
   /** A stricter rule for metadata.name than the API server's own, when the kind needs one. */
   name?: z.ZodType;
   columns: PrinterColumn[];
@@ -149,6 +152,14 @@ const DEFINITIONS: Readonly<Record<SignetKind, KindDefinition>> = {
       AGE,
     ],
   },
+  IssuancePolicy: {
+    singular: "issuancepolicy",
+    shortNames: ["isp"],
+    description:
+      "IssuancePolicy, cluster-scoped and owned by the cluster admin, lets the MachineIdentities of the selected namespaces claim SPIFFE IDs and DNS names beyond their own namespace's, and bounds their lifetimes and key types.",
+    spec: IssuancePolicySpecSchema,
+    columns: [AGE],
+  },
 };
 
 /** Keys a structural CRD schema may carry, in the order they are written out. */
@@ -167,6 +178,8 @@ const KEY_ORDER = [
   "maxItems",
   "x-kubernetes-list-type",
   "x-kubernetes-list-map-keys",
+  "maxProperties",
+  "additionalProperties",
   "items",
   "required",
   "properties",
@@ -182,7 +195,8 @@ const TYPES = new Set(["object", "array", "string", "integer", "number", "boolea
  * Anything else ($ref, anyOf, const, additionalProperties, ...) is a schema the API server would
  * reject or prune differently, so it fails the generation instead of reaching a cluster.
  */
-export function structural(node: JsonSchema, path = "#"): JsonSchema {
+export function structural(input: JsonSchema, path = "#"): JsonSchema {
+  const node = withKeyRules(input);
   const extra = Object.keys(node).filter((k) => !ALLOWED.has(k));
   if (extra.length) throw new Error(`${path}: not allowed in a structural CRD schema: ${extra.join(", ")}`);
   const out: JsonSchema = {};
@@ -195,6 +209,9 @@ export function structural(node: JsonSchema, path = "#"): JsonSchema {
         props[name] = structural(child, `${path}.${name}`);
       }
       out[key] = props;
+    } else if (key === "additionalProperties") {
+      // A map of strings (label selectors); `false` is what zod writes for a closed object.
+      if (value !== false) out[key] = structural(value as JsonSchema, `${path}{}`);
     } else if (key === "items") {
       out[key] = structural(value as JsonSchema, `${path}[]`);
     } else if (
@@ -211,12 +228,39 @@ export function structural(node: JsonSchema, path = "#"): JsonSchema {
       out[key] = value;
     }
   }
+  if (out.properties !== undefined && out.additionalProperties !== undefined)
+    throw new Error(`${path}: a structural schema cannot have both properties and additionalProperties`);
   if (out.type === "number" && Array.isArray(out.enum) && out.enum.every(Number.isInteger))
     out.type = "integer";
   if (out.type === undefined) throw new Error(`${path}: every node of a structural schema needs a type`);
   if (!TYPES.has(out.type as string))
     throw new Error(`${path}: type must be one of ${[...TYPES].join(", ")}`);
   return out;
+}
+
+/**
+ * A map's key schema (zod's propertyNames, which structural schemas lack) as a CEL rule on the map,
+ * so that the API server refuses the same keys zod does.
+ */
+function withKeyRules(node: JsonSchema): JsonSchema {
+  const { propertyNames, ...rest } = node as JsonSchema & { propertyNames?: JsonSchema };
+  if (!propertyNames) return node;
+  const checks: string[] = [];
+  if (typeof propertyNames.maxLength === "number") checks.push(`size(k) <= ${propertyNames.maxLength}`);
+  if (typeof propertyNames.pattern === "string")
+    checks.push(`k.matches(${celString((propertyNames.pattern as string).replaceAll("\\/", "/"))})`);
+  if (checks.length === 0) return rest;
+  const rules = (rest["x-kubernetes-validations"] as unknown[] | undefined) ?? [];
+  return {
+    ...rest,
+    "x-kubernetes-validations": [
+      ...rules,
+      {
+        rule: `self.all(k, ${checks.join(" && ")})`,
+        message: "every key must be a label key such as team or example.com/team",
+      },
+    ],
+  };
 }
 
 /** The structural OpenAPI schema of a zod schema, as the user writes objects (defaults optional). */
@@ -252,7 +296,7 @@ function rootSchema(kind: SignetKind): JsonSchema {
       },
       metadata,
       spec: openAPISchemaOf(def.spec),
-      status: openAPISchemaOf(def.status),
+      ...(def.status ? { status: openAPISchemaOf(def.status) } : {}),
     },
   };
 }
@@ -278,14 +322,14 @@ export function crdFor(kind: SignetKind): JsonSchema {
         shortNames: def.shortNames,
         categories: ["signet"],
       },
-      scope: "Namespaced",
+      scope: CLUSTER_SCOPED_KINDS.has(kind) ? "Cluster" : "Namespaced",
       versions: [
         {
           name: VERSION,
           served: true,
           storage: true,
           schema: { openAPIV3Schema: rootSchema(kind) },
-          subresources: { status: {} },
+          ...(def.status ? { subresources: { status: {} } } : {}),
           additionalPrinterColumns: def.columns,
         },
       ],

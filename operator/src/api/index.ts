@@ -4,6 +4,7 @@ export * from "./constants.ts";
 export * from "./crd.ts";
 export * from "./duration.ts";
 export * from "./fields.ts";
+export * from "./issuance-policy.ts";
 export * from "./machine-identity.ts";
 export * from "./object.ts";
 export * from "./validation.ts";

@@ -3,18 +3,21 @@ import { type AccessPolicy, AccessPolicySchema } from "./access-policy.ts";
 import { type AccessSchedule, AccessScheduleSchema } from "./access-schedule.ts";
 import type { SignetKind } from "./constants.ts";
 import { fieldPathOf, type Problem } from "./fields.ts";
+import { type IssuancePolicy, IssuancePolicySchema } from "./issuance-policy.ts";
 import { type MachineIdentity, MachineIdentitySchema } from "./machine-identity.ts";
 
 export interface KindTypes {
   MachineIdentity: MachineIdentity;
   AccessPolicy: AccessPolicy;
   AccessSchedule: AccessSchedule;
+  IssuancePolicy: IssuancePolicy;
 }
 
 export const SCHEMAS: { readonly [K in SignetKind]: z.ZodType<KindTypes[K]> } = {
   MachineIdentity: MachineIdentitySchema,
   AccessPolicy: AccessPolicySchema,
   AccessSchedule: AccessScheduleSchema,
+  IssuancePolicy: IssuancePolicySchema,
 };
 
 /** The parsed object with every default applied, or the problems that keep it from being one. */
@@ -89,3 +92,4 @@ export function checkSemantics(kind: SignetKind, obj: unknown): Problem[] {
 export const validateMachineIdentity = (obj: unknown) => validate("MachineIdentity", obj);
 export const validateAccessPolicy = (obj: unknown) => validate("AccessPolicy", obj);
 export const validateAccessSchedule = (obj: unknown) => validate("AccessSchedule", obj);
+export const validateIssuancePolicy = (obj: unknown) => validate("IssuancePolicy", obj);
