@@ -276,7 +276,7 @@ function injectedVolumeViolation(
     return {
       reason: DenialReason.IdentitySuspended,
       key: DenialReason.IdentitySuspended,
-      message: `${where} holds the identity of ${ref}, which is suspended (spec.suspend: true); no pod may take it until spec.suspend is false again`,
+      message: `${where} holds Secret "${reference.secretName}" of ${ref}, which is suspended (spec.suspend: true); no pod may take it until spec.suspend is false again`,
     };
   }
   const serviceAccount = serviceAccountOf(pod.spec);
@@ -285,7 +285,7 @@ function injectedVolumeViolation(
       reason: DenialReason.ServiceAccountNotListed,
       key: DenialReason.ServiceAccountNotListed,
       message:
-        `${where} holds the identity of ${ref}, which does not list ServiceAccount "${serviceAccount}" ` +
+        `${where} holds Secret "${reference.secretName}" of ${ref}, which does not list ServiceAccount "${serviceAccount}" ` +
         `in spec.serviceAccounts: ${RULE}; add it there or run the pod as one of: ${identity.spec.serviceAccounts.join(", ")}`,
     };
   }
