@@ -31,6 +31,8 @@ export interface OperatorConfig {
   webhookConfigurationName: string | undefined;
   workers: number;
   logLevel: string;
+  /** The cluster's DNS domain: the default issuance rule lets a namespace claim <svc>.<ns>.svc.<clusterDomain>. */
+  clusterDomain: string;
 }
 
 const OPTIONS = {
@@ -55,6 +57,7 @@ const OPTIONS = {
   "webhook-configuration": { type: "string", env: "SIGNET_WEBHOOK_CONFIGURATION", default: "" },
   workers: { type: "string", env: "SIGNET_WORKERS", default: "4" },
   "log-level": { type: "string", env: "SIGNET_LOG_LEVEL", default: "info" },
+  "cluster-domain": { type: "string", env: "SIGNET_CLUSTER_DOMAIN", default: "cluster.local" },
 } as const;
 
 type Key = keyof typeof OPTIONS;
@@ -119,6 +122,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     webhookConfigurationName: get("webhook-configuration") || undefined,
     workers: Number(get("workers")),
     logLevel: get("log-level"),
+    clusterDomain: get("cluster-domain"),
   };
   if (!/^[a-z0-9._-]+$/.test(config.trustDomain)) {
     throw new ConfigError(

@@ -79,6 +79,9 @@ export function informerFor<T extends k8s.KubernetesObject>(
             ? core.listNamespacedSecret({ namespace, ...query })
             : core.listSecretForAllNamespaces(query)) as unknown as Promise<k8s.KubernetesListObject<T>>;
         }
+        if (ref.group === "" && ref.plural === "namespaces") {
+          return core.listNamespace(query) as unknown as Promise<k8s.KubernetesListObject<T>>;
+        }
         if (ref.group === "" && ref.plural === "pods") {
           return (namespace
             ? core.listNamespacedPod({ namespace, ...query })
