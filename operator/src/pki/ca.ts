@@ -13,7 +13,7 @@ import {
   subjectKeyIdentifier,
   subjectNameDer,
 } from "./certificate.ts";
-import { toPem } from "./der.ts";
+import { explicit, implicit, sequence, toPem } from "./der.ts";
 import {
   type KeyAlgorithm,
   PkiError,
@@ -52,7 +52,19 @@ export interface CertificateAuthority {
 
 export interface CreateRootCaInput {
   commonName: string;
-  trustDomain: string;
+  /**
+   * The SPIFFE trust domain of a workload root: its only URI SAN (as SPIRE's roots carry), and with
+   * `constrainToTrustDomain` the only URI host its leaves may name. Absent for a root that signs
+   * no SVIDs, such as the one for Signet's own serving certificates.
+   */
+  trustDomain?: string | undefined;
+  /**
+   * A critical NameConstraints extension whose one permitted subtree is the URI host
+   * `<trustDomain>` (RFC 5280 4.2.1.10): a leaf under this root with a URI SAN of another trust
+   * domain fails path validation in OpenSSL (Node's TLS) and Go. DNS names stay unconstrained,
+   * because tenants' Service names are not one subtree.
+   */
+  constrainToTrustDomain?: boolean | undefined;
   /** ECDSA 256 by default; root keys follow the same algorithm menu as leaves. */
   algorithm?: PrivateKeySpec | undefined;
   /** Lifetime of the root in milliseconds. */
@@ -73,6 +85,13 @@ export interface RootCaMaterial {
 }
 
 const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
+
+const OID_NAME_CONSTRAINTS = "2.5.29.30";
+
+/** NameConstraints ::= SEQUENCE { permittedSubtrees [0] { GeneralSubtree { uniformResourceIdentifier [6] host } } } */
+function permittedUriHostConstraint(host: string): Buffer {
+  return sequence(explicit(0, sequence(implicit(6, Buffer.from(host, "ascii")))));
+}
 
 function webCryptoKeyParams(
   key: KeyAlgorithm,
@@ -100,14 +119,18 @@ export function randomSerialHex(): string {
 
 /**
  * A new self-signed root: cA=true with a pathLen constraint, KeyUsage keyCertSign|cRLSign
- * (critical), SKI, the trust domain as its only URI SAN (as SPIRE's roots do), no name constraints.
+ * (critical), SKI, the trust domain as its only URI SAN when it has one (as SPIRE's roots do),
+ * and optionally name constraints that keep its leaves' URIs inside that trust domain.
  */
 export async function createRootCa(input: CreateRootCaInput): Promise<RootCaMaterial> {
-  if (!TRUST_DOMAIN.test(input.trustDomain)) {
+  const { trustDomain } = input;
+  if (trustDomain !== undefined && !TRUST_DOMAIN.test(trustDomain)) {
     throw new PkiError(
-      `trust domain "${input.trustDomain}" is invalid: use lowercase letters, digits, ".", "-" and "_"`,
+      `trust domain "${trustDomain}" is invalid: use lowercase letters, digits, ".", "-" and "_"`,
     );
   }
+  if (input.constrainToTrustDomain && trustDomain === undefined)
+    throw new PkiError("name constraints to a trust domain need the trust domain");
   if (input.commonName.trim() === "") throw new PkiError("the root CA needs a non-empty common name");
   if (!(input.validity > 0))
     throw new PkiError("the root CA validity must be a positive number of milliseconds");
@@ -135,13 +158,33 @@ export async function createRootCa(input: CreateRootCaInput): Promise<RootCaMate
       new x509.BasicConstraintsExtension(true, input.pathLength ?? 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      new x509.SubjectAlternativeNameExtension([{ type: "url", value: `spiffe://${input.trustDomain}` }]),
+      ...(trustDomain === undefined
+        ? []
+        : [new x509.SubjectAlternativeNameExtension([{ type: "url", value: `spiffe://${trustDomain}` }])]),
+      ...(input.constrainToTrustDomain && trustDomain !== undefined
+        ? [new x509.Extension(OID_NAME_CONSTRAINTS, true, permittedUriHostConstraint(trustDomain))]
+        : []),
     ],
   });
   const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey);
   const certPem = toPem("CERTIFICATE", new Uint8Array(cert.rawData));
   const keyPem = toPem("PRIVATE KEY", new Uint8Array(pkcs8));
   return { certPem, keyPem, ca: loadCa(certPem, keyPem, { now: input.now }) };
+}
+
+/** The CA's private key as a WebCrypto key, for certificates built through @peculiar/x509. */
+export function caSigningKey(ca: CertificateAuthority): Promise<webcrypto.CryptoKey> {
+  const scheme = ca.signature.webCrypto;
+  const details = ca.privateKey.asymmetricKeyDetails ?? {};
+  const importParams =
+    scheme.name === "ECDSA"
+      ? {
+          name: "ECDSA",
+          namedCurve:
+            { prime256v1: "P-256", secp384r1: "P-384", secp521r1: "P-521" }[details.namedCurve ?? ""] ?? "",
+        }
+      : scheme;
+  return Promise.resolve(ca.privateKey.toCryptoKey(importParams, false, ["sign"]));
 }
 
 function describe(cert: ParsedCertificate): string {

@@ -50,4 +50,11 @@ export {
   DEFAULT_CA_ROTATION_THRESHOLDS,
   trustBundle,
 } from "./rotation.ts";
+export {
+  canonicalIpAddresses,
+  ipAddressesOf,
+  type MintedServingCertificate,
+  type MintServingCertificateInput,
+  mintServingCertificate,
+} from "./serving.ts";
 export { parseSpiffeId, type SpiffeId } from "./spiffe-id.ts";

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { type CertificateAuthority, createRootCa, loadCa } from "./ca.ts";
 import { toPem } from "./der.ts";
 import type { PrivateKeySpec } from "./keys.ts";
-import { type MintedSvid, mintSvid, svidValidity } from "./mint.ts";
+import { type MintedSvid, mintSvid, svidValidity, type Usage } from "./mint.ts";
 import { referenceSvidDer } from "./reference.ts";
 import { trustBundle } from "./rotation.ts";
 import { DAY, HOUR, issueCertificate } from "./test-support.ts";
@@ -16,6 +16,7 @@ import { DAY, HOUR, issueCertificate } from "./test-support.ts";
 
 const SERVER_ID = "spiffe://cluster.local/ns/shop/id/payments-api";
 const CLIENT_ID = "spiffe://cluster.local/ns/shop/id/checkout";
+const FOREIGN_ID = "spiffe://evil.example/ns/shop/id/checkout";
 
 function spiffeIdOf(cert: { subjectaltname?: string } | undefined): string | undefined {
   const uris = (cert?.subjectaltname ?? "")
@@ -109,15 +110,22 @@ async function svid(ca: CertificateAuthority, spiffeId: string, keyAlgorithm: Pr
   return mintSvid({ ca, spiffeId, ttlMs: HOUR, keyAlgorithm, now: new Date() });
 }
 
-/** What Signet issued for `usages: [server]` before it followed X.509-SVID section 4.4. */
-async function serverOnlyCertificate(ca: CertificateAuthority, spiffeId: string): Promise<MintedSvid> {
+/**
+ * A certificate mintSvid would refuse to make: with `usages: [server]`, what Signet issued before
+ * it followed X.509-SVID section 4.4; with a foreign URI, what a rogue issuer under the root would.
+ */
+async function certificateOutsideSignet(
+  ca: CertificateAuthority,
+  spiffeId: string,
+  usages: Usage[],
+): Promise<MintedSvid> {
   const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const validity = svidValidity({ ca, ttlMs: HOUR, now: new Date() });
   const der = await referenceSvidDer({
     ca,
     spiffeId,
     dnsNames: [],
-    usages: ["server"],
+    usages,
     keyAlgorithm: { algorithm: "ECDSA", size: 256 },
     serialNumber: "7f".repeat(16),
     ...validity,
@@ -304,7 +312,7 @@ describe("mutual TLS with minted SVIDs", () => {
         expectPeer: CLIENT_ID,
       },
       {
-        svid: await serverOnlyCertificate(root.ca, CLIENT_ID),
+        svid: await certificateOutsideSignet(root.ca, CLIENT_ID, ["server"]),
         bundle,
         expectPeer: SERVER_ID,
       },
@@ -312,5 +320,54 @@ describe("mutual TLS with minted SVIDs", () => {
     expect(outcome.serverSawClient).toBeUndefined();
     expect(outcome.clientReceived).toBeUndefined();
     expect(outcome.serverErrors).toEqual(["INVALID_PURPOSE"]);
+  });
+
+  describe("under a root name-constrained to the trust domain", () => {
+    const constrainedRoot = () =>
+      createRootCa({
+        commonName: "Constrained Root",
+        trustDomain: "cluster.local",
+        constrainToTrustDomain: true,
+        validity: 2 * HOUR,
+        now: new Date(),
+      });
+
+    it("should complete a handshake between SVIDs of the trust domain", async () => {
+      const root = await constrainedRoot();
+      const bundle = trustBundle([root.ca]);
+      const outcome = await handshake(
+        { svid: await svid(root.ca, SERVER_ID, { algorithm: "ECDSA" }), bundle, expectPeer: CLIENT_ID },
+        { svid: await svid(root.ca, CLIENT_ID, { algorithm: "ECDSA" }), bundle, expectPeer: SERVER_ID },
+      );
+      expect(outcome.serverSawClient).toBe(CLIENT_ID);
+      expect(outcome.clientReceived).toBe(`hello ${CLIENT_ID}`);
+    });
+
+    // Node reports OpenSSL's X509_V_ERR_PERMITTED_VIOLATION (47) as UNSPECIFIED; the same leaf
+    // under an unconstrained root passes TLS and is refused only by the SPIFFE ID check.
+    it.each([
+      { name: "refuse it at TLS", constrained: true, errors: ["UNSPECIFIED"] },
+      {
+        name: "leave it to the SPIFFE ID check without the constraint",
+        constrained: false,
+        errors: [`unexpected client ${FOREIGN_ID}`],
+      },
+    ])(
+      "should $name, for a client whose URI lies outside the trust domain",
+      async ({ constrained, errors }) => {
+        const root = constrained ? await constrainedRoot() : await freshRoot("Unconstrained Root");
+        const bundle = trustBundle([root.ca]);
+        const outcome = await handshake(
+          { svid: await svid(root.ca, SERVER_ID, { algorithm: "ECDSA" }), bundle, expectPeer: CLIENT_ID },
+          {
+            svid: await certificateOutsideSignet(root.ca, FOREIGN_ID, ["server", "client"]),
+            bundle,
+            expectPeer: SERVER_ID,
+          },
+        );
+        expect(outcome.serverSawClient).toBeUndefined();
+        expect(outcome.serverErrors).toEqual(errors);
+      },
+    );
   });
 });

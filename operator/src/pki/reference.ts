@@ -1,5 +1,5 @@
 import { webcrypto } from "node:crypto";
-import type { CertificateAuthority } from "./ca.ts";
+import { type CertificateAuthority, caSigningKey } from "./ca.ts";
 import { toPem } from "./der.ts";
 import type { KeyAlgorithm } from "./keys.ts";
 import {
@@ -16,20 +16,6 @@ import * as x509 from "./x509.ts";
 // The same SVID built the general way, through @peculiar/x509's object model and WebCrypto. It is
 // the yardstick for the DER template: tests compare the two field by field, and the benchmark
 // reports both speeds.
-
-export function caSigningKey(ca: CertificateAuthority): Promise<webcrypto.CryptoKey> {
-  const scheme = ca.signature.webCrypto;
-  const details = ca.privateKey.asymmetricKeyDetails ?? {};
-  const importParams =
-    scheme.name === "ECDSA"
-      ? {
-          name: "ECDSA",
-          namedCurve:
-            { prime256v1: "P-256", secp384r1: "P-384", secp521r1: "P-521" }[details.namedCurve ?? ""] ?? "",
-        }
-      : scheme;
-  return Promise.resolve(ca.privateKey.toCryptoKey(importParams, false, ["sign"]));
-}
 
 export interface ReferenceSvidInput {
   ca: CertificateAuthority;

@@ -1,6 +1,6 @@
 import { createPrivateKey, webcrypto, X509Certificate } from "node:crypto";
 import { expect } from "vitest";
-import { type CertificateAuthority, createRootCa, loadCa, type RootCaMaterial } from "./ca.ts";
+import { type CertificateAuthority, caSigningKey, createRootCa, loadCa, type RootCaMaterial } from "./ca.ts";
 import {
   authorityKeyIdentifier,
   basicConstraints,
@@ -15,7 +15,6 @@ import {
 import { toPem } from "./der.ts";
 import { keyAlgorithmOf, type PrivateKeySpec, resolveKeyAlgorithm } from "./keys.ts";
 import type { MintedSvid } from "./mint.ts";
-import { caSigningKey } from "./reference.ts";
 import * as x509 from "./x509.ts";
 
 // Shared fixtures for the pki unit tests: a fixed clock, CAs made once per algorithm, and the
