@@ -23,6 +23,44 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "signet.webhookServiceName" -}}{{ include "signet.fullname" . }}-webhook{{- end -}}
 {{- define "signet.webhookConfigurationName" -}}{{ include "signet.fullname" . }}-pod-identity{{- end -}}
 {{- define "signet.labelPolicyName" -}}{{ include "signet.fullname" . }}-identity-label{{- end -}}
+{{- define "signet.unservedLabelPolicyName" -}}{{ include "signet.fullname" . }}-identity-label-unserved{{- end -}}
+{{- define "signet.validatingWebhookConfigurationName" -}}{{ include "signet.fullname" . }}-validating{{- end -}}
+
+{{/*
+The namespaces Signet's webhooks serve, as a label selector: webhook.namespaceSelector and, when
+set, watchNamespaces (Signet knows identities only there), both at once when both are set. Empty:
+every namespace. The identity label policy refuses the label outside this selector, so the two must
+never disagree: every template that needs it includes this helper.
+*/}}
+{{- define "signet.servedNamespaceSelector" -}}
+{{- $selector := deepCopy (.Values.webhook.namespaceSelector | default dict) -}}
+{{- if .Values.watchNamespaces -}}
+{{- $byName := dict "key" "kubernetes.io/metadata.name" "operator" "In" "values" .Values.watchNamespaces -}}
+{{- $_ := set $selector "matchExpressions" (append ($selector.matchExpressions | default list) $byName) -}}
+{{- end -}}
+{{- if $selector -}}{{ toYaml $selector }}{{- end -}}
+{{- end -}}
+
+{{/*
+The complement of the served selector, one requirement per entry: a namespace that is not served
+fails at least one requirement of the selector, so it matches the negation of that one. The
+negations are exact: In <-> NotIn, Exists <-> DoesNotExist, matchLabels k=v -> k NotIn [v] (NotIn
+also matches a namespace without the label, as the failed k=v does).
+*/}}
+{{- define "signet.unservedNamespaceRequirements" -}}
+{{- $served := include "signet.servedNamespaceSelector" . | fromYaml -}}
+{{- $negated := dict "In" "NotIn" "NotIn" "In" "Exists" "DoesNotExist" "DoesNotExist" "Exists" -}}
+{{- $requirements := list -}}
+{{- range $key, $value := $served.matchLabels -}}
+{{- $requirements = append $requirements (dict "key" $key "operator" "NotIn" "values" (list $value)) -}}
+{{- end -}}
+{{- range $served.matchExpressions -}}
+{{- $requirement := dict "key" .key "operator" (get $negated .operator) -}}
+{{- if .values -}}{{- $_ := set $requirement "values" .values -}}{{- end -}}
+{{- $requirements = append $requirements $requirement -}}
+{{- end -}}
+{{- toYaml (dict "requirements" $requirements) -}}
+{{- end -}}
 
 {{- define "signet.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
