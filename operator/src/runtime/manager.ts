@@ -15,6 +15,7 @@ import {
 } from "../api/index.ts";
 import { type CaState, CaStore } from "../controllers/ca/store.ts";
 import { IDENTITY_LABEL as SECRET_IDENTITY_LABEL } from "../controllers/machineidentity/desired.ts";
+import { SERVING_CA_SECRET_NAME } from "../controllers/machineidentity/ownership.ts";
 import { MachineIdentityReconciler } from "../controllers/machineidentity/reconciler.ts";
 import { decodeSecretData } from "../controllers/shared/secret-data.ts";
 import { WEBHOOK_TLS_COMPONENT, WebhookCertKeeper } from "../controllers/webhookcert/keeper.ts";
@@ -185,6 +186,16 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       log: log.child({ controller: "machineidentity" }),
       now,
       ownWrites,
+      reserved: {
+        namespace: config.namespace,
+        names: [
+          config.caSecretName,
+          ...(config.userCaSecretName ? [config.userCaSecretName] : []),
+          config.webhookSecretName,
+          SERVING_CA_SECRET_NAME,
+        ],
+      },
+      requeue: (key) => queue.add(key),
     });
     const enqueueAll = () => {
       for (const mi of identities.list()) queue.add(keyOf(mi));

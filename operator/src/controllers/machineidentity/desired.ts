@@ -151,11 +151,13 @@ export function contentHash(data: Record<string, string> | undefined): string {
   return h.digest("hex");
 }
 
-/** Why the Secret is no longer what Signet wrote, or undefined when it is. */
+/**
+ * Why the Secret is no longer what Signet wrote, or undefined when it is. Asked only of a Secret
+ * that carries this identity's owner marks (ownership.ts): anything else is never repaired.
+ */
 export function tamperedWith(secret: k8s.V1Secret): string | undefined {
   const recorded = secret.metadata?.annotations?.[ANNOTATIONS.contentHash];
   if (!recorded) return "its content-hash annotation was removed";
   if (recorded !== contentHash(secret.data)) return "its data was changed after Signet wrote it";
-  if (secret.metadata?.labels?.[IDENTITY_LABEL] === undefined) return "its labels were changed";
   return undefined;
 }

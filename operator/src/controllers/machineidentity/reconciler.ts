@@ -26,6 +26,7 @@ import {
   tamperedWith,
   uidOf,
 } from "./desired.ts";
+import { type ReservedSecrets, type SecretClaim, secretClaim } from "./ownership.ts";
 
 export const IDENTITY_POD_LABEL = "signet.dev/identity";
 
@@ -46,6 +47,13 @@ export interface MachineIdentityReconcilerDeps {
   now: () => Date;
   /** Told of every Secret and status this reconciler writes, so their watch events queue nothing. */
   ownWrites?: OwnWrites;
+  /** Signet's own Secrets in its namespace, which no MachineIdentity may name. */
+  reserved: ReservedSecrets;
+  /**
+   * Queues another identity's key: when an identity lets go of a secretName (deleted, renamed, or
+   * its Secret gone), the other identities naming it may now be the one to create it.
+   */
+  requeue?: (key: string) => void;
 }
 
 /** Reasons that appear verbatim in conditions and events. */
@@ -60,11 +68,17 @@ export const Reason = {
   InvalidSpec: "InvalidSpec",
   IssuanceFailed: "IssuanceFailed",
   SecretConflict: "SecretConflict",
+  SecretNameReserved: "SecretNameReserved",
   TamperDetected: "TamperDetected",
   UpToDate: "UpToDate",
 } as const;
 
 const RETRY_SOON_MS = 1_000;
+/**
+ * How often a refused claim is looked at again. A Secret Signet did not create is not in the cache,
+ * so no watch event says when it goes away.
+ */
+const CONFLICT_RECHECK_MS = 60_000;
 
 /**
  * Level-based reconcile of one MachineIdentity into its kubernetes.io/tls Secret and status:
@@ -75,6 +89,8 @@ export class MachineIdentityReconciler {
   readonly #d: MachineIdentityReconcilerDeps;
   readonly #core: k8s.CoreV1Api;
   readonly #objects: k8s.CustomObjectsApi;
+  /** The secretName each identity named when last reconciled, and whether it held that Secret. */
+  readonly #claims = new Map<string, { secretName: string; held: boolean }>();
 
   constructor(deps: MachineIdentityReconcilerDeps) {
     this.#d = deps;
@@ -85,11 +101,32 @@ export class MachineIdentityReconciler {
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
     const [namespace = "", name = ""] = key.split("/");
     const mi = this.#d.identities.get(namespace, name);
-    if (!mi) return undefined; // its Secret goes with it through the owner reference
+    if (!mi) {
+      // Its Secret goes with it through the owner reference; until the garbage collector has
+      // removed it, the entry stays so that the Secret's delete event wakes the other claimants.
+      const last = this.#claims.get(key);
+      if (last) {
+        this.#wakeClaimants(namespace, last.secretName, name);
+        if (!this.#d.secrets.get(namespace, last.secretName)) this.#claims.delete(key);
+      }
+      return undefined;
+    }
     const now = this.#d.now();
     const desired = desiredIdentity(mi, this.#d.policy);
     const secretName = secretNameOf(mi);
-    const secret = this.#d.secrets.get(namespace, secretName);
+    let secret = this.#d.secrets.get(namespace, secretName);
+    // A Secret Signet did not label is not cached: once a claim was refused for one, it is read
+    // before minting again, so a standing conflict costs a GET rather than a new key.
+    if (!secret && readyReasonOf(mi) === Reason.SecretConflict) {
+      secret = await this.#readSecret(namespace, secretName);
+    }
+    const claim = secretClaim({
+      identity: mi,
+      secret,
+      sameNamespaceIdentities: this.#d.identities.list(namespace),
+      reserved: this.#d.reserved,
+    });
+    this.#observeClaim(key, namespace, name, secretName, claim.ok && secret !== undefined);
     const consumers = this.#d.pods
       .list(namespace)
       .filter((p) => p.metadata?.labels?.[IDENTITY_POD_LABEL] === name).length;
@@ -107,8 +144,17 @@ export class MachineIdentityReconciler {
       return undefined;
     }
 
+    // Nothing below may write or delete a Secret that is not this identity's own.
+    if (!claim.ok) return this.#refuse(mi, now, claim, consumers);
+
     if (mi.spec.suspend) {
-      await this.#revoke(mi, secret, Reason.Suspended, "spec.suspend is true: the credential was revoked");
+      const revoked = await this.#revoke(
+        mi,
+        secret,
+        Reason.Suspended,
+        "spec.suspend is true: the credential was revoked",
+      );
+      if (!revoked) return { requeueAfterMs: RETRY_SOON_MS };
       const message = "spec.suspend is true: no credential exists until it is set to false";
       await this.#writeStatus(
         mi,
@@ -133,7 +179,8 @@ export class MachineIdentityReconciler {
         const message = state
           ? `outside the access windows of AccessSchedule ${namespace}/${mi.spec.scheduleRef.name}${state.nextWindowStart ? `; the next window opens at ${state.nextWindowStart.toISOString()}` : "; no window is ahead"}`
           : `AccessSchedule ${namespace}/${mi.spec.scheduleRef.name} named in spec.scheduleRef does not exist; no credential is issued until it does`;
-        await this.#revoke(mi, secret, reason, message);
+        const revoked = await this.#revoke(mi, secret, reason, message);
+        if (!revoked) return { requeueAfterMs: RETRY_SOON_MS };
         await this.#writeStatus(
           mi,
           now,
@@ -217,7 +264,8 @@ export class MachineIdentityReconciler {
       );
       const body = identitySecret(mi, desired.secretName, svid, ca.bundlePem);
       const written = await this.#writeSecret(mi, body, secret);
-      if (!written) return { requeueAfterMs: RETRY_SOON_MS };
+      if (written === "lost") return { requeueAfterMs: RETRY_SOON_MS };
+      if (written !== "written") return this.#refuse(mi, now, written, consumers);
       const first = !secret && mi.status?.serialNumber === undefined;
       if (first) {
         this.#d.metrics.svidsIssued.inc({ namespace });
@@ -303,12 +351,15 @@ export class MachineIdentityReconciler {
     return { svid, renewalAt };
   }
 
-  /** Creates or replaces the Secret, guarded by resourceVersion. False when it lost a race. */
+  /**
+   * Creates or replaces the Secret, guarded by resourceVersion: "lost" when it lost a race, the
+   * refused claim when the name turns out to be held by a Secret the cache did not show.
+   */
   async #writeSecret(
     mi: MachineIdentity,
     body: k8s.V1Secret,
     cached: k8s.V1Secret | undefined,
-  ): Promise<boolean> {
+  ): Promise<"written" | "lost" | Extract<SecretClaim, { ok: false }>> {
     const namespace = body.metadata?.namespace ?? "";
     const name = body.metadata?.name ?? "";
     try {
@@ -321,57 +372,109 @@ export class MachineIdentityReconciler {
       } else {
         this.#d.ownWrites?.record("Secret", await this.#core.createNamespacedSecret({ namespace, body }));
       }
-      return true;
+      return "written";
     } catch (err) {
       if (isApiStatus(err, 409) && !cached) {
-        // Not in our cache yet exists: either the cache lags, or the Secret lost Signet's labels,
-        // or it belongs to someone else. Only a Secret owned by this identity is taken back.
-        const existing = await this.#core.readNamespacedSecret({ namespace, name });
-        const ours = existing.metadata?.ownerReferences?.some((o) => o.uid === uidOf(mi));
-        if (!ours) {
-          const message = `Secret ${namespace}/${name} already exists and is not owned by this MachineIdentity; delete it or set spec.secretName to another name`;
-          this.#d.events.record(mi, "Warning", Reason.SecretConflict, message);
-          await this.#writeStatus(
-            mi,
-            this.#d.now(),
-            [
-              { type: "Ready", status: "False", reason: Reason.SecretConflict, message },
-              { type: "Issuing", status: "False", reason: Reason.SecretConflict, message },
-            ],
-            {},
-          );
-          throw new Error(message);
-        }
-        body.metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
-        this.#d.ownWrites?.record(
-          "Secret",
-          await this.#core.replaceNamespacedSecret({ namespace, name, body }),
-        );
-        return true;
+        // Not in our cache yet exists: either the cache lags, or the Secret lost Signet's
+        // managed-by label, or it belongs to someone else. The same rule as for a cached one decides.
+        const existing = await this.#readSecret(namespace, name);
+        if (!existing) return "lost";
+        const claim = secretClaim({
+          identity: mi,
+          secret: existing,
+          sameNamespaceIdentities: this.#d.identities.list(namespace),
+          reserved: this.#d.reserved,
+        });
+        if (!claim.ok) return claim;
+        return this.#writeSecret(mi, body, existing);
       }
-      if (isApiStatus(err, 409) || isApiStatus(err, 404)) return false;
+      if (isApiStatus(err, 409) || isApiStatus(err, 404)) return "lost";
       throw err;
     }
   }
 
+  async #readSecret(namespace: string, name: string): Promise<k8s.V1Secret | undefined> {
+    try {
+      return await this.#core.readNamespacedSecret({ namespace, name });
+    } catch (err) {
+      if (isApiStatus(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Reports a refused claim and writes nothing else: no Secret, no counter. The Warning event goes
+   * out when the refusal is new, not on every recheck.
+   */
+  async #refuse(
+    mi: MachineIdentity,
+    now: Date,
+    claim: Extract<SecretClaim, { ok: false }>,
+    consumers: number,
+  ): Promise<ReconcileResult | undefined> {
+    const previous = mi.status?.conditions?.find((c) => c.type === "Ready");
+    if (previous?.reason !== claim.reason || previous.message !== claim.message) {
+      this.#d.events.record(mi, "Warning", claim.reason, claim.message);
+    }
+    await this.#writeStatus(
+      mi,
+      now,
+      [
+        { type: "Ready", status: "False", reason: claim.reason, message: claim.message },
+        { type: "Issuing", status: "False", reason: claim.reason, message: claim.message },
+      ],
+      { consumers, cleared: true },
+    );
+    return claim.reason === Reason.SecretConflict ? { requeueAfterMs: CONFLICT_RECHECK_MS } : undefined;
+  }
+
+  /**
+   * Deletes the identity's own Secret, only the very version the cache showed. False when that
+   * precondition failed: the cache is behind, and the reconcile is to be repeated.
+   */
   async #revoke(
     mi: MachineIdentity,
     secret: k8s.V1Secret | undefined,
     reason: string,
     message: string,
-  ): Promise<void> {
-    if (!secret) return;
+  ): Promise<boolean> {
+    if (!secret) return true;
     const namespace = secret.metadata?.namespace ?? "";
     const name = secret.metadata?.name ?? "";
+    const preconditions = { uid: secret.metadata?.uid, resourceVersion: secret.metadata?.resourceVersion };
     try {
-      await this.#core.deleteNamespacedSecret({ namespace, name });
+      await this.#core.deleteNamespacedSecret({ namespace, name, body: { preconditions } });
     } catch (err) {
-      if (!isApiStatus(err, 404)) throw err;
-      return;
+      if (isApiStatus(err, 404)) return true;
+      if (isApiStatus(err, 409)) return false;
+      throw err;
     }
     this.#d.metrics.svidsRevoked.inc({ namespace, reason });
     this.#d.events.record(mi, "Normal", Reason.Revoked, `Secret ${namespace}/${name} removed: ${message}`);
     this.#d.log.info({ identity: `${namespace}/${mi.metadata?.name}`, reason }, "revoked");
+    return true;
+  }
+
+  /**
+   * Wakes the other claimants of a secretName this identity no longer names or no longer holds.
+   * Only on that change, so two claimants that both lack the Secret never wake each other in turn.
+   */
+  #observeClaim(key: string, namespace: string, name: string, secretName: string, held: boolean): void {
+    const last = this.#claims.get(key);
+    if (last && (last.secretName !== secretName || (last.held && !held))) {
+      this.#wakeClaimants(namespace, last.secretName, name);
+    }
+    this.#claims.set(key, { secretName, held });
+  }
+
+  #wakeClaimants(namespace: string, secretName: string, except: string): void {
+    const requeue = this.#d.requeue;
+    if (!requeue) return;
+    for (const other of this.#d.identities.list(namespace)) {
+      if (other.metadata.name !== except && secretNameOf(other) === secretName) {
+        requeue(`${namespace}/${other.metadata.name}`);
+      }
+    }
   }
 
   async #writeStatus(
@@ -408,4 +511,8 @@ export class MachineIdentityReconciler {
     });
     this.#d.ownWrites?.record("MachineIdentity", written as MachineIdentity);
   }
+}
+
+function readyReasonOf(mi: MachineIdentity): string | undefined {
+  return mi.status?.conditions?.find((c) => c.type === "Ready")?.reason;
 }
