@@ -18,7 +18,11 @@ import { IDENTITY_LABEL as SECRET_IDENTITY_LABEL } from "../controllers/machinei
 import { SERVING_CA_SECRET_NAME } from "../controllers/machineidentity/ownership.ts";
 import { MachineIdentityReconciler } from "../controllers/machineidentity/reconciler.ts";
 import { decodeSecretData } from "../controllers/shared/secret-data.ts";
-import { WEBHOOK_TLS_COMPONENT, WebhookCertKeeper } from "../controllers/webhookcert/keeper.ts";
+import {
+  SERVING_TTL_MS,
+  WEBHOOK_TLS_COMPONENT,
+  WebhookCertKeeper,
+} from "../controllers/webhookcert/keeper.ts";
 import { reuseConnections } from "../kube/connections.ts";
 import { keyOf } from "../kube/informer.ts";
 import { LeaderElector } from "../kube/leader.ts";
@@ -119,7 +123,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   let elector: LeaderElector | undefined;
   let stopControllers: (() => Promise<void>) | undefined;
 
-  const health = await serveHealth(config.metricsPort, metrics, () => all.every((i) => i.hasSynced()));
+  const health = await serveHealth(config.metricsPort, config.metricsHost, metrics, () =>
+    all.every((i) => i.hasSynced()),
+  );
 
   await Promise.all(all.map((i) => i.start()));
   log.info({ namespaces: namespaces.length ? namespaces : "all" }, "caches synced");
@@ -155,9 +161,21 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       kc,
       namespace: config.namespace,
       secretName: config.caSecretName,
+      purpose: "workload",
       userSecretName: config.userCaSecretName,
       trustDomain: config.trustDomain,
       leafMaxTtlMs: config.maxTtlMs,
+      now,
+    });
+    // Signet's own endpoints get a CA of their own: the webhook configurations trust only it, so
+    // no workload SVID (whatever DNS names it claims) is ever accepted as Signet's webhook.
+    const servingCaStore = new CaStore({
+      kc,
+      namespace: config.namespace,
+      secretName: SERVING_CA_SECRET_NAME,
+      purpose: "serving",
+      trustDomain: config.trustDomain,
+      leafMaxTtlMs: SERVING_TTL_MS,
       now,
     });
     const keeper = new WebhookCertKeeper({
@@ -165,8 +183,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       namespace: config.namespace,
       secretName: config.webhookSecretName,
       dnsNames: config.webhookDnsNames,
-      trustDomain: config.trustDomain,
-      webhookConfigurationName: config.webhookConfigurationName,
+      ipAddresses: config.webhookIpAddresses,
+      mutatingWebhookConfigurationName: config.webhookConfigurationName,
+      validatingWebhookConfigurationName: config.validatingWebhookConfigurationName,
       log,
       now,
     });
@@ -244,8 +263,13 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
           next.bundlePem !== ca.bundlePem || next.issuer.rootFingerprint !== ca.issuer.rootFingerprint;
         ca = next;
         if (bundleChanged) enqueueAll();
-        const keeperNext = await keeper.reconcile(ca);
-        const due = Math.min(keeperNext.getTime(), ca.nextCheck?.getTime() ?? Number.POSITIVE_INFINITY);
+        const serving = await servingCaStore.reconcile();
+        const keeperNext = await keeper.reconcile(serving);
+        const due = Math.min(
+          keeperNext.getTime(),
+          ca.nextCheck?.getTime() ?? Number.POSITIVE_INFINITY,
+          serving.nextCheck?.getTime() ?? Number.POSITIVE_INFINITY,
+        );
         schedulePki(Math.min(Math.max(1_000, due - now().getTime()), 3_600_000));
       } catch (err) {
         log.error({ err: (err as Error).message }, "CA or webhook certificate reconcile failed");
@@ -367,8 +391,16 @@ async function retry<T>(fn: () => Promise<T>, signal: AbortSignal, log: Logger, 
   }
 }
 
-/** /metrics for Prometheus, /healthz (alive) and /readyz (caches synced). */
-function serveHealth(port: number, metrics: SignetMetrics, ready: () => boolean): Promise<Server> {
+/**
+ * /metrics for Prometheus, /healthz (alive) and /readyz (caches synced), on one address only
+ * (loopback, or the pod IP that Prometheus and the kubelet's probes reach), not every interface.
+ */
+function serveHealth(
+  port: number,
+  host: string,
+  metrics: SignetMetrics,
+  ready: () => boolean,
+): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === "/metrics") {
       metrics.registry.metrics().then(
@@ -396,6 +428,6 @@ function serveHealth(port: number, metrics: SignetMetrics, ready: () => boolean)
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, () => resolve(server));
+    server.listen(port, host, () => resolve(server));
   });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { MachineIdentity } from "../../api/index.ts";
-import { desiredIdentity } from "./desired.ts";
+import { ANNOTATIONS, contentHash, desiredIdentity, tamperedWith } from "./desired.ts";
 
 const policy = { trustDomain: "cluster.local", minTtlMs: 300_000, maxTtlMs: 86_400_000 };
 
@@ -62,5 +62,41 @@ describe("desiredIdentity", () => {
       true,
     );
     expect(desiredIdentity(identity({ spiffeID: "spiffe://cluster.local/payments" }), policy).ok).toBe(true);
+  });
+});
+
+describe("tamperedWith", () => {
+  const data = { "tls.crt": "Y3J0", "tls.key": "a2V5", "ca.crt": "Y2E=" };
+  const written = { metadata: { annotations: { [ANNOTATIONS.contentHash]: contentHash(data) } }, data };
+
+  it.each([
+    ["should find nothing in the Secret as Signet wrote it", written, undefined],
+    [
+      "should notice the content-hash annotation removed",
+      { ...written, metadata: { annotations: {} } },
+      "its content-hash annotation was removed",
+    ],
+    [
+      "should notice a changed tls.crt",
+      { ...written, data: { ...data, "tls.crt": "b3RoZXI=" } },
+      "its data was changed after Signet wrote it",
+    ],
+    [
+      "should notice a replaced trust bundle",
+      { ...written, data: { ...data, "ca.crt": "b3RoZXI=" } },
+      "its data was changed after Signet wrote it",
+    ],
+    [
+      "should notice a removed key",
+      { ...written, data: { "tls.crt": data["tls.crt"], "ca.crt": data["ca.crt"] } },
+      "its data was changed after Signet wrote it",
+    ],
+  ])("%s", (_name, secret, expected) => {
+    expect(tamperedWith(secret)).toBe(expected);
+  });
+
+  it("should not let a value moved from one key to another keep the same hash", () => {
+    const moved = { "tls.crt": data["tls.key"], "tls.key": data["tls.crt"], "ca.crt": data["ca.crt"] };
+    expect(contentHash(moved)).not.toBe(contentHash(data));
   });
 });
