@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { parseDuration } from "../api/index.ts";
 
@@ -22,13 +23,19 @@ export interface OperatorConfig {
   /** This replica's name in the Lease (the pod name in a cluster). */
   identity: string;
   metricsPort: number;
+  /** The address /metrics, /healthz and /readyz listen on: loopback by default, the pod IP in the chart. */
+  metricsHost: string;
   webhookPort: number;
   webhookHost: string | undefined;
   webhookSecretName: string;
   /** DNS names of the webhook's serving certificate (the Service's names in a cluster). */
   webhookDnsNames: string[];
+  /** IP SANs of the webhook's serving certificate, for an API server that calls it at an address. */
+  webhookIpAddresses: string[];
   /** When set, the operator keeps this MutatingWebhookConfiguration's caBundle current. */
   webhookConfigurationName: string | undefined;
+  /** When set, the operator keeps this ValidatingWebhookConfiguration's caBundle current. */
+  validatingWebhookConfigurationName: string | undefined;
   workers: number;
   logLevel: string;
   /** The cluster's DNS domain: the default issuance rule lets a namespace claim <svc>.<ns>.svc.<clusterDomain>. */
@@ -50,11 +57,18 @@ const OPTIONS = {
   "retry-period": { type: "string", env: "SIGNET_RETRY_PERIOD", default: "2s" },
   identity: { type: "string", env: "POD_NAME", default: "" },
   "metrics-port": { type: "string", env: "SIGNET_METRICS_PORT", default: "8080" },
+  "metrics-host": { type: "string", env: "SIGNET_METRICS_HOST", default: "127.0.0.1" },
   "webhook-port": { type: "string", env: "SIGNET_WEBHOOK_PORT", default: "9443" },
   "webhook-host": { type: "string", env: "SIGNET_WEBHOOK_HOST", default: "" },
   "webhook-secret": { type: "string", env: "SIGNET_WEBHOOK_SECRET", default: "signet-webhook-tls" },
   "webhook-dns-names": { type: "string", env: "SIGNET_WEBHOOK_DNS_NAMES", default: "" },
+  "webhook-ip-addresses": { type: "string", env: "SIGNET_WEBHOOK_IP_ADDRESSES", default: "" },
   "webhook-configuration": { type: "string", env: "SIGNET_WEBHOOK_CONFIGURATION", default: "" },
+  "validating-webhook-configuration": {
+    type: "string",
+    env: "SIGNET_VALIDATING_WEBHOOK_CONFIGURATION",
+    default: "",
+  },
   workers: { type: "string", env: "SIGNET_WORKERS", default: "4" },
   "log-level": { type: "string", env: "SIGNET_LOG_LEVEL", default: "info" },
   "cluster-domain": { type: "string", env: "SIGNET_CLUSTER_DOMAIN", default: "cluster.local" },
@@ -66,7 +80,7 @@ export class ConfigError extends Error {}
 
 export function configUsage(): string {
   return Object.entries(OPTIONS)
-    .map(([name, o]) => `  --${name.padEnd(24)} (env ${o.env}, default ${JSON.stringify(o.default)})`)
+    .map(([name, o]) => `  --${name.padEnd(34)} (env ${o.env}, default ${JSON.stringify(o.default)})`)
     .join("\n");
 }
 
@@ -113,13 +127,16 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     retryPeriodMs: duration("retry-period"),
     identity: get("identity") || `${env.HOSTNAME ?? "signet"}-${process.pid}`,
     metricsPort: port("metrics-port"),
+    metricsHost: get("metrics-host"),
     webhookPort: port("webhook-port"),
     webhookHost: get("webhook-host") || undefined,
     webhookSecretName: get("webhook-secret"),
     webhookDnsNames: list("webhook-dns-names").length
       ? list("webhook-dns-names")
       : [`signet-webhook.${namespace}.svc`, `signet-webhook.${namespace}.svc.cluster.local`],
+    webhookIpAddresses: list("webhook-ip-addresses"),
     webhookConfigurationName: get("webhook-configuration") || undefined,
+    validatingWebhookConfigurationName: get("validating-webhook-configuration") || undefined,
     workers: Number(get("workers")),
     logLevel: get("log-level"),
     clusterDomain: get("cluster-domain"),
@@ -128,6 +145,17 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     throw new ConfigError(
       `--trust-domain: "${config.trustDomain}" may hold only lowercase letters, digits, ".", "-" and "_"`,
     );
+  }
+  if (isIP(config.metricsHost) === 0 && config.metricsHost !== "localhost") {
+    throw new ConfigError(
+      `--metrics-host: "${config.metricsHost}" is not an IP address; use 127.0.0.1, the pod IP, or 0.0.0.0 for every interface`,
+    );
+  }
+  for (const ip of config.webhookIpAddresses) {
+    if (isIP(ip) === 0)
+      throw new ConfigError(
+        `--webhook-ip-addresses: "${ip}" is not an IP address; list addresses such as 127.0.0.1`,
+      );
   }
   if (config.minTtlMs > config.maxTtlMs) throw new ConfigError("--min-ttl must not exceed --max-ttl");
   if (!(config.renewDeadlineMs < config.leaseDurationMs))

@@ -21,13 +21,27 @@ const ANNOTATION = {
 
 const DAY_MS = 86_400_000;
 
+/**
+ * What a CA signs. The workload CA signs every SVID (its roots are name-constrained to the trust
+ * domain); the serving CA signs only Signet's own endpoints, so that no tenant's certificate ever
+ * chains to what the API server trusts as Signet's webhook.
+ */
+export type CaPurpose = "workload" | "serving";
+
+/** The signet.dev/component label of each CA's Secret. */
+export const CA_COMPONENT: Record<CaPurpose, string> = { workload: "ca", serving: "serving-ca" };
+
 export interface CaStoreOptions {
   kc: k8s.KubeConfig;
   /** The operator's namespace, where the CA Secret lives. */
   namespace: string;
   /** Signet's own CA Secret (generated on first start). */
   secretName: string;
-  /** A user-supplied CA Secret (tls.crt chain, tls.key) in the operator's namespace, instead of a generated one. */
+  purpose: CaPurpose;
+  /**
+   * A user-supplied CA Secret (tls.crt chain, tls.key) in the operator's namespace, instead of a
+   * generated one. Workload CA only: Signet's serving CA is always its own.
+   */
   userSecretName?: string | undefined;
   trustDomain: string;
   /** Lifetime of a generated root. Default 365 days. */
@@ -60,6 +74,8 @@ export class CaStore {
   readonly #core: k8s.CoreV1Api;
 
   constructor(options: CaStoreOptions) {
+    if (options.purpose === "serving" && options.userSecretName)
+      throw new Error("a user-supplied CA signs workloads only; the serving CA is always generated");
     this.#o = options;
     this.#core = options.kc.makeApiClient(k8s.CoreV1Api);
   }
@@ -107,9 +123,12 @@ export class CaStore {
   }
 
   async #newRoot(): Promise<{ certPem: string; keyPem: string }> {
+    const workload = this.#o.purpose === "workload";
     const { certPem, keyPem } = await createRootCa({
-      commonName: `Signet root CA ${this.#o.trustDomain}`,
-      trustDomain: this.#o.trustDomain,
+      commonName: workload
+        ? `Signet root CA ${this.#o.trustDomain}`
+        : `Signet serving CA ${this.#o.trustDomain}`,
+      ...(workload ? { trustDomain: this.#o.trustDomain, constrainToTrustDomain: true } : {}),
       validity: this.#o.rootValidityMs ?? 365 * DAY_MS,
       now: this.#o.now(),
     });
@@ -122,7 +141,7 @@ export class CaStore {
       metadata: {
         name: this.#o.secretName,
         namespace: this.#o.namespace,
-        labels: { ...MANAGED_BY, "signet.dev/component": "ca" },
+        labels: { ...MANAGED_BY, "signet.dev/component": CA_COMPONENT[this.#o.purpose] },
         annotations: { [ANNOTATION.currentSince]: this.#o.now().toISOString() },
       },
       type: "kubernetes.io/tls",

@@ -1,5 +1,11 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { type CertificateAuthority, createRootCa, mintSvid, trustBundle } from "../../pki/index.ts";
+import {
+  type CertificateAuthority,
+  createRootCa,
+  mintServingCertificate,
+  mintSvid,
+  trustBundle,
+} from "../../pki/index.ts";
 import { servingCertificateState } from "./keeper.ts";
 
 const DAY = 86_400_000;
@@ -9,29 +15,38 @@ const dnsNames = ["signet-webhook.signet-system.svc", "signet-webhook.signet-sys
 describe("servingCertificateState", () => {
   let ca: CertificateAuthority;
   let otherCa: CertificateAuthority;
+  let workloadCa: CertificateAuthority;
   let data: Record<string, string>;
 
-  const mint = async (issuer: CertificateAuthority, names: string[]) => {
-    const svid = await mintSvid({
+  const mint = async (issuer: CertificateAuthority, names: string[], ipAddresses: string[] = []) => {
+    const cert = await mintServingCertificate({
       ca: issuer,
-      spiffeId: "spiffe://cluster.local/ns/signet-system/sa/signet-webhook",
       dnsNames: names,
+      ipAddresses,
       ttlMs: 7 * DAY,
       now: issued,
     });
-    return { "tls.crt": svid.chainPem, "tls.key": svid.keyPem, "ca.crt": trustBundle([issuer]) };
+    return { "tls.crt": cert.chainPem, "tls.key": cert.keyPem, "ca.crt": trustBundle([issuer]) };
   };
 
   beforeAll(async () => {
     const now = new Date("2026-11-01T00:00:00Z");
-    ca = (await createRootCa({ commonName: "a", trustDomain: "cluster.local", validity: 365 * DAY, now })).ca;
-    otherCa = (
-      await createRootCa({ commonName: "b", trustDomain: "cluster.local", validity: 365 * DAY, now })
+    ca = (await createRootCa({ commonName: "a", validity: 365 * DAY, now })).ca;
+    otherCa = (await createRootCa({ commonName: "b", validity: 365 * DAY, now })).ca;
+    workloadCa = (
+      await createRootCa({ commonName: "w", trustDomain: "cluster.local", validity: 365 * DAY, now })
     ).ca;
     data = await mint(ca, dnsNames);
   });
 
-  const want = (now: Date, bundlePem = trustBundle([ca])) => ({ dnsNames, bundlePem, now });
+  const want = (now: Date, overrides: { bundlePem?: string; issuer?: CertificateAuthority } = {}) => ({
+    dnsNames,
+    ipAddresses: [],
+    issuer: ca,
+    bundlePem: trustBundle([ca]),
+    now,
+    ...overrides,
+  });
 
   it("should keep a fresh certificate and renew it at two thirds of its life", () => {
     const state = servingCertificateState(data, want(new Date(issued.getTime() + DAY)));
@@ -55,8 +70,25 @@ describe("servingCertificateState", () => {
     expect(servingCertificateState(narrower, want(issued)).current).toBe(false);
   });
 
+  it("should reissue when an IP address is wanted that the certificate lacks, and keep it once it has it", async () => {
+    const loopback = { ...want(issued), ipAddresses: ["127.0.0.1"] };
+    expect(servingCertificateState(data, loopback).current).toBe(false);
+    expect(servingCertificateState(await mint(ca, dnsNames, ["127.0.0.1"]), loopback).current).toBe(true);
+  });
+
   it("should reissue when the trust bundle changes, as in a CA rotation", () => {
-    expect(servingCertificateState(data, want(issued, trustBundle([ca, otherCa]))).current).toBe(false);
+    expect(
+      servingCertificateState(data, want(issued, { bundlePem: trustBundle([ca, otherCa]) })).current,
+    ).toBe(false);
+  });
+
+  it("should reissue when issuance moved to the next root, though the bundle already trusted both", async () => {
+    const bundlePem = trustBundle([ca, otherCa]);
+    const beforeSwitch = { ...(await mint(ca, dnsNames)), "ca.crt": bundlePem };
+    expect(servingCertificateState(beforeSwitch, want(issued, { bundlePem })).current).toBe(true);
+    expect(servingCertificateState(beforeSwitch, want(issued, { bundlePem, issuer: otherCa })).current).toBe(
+      false,
+    );
   });
 
   it("should reissue a certificate that does not chain to its own ca.crt", async () => {
@@ -64,5 +96,17 @@ describe("servingCertificateState", () => {
     expect(servingCertificateState({ ...foreign, "ca.crt": trustBundle([ca]) }, want(issued)).current).toBe(
       false,
     );
+  });
+
+  it("should replace a certificate from the workload CA, as a Secret from before the serving CA holds", async () => {
+    const svid = await mintSvid({
+      ca: workloadCa,
+      spiffeId: "spiffe://cluster.local/ns/signet-system/sa/signet-webhook",
+      dnsNames,
+      ttlMs: 7 * DAY,
+      now: issued,
+    });
+    const old = { "tls.crt": svid.chainPem, "tls.key": svid.keyPem, "ca.crt": trustBundle([workloadCa]) };
+    expect(servingCertificateState(old, want(issued)).current).toBe(false);
   });
 });

@@ -1,29 +1,42 @@
 import * as k8s from "@kubernetes/client-node";
-import { inspectSecretData, mintSvid } from "../../pki/index.ts";
+import { isIssuedBy } from "../../pki/certificate.ts";
+import {
+  type CertificateAuthority,
+  canonicalIpAddresses,
+  inspectSecretData,
+  ipAddressesOf,
+  mintServingCertificate,
+} from "../../pki/index.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { type CaState, MANAGED_BY } from "../ca/store.ts";
 import { isApiStatus } from "../shared/cache.ts";
 import { decodeSecretData, encodeSecretData, toBase64 } from "../shared/secret-data.ts";
 
 export const WEBHOOK_TLS_COMPONENT = "webhook-tls";
-const SERVING_TTL_MS = 7 * 86_400_000;
+/** The serving certificate's lifetime; the serving CA keeps a retired root trusted at least this long. */
+export const SERVING_TTL_MS = 7 * 86_400_000;
 
 export interface WebhookCertKeeperOptions {
   kc: k8s.KubeConfig;
   namespace: string;
   secretName: string;
   dnsNames: string[];
-  trustDomain: string;
+  /** IP SANs, for an API server that calls the webhook at an address (https://127.0.0.1:PORT). */
+  ipAddresses: string[];
   /** The MutatingWebhookConfiguration whose caBundle this keeps current, if any. */
-  webhookConfigurationName: string | undefined;
+  mutatingWebhookConfigurationName: string | undefined;
+  /** The ValidatingWebhookConfiguration whose caBundle this keeps current, if any. */
+  validatingWebhookConfigurationName: string | undefined;
   log: Logger;
   now: () => Date;
 }
 
 /**
- * Keeps the webhook's serving certificate, minted from Signet's CA, in a Secret every replica loads,
- * and the webhook configuration's caBundle equal to the trust bundle: no cert-manager needed.
- * Renewal is due at two thirds of the certificate's life, or at once when the CA or names changed.
+ * Keeps the webhook's serving certificate, minted from Signet's serving CA (never the CA of
+ * workload SVIDs), in a Secret every replica loads, and the caBundle of the webhook
+ * configurations equal to the serving CA's bundle: no cert-manager needed, and no tenant's SVID
+ * chains to what the API server trusts as Signet. Renewal is due at two thirds of the
+ * certificate's life, or at once when the serving CA, its bundle or the names changed.
  */
 export class WebhookCertKeeper {
   readonly #o: WebhookCertKeeperOptions;
@@ -37,7 +50,7 @@ export class WebhookCertKeeper {
   }
 
   /** Returns when to look again. */
-  async reconcile(ca: CaState): Promise<Date> {
+  async reconcile(servingCa: CaState): Promise<Date> {
     const { namespace, secretName } = this.#o;
     const now = this.#o.now();
     let existing: k8s.V1Secret | undefined;
@@ -49,15 +62,17 @@ export class WebhookCertKeeper {
     const data = decodeSecretData(existing?.data);
     const { current, renewAt } = servingCertificateState(existing ? data : undefined, {
       dnsNames: this.#o.dnsNames,
-      bundlePem: ca.bundlePem,
+      ipAddresses: this.#o.ipAddresses,
+      issuer: servingCa.issuer,
+      bundlePem: servingCa.bundlePem,
       now,
     });
     let nextCheck = renewAt ?? now;
     if (!current) {
-      const svid = await mintSvid({
-        ca: ca.issuer,
-        spiffeId: `spiffe://${this.#o.trustDomain}/ns/${namespace}/sa/signet-webhook`,
+      const minted = await mintServingCertificate({
+        ca: servingCa.issuer,
         dnsNames: this.#o.dnsNames,
+        ipAddresses: this.#o.ipAddresses,
         ttlMs: SERVING_TTL_MS,
         now,
       });
@@ -71,60 +86,96 @@ export class WebhookCertKeeper {
             : {}),
         },
         type: "kubernetes.io/tls",
-        data: encodeSecretData({ "tls.crt": svid.chainPem, "tls.key": svid.keyPem, "ca.crt": ca.bundlePem }),
+        data: encodeSecretData({
+          "tls.crt": minted.chainPem,
+          "tls.key": minted.keyPem,
+          "ca.crt": servingCa.bundlePem,
+        }),
       };
       if (existing) await this.#core.replaceNamespacedSecret({ namespace, name: secretName, body });
       else await this.#core.createNamespacedSecret({ namespace, body });
       this.#o.log.info(
-        { serial: svid.serialNumber, notAfter: svid.notAfter.toISOString() },
+        { serial: minted.serialNumber, notAfter: minted.notAfter.toISOString() },
         "webhook serving certificate issued",
       );
-      nextCheck = new Date(now.getTime() + (svid.notAfter.getTime() - now.getTime()) * (2 / 3));
+      nextCheck = new Date(now.getTime() + (minted.notAfter.getTime() - now.getTime()) * (2 / 3));
     }
-    await this.#syncCaBundle(ca.bundlePem);
+    await this.#syncCaBundle("MutatingWebhookConfiguration", servingCa.bundlePem);
+    await this.#syncCaBundle("ValidatingWebhookConfiguration", servingCa.bundlePem);
     return nextCheck;
   }
 
-  async #syncCaBundle(bundlePem: string): Promise<void> {
-    const name = this.#o.webhookConfigurationName;
+  async #syncCaBundle(
+    kind: "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration",
+    bundlePem: string,
+  ): Promise<void> {
+    const mutating = kind === "MutatingWebhookConfiguration";
+    const name = mutating
+      ? this.#o.mutatingWebhookConfigurationName
+      : this.#o.validatingWebhookConfigurationName;
     if (!name) return;
-    let config: k8s.V1MutatingWebhookConfiguration;
+    let config: k8s.V1MutatingWebhookConfiguration | k8s.V1ValidatingWebhookConfiguration;
     try {
-      config = await this.#admission.readMutatingWebhookConfiguration({ name });
+      config = mutating
+        ? await this.#admission.readMutatingWebhookConfiguration({ name })
+        : await this.#admission.readValidatingWebhookConfiguration({ name });
     } catch (err) {
       if (isApiStatus(err, 404)) {
-        this.#o.log.warn(
-          { name },
-          "MutatingWebhookConfiguration not found; its caBundle cannot be kept current",
-        );
+        this.#o.log.warn({ kind, name }, `${kind} not found; its caBundle cannot be kept current`);
         return;
       }
       throw err;
     }
     const caBundle = toBase64(bundlePem);
-    if ((config.webhooks ?? []).every((w) => w.clientConfig.caBundle === caBundle)) return;
-    for (const webhook of config.webhooks ?? []) webhook.clientConfig.caBundle = caBundle;
-    await this.#admission.replaceMutatingWebhookConfiguration({ name, body: config });
-    this.#o.log.info({ name }, "webhook caBundle updated");
+    const webhooks = config.webhooks ?? [];
+    if (webhooks.every((w) => w.clientConfig.caBundle === caBundle)) return;
+    for (const webhook of webhooks) webhook.clientConfig.caBundle = caBundle;
+    // resourceVersion from the read makes this a guarded replace: a concurrent edit gets a 409
+    // and the next pass starts from what is there now.
+    if (mutating) {
+      await this.#admission.replaceMutatingWebhookConfiguration({
+        name,
+        body: config as k8s.V1MutatingWebhookConfiguration,
+      });
+    } else {
+      await this.#admission.replaceValidatingWebhookConfiguration({
+        name,
+        body: config as k8s.V1ValidatingWebhookConfiguration,
+      });
+    }
+    this.#o.log.info({ kind, name }, "webhook caBundle updated");
   }
 }
 
 /**
  * Whether the webhook's serving certificate in `data` can stay: it parses, chains to its ca.crt,
- * carries exactly the wanted DNS names, its ca.crt is the current trust bundle (so a CA rotation
- * re-issues it), and two thirds of its life have not passed.
+ * was issued by the serving CA's current issuer, carries exactly the wanted DNS names and IP
+ * addresses, its ca.crt is the current serving bundle (so a CA rotation or a move off the
+ * workload CA re-issues it), and two thirds of its life have not passed.
  */
 export function servingCertificateState(
   data: Record<string, string> | undefined,
-  want: { dnsNames: readonly string[]; bundlePem: string; now: Date },
+  want: {
+    dnsNames: readonly string[];
+    ipAddresses: readonly string[];
+    issuer: CertificateAuthority;
+    bundlePem: string;
+    now: Date;
+  },
 ): { current: boolean; renewAt: Date | undefined } {
   const inspection = inspectSecretData(data);
   const view = inspection.status === "Parsed" ? inspection.view : undefined;
   if (!view) return { current: false, renewAt: undefined };
   const lifetime = view.notAfter.getTime() - view.notBefore.getTime();
   const renewAt = new Date(view.notBefore.getTime() + (lifetime * 2) / 3);
-  const namesMatch = [...want.dnsNames].sort().join(",") === [...view.dnsNames].sort().join(",");
+  const namesMatch =
+    [...new Set(want.dnsNames)].sort().join(",") === view.dnsNames.join(",") &&
+    canonicalIpAddresses(want.ipAddresses).join(",") === ipAddressesOf(view.leaf.subjectAltName).join(",");
   const current =
-    view.chainVerified && namesMatch && data?.["ca.crt"] === want.bundlePem && want.now < renewAt;
+    view.chainVerified &&
+    isIssuedBy(view.leaf, want.issuer.certificate) &&
+    namesMatch &&
+    data?.["ca.crt"] === want.bundlePem &&
+    want.now < renewAt;
   return { current, renewAt };
 }

@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "./config.ts";
+
+describe("parseConfig", () => {
+  it.each([
+    {
+      name: "should serve metrics on loopback unless told otherwise",
+      argv: [],
+      env: {},
+      want: { metricsHost: "127.0.0.1" },
+    },
+    {
+      name: "should take the metrics address from the environment, as the chart passes the pod IP",
+      argv: [],
+      env: { SIGNET_METRICS_HOST: "10.244.1.7" },
+      want: { metricsHost: "10.244.1.7" },
+    },
+    {
+      name: "should prefer the flag to the environment",
+      argv: ["--metrics-host=0.0.0.0"],
+      env: { SIGNET_METRICS_HOST: "10.244.1.7" },
+      want: { metricsHost: "0.0.0.0" },
+    },
+    {
+      name: "should keep no ValidatingWebhookConfiguration current unless one is named",
+      argv: [],
+      env: {},
+      want: { validatingWebhookConfigurationName: undefined, webhookIpAddresses: [] },
+    },
+    {
+      name: "should name the ValidatingWebhookConfiguration and the webhook's IP SANs",
+      argv: ["--validating-webhook-configuration=signet-validate", "--webhook-ip-addresses=127.0.0.1, ::1"],
+      env: {},
+      want: {
+        validatingWebhookConfigurationName: "signet-validate",
+        webhookIpAddresses: ["127.0.0.1", "::1"],
+      },
+    },
+    {
+      name: "should read the ValidatingWebhookConfiguration from the environment",
+      argv: [],
+      env: { SIGNET_VALIDATING_WEBHOOK_CONFIGURATION: "signet-validate" },
+      want: { validatingWebhookConfigurationName: "signet-validate" },
+    },
+  ])("$name", ({ argv, env, want }) => {
+    expect(parseConfig(argv, env)).toMatchObject(want);
+  });
+
+  it.each([
+    {
+      name: "should refuse a metrics host that is not an address",
+      argv: ["--metrics-host=metrics.example"],
+      error: /--metrics-host: "metrics.example" is not an IP address; use 127.0.0.1, the pod IP, or 0.0.0.0/,
+    },
+    {
+      name: "should refuse a webhook IP SAN that is not an address",
+      argv: ["--webhook-ip-addresses=127.0.0.1,localhost"],
+      error: /--webhook-ip-addresses: "localhost" is not an IP address/,
+    },
+  ])("$name", ({ argv, error }) => {
+    expect(() => parseConfig(argv, {})).toThrow(ConfigError);
+    expect(() => parseConfig(argv, {})).toThrow(error);
+  });
+});
