@@ -133,6 +133,8 @@ export function flagsFromDeployment(deployment: k8s.V1Deployment, pod: { name: s
     const field = env.valueFrom?.fieldRef?.fieldPath;
     if (field === "metadata.name") value = pod.name;
     if (field === "metadata.namespace") value = deployment.metadata?.namespace;
+    // This machine's processes reach each other on loopback, which stands in for the pod IP.
+    if (field === "status.podIP") value = "127.0.0.1";
     if (value === undefined) throw new Error(`cannot resolve env ${env.name} outside a pod`);
     if (env.name === "SIGNET_METRICS_PORT" || env.name === "SIGNET_WEBHOOK_PORT") continue;
     // A setting of the Node.js runtime, not of Signet.
