@@ -95,6 +95,7 @@ describe("the chart", () => {
         "ServiceAccount/signet-system/signet",
         "ValidatingAdmissionPolicy/signet-identity-label",
         "ValidatingAdmissionPolicyBinding/signet-identity-label",
+        "ValidatingWebhookConfiguration/signet-validating",
       ].sort(),
     );
     const deployment = one<k8s.V1Deployment>(objects, "Deployment");
@@ -121,6 +122,7 @@ describe("the chart", () => {
       SIGNET_NAMESPACE: { fieldRef: { fieldPath: "metadata.namespace" } },
       SIGNET_LEADER_ELECT: "true",
       SIGNET_WEBHOOK_CONFIGURATION: "signet-pod-identity",
+      SIGNET_VALIDATING_WEBHOOK_CONFIGURATION: "signet-validating",
       SIGNET_WEBHOOK_DNS_NAMES:
         "signet-webhook.signet-system.svc,signet-webhook.signet-system.svc.cluster.local",
     });
@@ -170,13 +172,24 @@ describe("the chart", () => {
     expect(deployment.spec?.template.metadata?.annotations).toEqual({ "example.org/scrape": "true" });
 
     const mwc = one<k8s.V1MutatingWebhookConfiguration>(objects, "MutatingWebhookConfiguration");
-    expect(mwc.webhooks?.[0]).toMatchObject({
-      failurePolicy: "Ignore",
-      timeoutSeconds: 3,
-      namespaceSelector: {
-        matchExpressions: [{ key: "signet.dev/enabled", operator: "In", values: ["true"] }],
-      },
-    });
+    // Both limits apply: the selector, and the watched namespaces, the only ones Signet knows identities in.
+    const served = {
+      matchExpressions: [
+        { key: "signet.dev/enabled", operator: "In", values: ["true"] },
+        { key: "kubernetes.io/metadata.name", operator: "In", values: ["shop", "finance"] },
+      ],
+    };
+    expect(mwc.webhooks?.[0]).toMatchObject({ failurePolicy: "Fail", timeoutSeconds: 3 });
+    expect(mwc.webhooks?.[0]?.namespaceSelector).toEqual(served);
+    const vwc = one<k8s.V1ValidatingWebhookConfiguration>(objects, "ValidatingWebhookConfiguration");
+    expect(
+      vwc.webhooks?.map((w) => [w.name, w.failurePolicy, w.timeoutSeconds, w.clientConfig.service?.port]),
+    ).toEqual([
+      ["pod-references.signet.dev", "Fail", 3, 443],
+      ["workload-references.signet.dev", "Fail", 3, 443],
+      ["machineidentities.signet.dev", "Fail", 3, 443],
+    ]);
+    expect(vwc.webhooks?.[2]?.namespaceSelector).toEqual(served);
     expect(one<k8s.V1ServiceAccount>(objects, "ServiceAccount").metadata?.annotations).toEqual({
       "example.org/owner": "platform",
     });
@@ -231,7 +244,12 @@ describe("the chart", () => {
     [
       "an unknown webhook failure policy",
       ["--set", "webhook.failurePolicy=Maybe"],
-      "at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'",
+      "at '/webhook/failurePolicy': value must be 'Fail'",
+    ],
+    [
+      "a webhook that fails open, which would let the identity label through unchecked",
+      ["--set", "webhook.failurePolicy=Ignore"],
+      "at '/webhook/failurePolicy': value must be 'Fail'",
     ],
     ["an unknown log level", ["--set", "logLevel=loud"], "at '/logLevel': value must be one of"],
     ["a TTL that is not a duration", ["--set", "minTTL=5 minutes"], "at '/minTTL'"],
@@ -290,6 +308,12 @@ describe("the chart's RBAC", () => {
         resourceNames: ["signet-pod-identity"],
         verbs: ["get", "update"],
       },
+      {
+        apiGroups: ["admissionregistration.k8s.io"],
+        resources: ["validatingwebhookconfigurations"],
+        resourceNames: ["signet-validating"],
+        verbs: ["get", "update"],
+      },
     ]);
     const withSecrets = find(objects, "Role").filter((r) =>
       rulesOf(r).some((rule) => rule.resources?.includes("secrets")),
@@ -325,18 +349,83 @@ describe("the chart's admission objects", () => {
       .join("\n---\n"),
   );
 
-  it.each(["MutatingWebhookConfiguration", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"])(
-    "renders the %s of webhooks/manifests with default values",
-    async (kind) => {
-      const expected = one(shipped, kind) as k8s.KubernetesObject & Record<string, unknown>;
-      const actual = one(await render(), kind) as k8s.KubernetesObject & Record<string, unknown>;
-      expect(actual.metadata?.name).toBe(expected.metadata?.name);
-      expect(actual.metadata?.labels).toMatchObject(expected.metadata?.labels ?? {});
-      const { apiVersion: _a, kind: _k, metadata: _m, ...expectedBody } = expected;
-      const { apiVersion: _b, kind: _l, metadata: _n, ...actualBody } = actual;
-      expect(actualBody).toEqual(expectedBody);
-    },
-  );
+  it.each([
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+  ])("renders the %s of webhooks/manifests with default values", async (kind) => {
+    const expected = one(shipped, kind) as k8s.KubernetesObject & Record<string, unknown>;
+    const actual = one(await render(), kind) as k8s.KubernetesObject & Record<string, unknown>;
+    expect(actual.metadata?.name).toBe(expected.metadata?.name);
+    expect(actual.metadata?.labels).toMatchObject(expected.metadata?.labels ?? {});
+    const { apiVersion: _a, kind: _k, metadata: _m, ...expectedBody } = expected;
+    const { apiVersion: _b, kind: _l, metadata: _n, ...actualBody } = actual;
+    expect(actualBody).toEqual(expectedBody);
+  });
+});
+
+describe("the identity label outside the served namespaces", () => {
+  const unserved = async (args: string[]) => {
+    const objects = await render(args);
+    return {
+      policies: find(objects, "ValidatingAdmissionPolicy").map((o) => o.metadata?.name),
+      bindings: (
+        find(objects, "ValidatingAdmissionPolicyBinding") as k8s.V1ValidatingAdmissionPolicyBinding[]
+      )
+        .filter((b) => b.spec?.policyName === "signet-identity-label-unserved")
+        .map((b) => [b.metadata?.name, b.spec?.matchResources?.namespaceSelector]),
+    };
+  };
+
+  it("needs no refusal when every namespace is served", async () => {
+    expect(await unserved([])).toEqual({ policies: ["signet-identity-label"], bindings: [] });
+  });
+
+  it("binds the refusal once per requirement of the served selector, each negated", async () => {
+    const selector = {
+      matchLabels: { tier: "apps" },
+      matchExpressions: [
+        { key: "signet.dev/enabled", operator: "In", values: ["true", "yes"] },
+        { key: "legacy", operator: "NotIn", values: ["1"] },
+        { key: "team", operator: "Exists" },
+        { key: "frozen", operator: "DoesNotExist" },
+      ],
+    };
+    const result = await unserved([
+      "--set-json",
+      `webhook.namespaceSelector=${JSON.stringify(selector)}`,
+      "--set-json",
+      'watchNamespaces=["shop","finance"]',
+    ]);
+    expect(result.policies).toEqual(["signet-identity-label", "signet-identity-label-unserved"]);
+    const negations = [
+      { key: "tier", operator: "NotIn", values: ["apps"] },
+      { key: "signet.dev/enabled", operator: "NotIn", values: ["true", "yes"] },
+      { key: "legacy", operator: "In", values: ["1"] },
+      { key: "team", operator: "DoesNotExist" },
+      { key: "frozen", operator: "Exists" },
+      { key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["shop", "finance"] },
+    ];
+    expect(result.bindings).toEqual(
+      negations.map((r, i) => [`signet-identity-label-unserved-${i}`, { matchExpressions: [r] }]),
+    );
+  });
+
+  it("refuses the label outright in the refusal policy, whatever else the pod carries", async () => {
+    const objects = await render(["--set-json", 'watchNamespaces=["shop"]']);
+    const policy = one<k8s.V1ValidatingAdmissionPolicy>(
+      objects,
+      "ValidatingAdmissionPolicy",
+      "signet-identity-label-unserved",
+    );
+    expect(policy.spec?.matchConstraints?.resourceRules).toEqual([
+      { apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] },
+    ]);
+    expect(policy.spec?.validations?.map((v) => v.expression)).toEqual([
+      "!has(object.metadata.labels) || !('signet.dev/identity' in object.metadata.labels)",
+    ]);
+  });
 });
 
 describe("manifests/", () => {
