@@ -64,7 +64,7 @@ describe("the MachineIdentity controller", () => {
 
   it("issues a valid SVID for every key algorithm, with the ttl as its lifetime", async () => {
     const cases = [
-      { name: "payments-api", spec: { dnsNames: ["payments.shop.svc"], ttl: "1h" } },
+      { name: "payments-api", spec: { dnsNames: [`payments.${ns}.svc`], ttl: "1h" } },
       { name: "ledger", spec: { privateKey: { algorithm: "Ed25519" as const }, ttl: "30m" } },
       {
         name: "legacy",

@@ -1,4 +1,5 @@
 import {
+  DEFAULT_TTL,
   type IssuancePolicy,
   type KeyAlgorithm,
   type MachineIdentity,
@@ -284,9 +285,10 @@ export function claimOf(identity: MachineIdentity, trustDomain: string): Identit
     namespace: identity.metadata.namespace ?? "",
     spiffeId: spiffeIDOf(identity, trustDomain),
     dnsNames: identity.spec.dnsNames ?? [],
-    ttl: identity.spec.ttl,
-    ttlMs: parseDuration(identity.spec.ttl),
-    keyAlgorithm: identity.spec.privateKey.algorithm,
+    // Objects from the API server carry the CRD's defaults; these stand in for a spec read elsewhere.
+    ttl: identity.spec.ttl ?? DEFAULT_TTL,
+    ttlMs: parseDuration(identity.spec.ttl ?? DEFAULT_TTL),
+    keyAlgorithm: identity.spec.privateKey?.algorithm ?? "ECDSA",
   };
 }
 

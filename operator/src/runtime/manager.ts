@@ -9,8 +9,11 @@ import {
   type AccessSchedule,
   GROUP,
   IDENTITY_LABEL,
+  ISSUANCE_POLICY_PLURAL,
+  type IssuancePolicy,
   MACHINE_IDENTITY_PLURAL,
   type MachineIdentity,
+  spiffeIDOf,
   VERSION,
 } from "../api/index.ts";
 import { type CaState, CaStore } from "../controllers/ca/store.ts";
@@ -23,6 +26,7 @@ import {
   WEBHOOK_TLS_COMPONENT,
   WebhookCertKeeper,
 } from "../controllers/webhookcert/keeper.ts";
+import { VALIDATE_MACHINE_IDENTITIES_PATH, validateMachineIdentities } from "../issuance/admission.ts";
 import { reuseConnections } from "../kube/connections.ts";
 import { keyOf } from "../kube/informer.ts";
 import { LeaderElector } from "../kube/leader.ts";
@@ -106,8 +110,40 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     namespaces,
     MANAGED_SELECTOR,
   );
+  // Cluster-scoped: what each namespace may claim depends on the admin's policies and the
+  // namespace's labels.
+  const issuancePolicies = informerFor<IssuancePolicy>(
+    kc,
+    { group: GROUP, version: VERSION, plural: ISSUANCE_POLICY_PLURAL },
+    [],
+  );
+  const namespaceObjects = informerFor<k8s.V1Namespace>(
+    kc,
+    { group: "", version: "v1", plural: "namespaces" },
+    [],
+  );
+  const reservedSecrets = {
+    namespace: config.namespace,
+    names: [
+      config.caSecretName,
+      ...(config.userCaSecretName ? [config.userCaSecretName] : []),
+      config.webhookSecretName,
+      SERVING_CA_SECRET_NAME,
+    ],
+  };
+  const claimRules = {
+    trustDomain: config.trustDomain,
+    clusterDomain: config.clusterDomain,
+    policies: () => issuancePolicies.list(),
+    namespaceLabels: (namespace: string) => {
+      const ns = namespaceObjects.get("", namespace);
+      return ns ? (ns.metadata?.labels ?? {}) : undefined;
+    },
+  };
   const all: MultiInformer<k8s.KubernetesObject>[] = [
     identities,
+    issuancePolicies,
+    namespaceObjects,
     schedules,
     policies,
     networkPolicies,
@@ -139,6 +175,16 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       registry: metrics.registry,
       port: config.webhookPort,
       ...(config.webhookHost ? { host: config.webhookHost } : {}),
+      handlers: {
+        [VALIDATE_MACHINE_IDENTITIES_PATH]: validateMachineIdentities({
+          ...claimRules,
+          identities: (namespace) => identities.list(namespace),
+          secret: (namespace, name) => secrets.get(namespace, name),
+          reserved: reservedSecrets,
+          synced: () =>
+            identities.hasSynced() && issuancePolicies.hasSynced() && namespaceObjects.hasSynced(),
+        }),
+      },
     });
     const load = (secret: k8s.V1Secret) => {
       if (secret.metadata?.name !== config.webhookSecretName) return;
@@ -205,22 +251,39 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       log: log.child({ controller: "machineidentity" }),
       now,
       ownWrites,
-      reserved: {
-        namespace: config.namespace,
-        names: [
-          config.caSecretName,
-          ...(config.userCaSecretName ? [config.userCaSecretName] : []),
-          config.webhookSecretName,
-          SERVING_CA_SECRET_NAME,
-        ],
-      },
+      reserved: reservedSecrets,
+      issuance: claimRules,
       requeue: (key) => queue.add(key),
     });
     const enqueueAll = () => {
       for (const mi of identities.list()) queue.add(keyOf(mi));
     };
+    // One SPIFFE ID, one holder: when an identity lets go of an ID (deleted, or claiming another),
+    // the others that claim it are looked at again, since one of them may now hold it.
+    const claimedIds = new Map<string, string>();
+    const wakeRivals = (spiffeId: string | undefined, except: string) => {
+      if (spiffeId === undefined) return;
+      for (const other of identities.list()) {
+        const key = keyOf(other);
+        if (key !== except && spiffeIDOf(other, config.trustDomain) === spiffeId) queue.add(key);
+      }
+    };
+    const onClaim = (mi: MachineIdentity, deleted: boolean) => {
+      const key = keyOf(mi);
+      const previous = claimedIds.get(key);
+      const current = deleted ? undefined : spiffeIDOf(mi, config.trustDomain);
+      if (previous !== current) wakeRivals(previous, key);
+      if (current === undefined) claimedIds.delete(key);
+      else claimedIds.set(key, current);
+    };
     const onIdentity = (mi: MachineIdentity) => {
+      onClaim(mi, false);
       if (!ownWrites.isOwn("MachineIdentity", mi)) queue.add(keyOf(mi));
+    };
+    // What a namespace may claim changes with the admin's policies and the namespace's labels.
+    const onIssuancePolicy = () => enqueueAll();
+    const onNamespace = (ns: k8s.V1Namespace) => {
+      for (const mi of identities.list(ns.metadata?.name)) queue.add(keyOf(mi));
     };
     const onSecret = (s: k8s.V1Secret) => {
       const owner = s.metadata?.labels?.[SECRET_IDENTITY_LABEL];
@@ -240,6 +303,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       secrets.on(event, onSecret);
     }
     identities.on("delete", (mi) => {
+      onClaim(mi, true);
       ownWrites.forget("MachineIdentity", mi);
       queue.add(keyOf(mi));
     });
@@ -250,6 +314,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     for (const event of ["add", "update", "delete"] as const) {
       pods.on(event, onPod);
       schedules.on(event, onSchedule);
+      issuancePolicies.on(event, onIssuancePolicy);
+      namespaceObjects.on(event, onNamespace);
     }
     enqueueAll();
 

@@ -1,12 +1,14 @@
 import * as k8s from "@kubernetes/client-node";
-import type { AccessSchedule } from "../../api/index.ts";
+import type { AccessSchedule, IssuancePolicy } from "../../api/index.ts";
 import {
   API_VERSION,
+  formatProblems,
   GROUP,
   type MachineIdentity,
   type MachineIdentityStatus,
   VERSION,
 } from "../../api/index.ts";
+import { ClaimReason, claimOf, claimProblems, spiffeIdConflict } from "../../issuance/claims.ts";
 import type { OwnWrites } from "../../kube/own-writes.ts";
 import type { ReconcileResult } from "../../kube/queue.ts";
 import { evaluateRenewal, mintSvid, renewalTime, type SecretData } from "../../pki/index.ts";
@@ -49,6 +51,13 @@ export interface MachineIdentityReconcilerDeps {
   ownWrites?: OwnWrites;
   /** Signet's own Secrets in its namespace, which no MachineIdentity may name. */
   reserved: ReservedSecrets;
+  /** What each namespace may claim: checked again before every mint, whatever admission said. */
+  issuance: {
+    clusterDomain: string;
+    policies: () => readonly IssuancePolicy[];
+    /** Undefined when the namespace is not known: then only the default rule grants anything. */
+    namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined;
+  };
   /**
    * Queues another identity's key: when an identity lets go of a secretName (deleted, renamed, or
    * its Secret gone), the other identities naming it may now be the one to create it.
@@ -69,6 +78,8 @@ export const Reason = {
   IssuanceFailed: "IssuanceFailed",
   SecretConflict: "SecretConflict",
   SecretNameReserved: "SecretNameReserved",
+  ClaimNotPermitted: ClaimReason.ClaimNotPermitted,
+  SpiffeIDConflict: ClaimReason.SpiffeIDConflict,
   TamperDetected: "TamperDetected",
   UpToDate: "UpToDate",
 } as const;
@@ -146,6 +157,15 @@ export class MachineIdentityReconciler {
 
     // Nothing below may write or delete a Secret that is not this identity's own.
     if (!claim.ok) return this.#refuse(mi, now, claim, consumers);
+
+    // Nor mint what the namespace may not claim, or a SPIFFE ID another identity holds; a
+    // credential minted before the claim was withdrawn is revoked.
+    const refusal = this.#issuanceRefusal(mi);
+    if (refusal) {
+      const revoked = await this.#revoke(mi, secret, refusal.reason, refusal.message);
+      if (!revoked) return { requeueAfterMs: RETRY_SOON_MS };
+      return this.#refuse(mi, now, refusal, consumers);
+    }
 
     if (mi.spec.suspend) {
       const revoked = await this.#revoke(
@@ -406,10 +426,28 @@ export class MachineIdentityReconciler {
    * Reports a refused claim and writes nothing else: no Secret, no counter. The Warning event goes
    * out when the refusal is new, not on every recheck.
    */
+  #issuanceRefusal(mi: MachineIdentity): { reason: string; message: string } | undefined {
+    const { trustDomain } = this.#d.policy;
+    const namespace = mi.metadata.namespace ?? "";
+    const where = `MachineIdentity ${namespace}/${mi.metadata.name}`;
+    const problems = claimProblems(claimOf(mi, trustDomain), {
+      trustDomain,
+      clusterDomain: this.#d.issuance.clusterDomain,
+      policies: this.#d.issuance.policies(),
+      namespaceLabels: this.#d.issuance.namespaceLabels(namespace),
+    });
+    if (problems.length > 0) {
+      return { reason: Reason.ClaimNotPermitted, message: `${where}: ${formatProblems(problems)}` };
+    }
+    const conflict = spiffeIdConflict(mi, this.#d.identities.list(), trustDomain);
+    if (conflict) return { reason: Reason.SpiffeIDConflict, message: `${where}: ${conflict.message}` };
+    return undefined;
+  }
+
   async #refuse(
     mi: MachineIdentity,
     now: Date,
-    claim: Extract<SecretClaim, { ok: false }>,
+    claim: Pick<Extract<SecretClaim, { ok: false }>, "message"> & { reason: string },
     consumers: number,
   ): Promise<ReconcileResult | undefined> {
     const previous = mi.status?.conditions?.find((c) => c.type === "Ready");
