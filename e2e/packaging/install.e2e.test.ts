@@ -58,6 +58,75 @@ const createCustom = (namespace: string, plural: string, kind: string, name: str
 const decode = (secret: k8s.V1Secret, key: string) =>
   Buffer.from(secret.data?.[key] ?? "", "base64").toString("utf8");
 
+const admissionApi = admin.makeApiClient(k8s.AdmissionregistrationV1Api);
+
+/**
+ * The chart refuses the identity label in every namespace it does not serve, but this control plane
+ * also holds the namespaces of other test files, running at the same time with webhooks of their
+ * own. Right after the install, each refusal binding keeps the chart's requirement and gains one
+ * more: only this file's namespaces.
+ */
+async function narrowLabelRefusal(release: string, namespaces: string[]): Promise<void> {
+  const bindings = await admissionApi.listValidatingAdmissionPolicyBinding({
+    labelSelector: `app.kubernetes.io/instance=${release}`,
+  });
+  const ours = { key: "kubernetes.io/metadata.name", operator: "In", values: namespaces };
+  for (const binding of bindings.items) {
+    if (binding.spec?.policyName !== `${release}-identity-label-unserved`) continue;
+    const selector = binding.spec.matchResources?.namespaceSelector ?? {};
+    binding.spec.matchResources = {
+      ...binding.spec.matchResources,
+      namespaceSelector: { ...selector, matchExpressions: [...(selector.matchExpressions ?? []), ours] },
+    };
+    await admissionApi.replaceValidatingAdmissionPolicyBinding({
+      name: binding.metadata?.name ?? "",
+      body: binding,
+    });
+  }
+}
+
+/**
+ * Points the release's validating webhooks at the operator process on loopback, which stands in for
+ * the webhook Service (a bare API server has no Service routing), as the ServiceAccount's operator
+ * would be reached in a cluster.
+ */
+async function validatingWebhooksTo(release: string, port: number): Promise<void> {
+  const name = `${release}-validating`;
+  const config = await admissionApi.readValidatingWebhookConfiguration({ name });
+  for (const webhook of config.webhooks ?? []) {
+    const path = webhook.clientConfig.service?.path ?? "";
+    webhook.clientConfig = {
+      ...webhook.clientConfig,
+      service: undefined,
+      url: `https://localhost:${port}${path}`,
+    };
+  }
+  await admissionApi.replaceValidatingWebhookConfiguration({ name, body: config });
+}
+
+/**
+ * Undoes narrowLabelRefusal and validatingWebhooksTo before a helm upgrade, whose server-side apply
+ * would otherwise conflict with them: the webhooks back to the manifest's Service (the caBundle the
+ * operator wrote stays), the narrowed bindings removed for helm to create again.
+ */
+async function restoreForHelm(manifest: k8s.KubernetesObject[]): Promise<void> {
+  for (const object of manifest) {
+    const name = object.metadata?.name ?? "";
+    if (object.kind === "ValidatingWebhookConfiguration") {
+      const wanted = object as k8s.V1ValidatingWebhookConfiguration;
+      const live = await admissionApi.readValidatingWebhookConfiguration({ name });
+      live.webhooks = live.webhooks?.map((webhook, i) => ({
+        ...webhook,
+        clientConfig: { ...wanted.webhooks?.[i]?.clientConfig, caBundle: webhook.clientConfig.caBundle },
+      }));
+      await admissionApi.replaceValidatingWebhookConfiguration({ name, body: live });
+    } else if (object.kind === "ValidatingAdmissionPolicyBinding" && name.includes("-unserved-")) {
+      // matchResources is one atomic field with server defaults: helm recreates the binding instead.
+      await admissionApi.deleteValidatingAdmissionPolicyBinding({ name });
+    }
+  }
+}
+
 /** What the operator does in a namespace it manages, and in its own namespace, by the chart's RBAC. */
 function operatorNeeds(release: string, releaseNs: string, managedNs: string): Access[] {
   const ours = (verb: string, resource: string, group = "") => ({
@@ -90,7 +159,7 @@ function operatorNeeds(release: string, releaseNs: string, managedNs: string): A
     { verb: "create", resource: "secrets", namespace: releaseNs },
     { verb: "list", resource: "secrets", namespace: releaseNs },
     { verb: "watch", resource: "secrets", namespace: releaseNs },
-    ...["signet-ca", "signet-webhook-tls"].flatMap((name) =>
+    ...["signet-ca", "signet-serving-ca", "signet-webhook-tls"].flatMap((name) =>
       ["get", "update"].map((verb) => ({ verb, resource: "secrets", namespace: releaseNs, name })),
     ),
     ...["get", "update"].map((verb) => ({
@@ -98,6 +167,12 @@ function operatorNeeds(release: string, releaseNs: string, managedNs: string): A
       resource: "mutatingwebhookconfigurations",
       group: "admissionregistration.k8s.io",
       name: `${release}-pod-identity`,
+    })),
+    ...["get", "update"].map((verb) => ({
+      verb,
+      resource: "validatingwebhookconfigurations",
+      group: "admissionregistration.k8s.io",
+      name: `${release}-validating`,
     })),
   ];
 }
@@ -138,6 +213,12 @@ function neverAllowed(release: string, releaseNs: string, managedNs: string): Ac
     },
     { verb: "create", resource: "mutatingwebhookconfigurations", group: "admissionregistration.k8s.io" },
     {
+      verb: "update",
+      resource: "validatingwebhookconfigurations",
+      group: "admissionregistration.k8s.io",
+      name: "someone-elses-webhook",
+    },
+    {
       verb: "delete",
       resource: "validatingadmissionpolicies",
       group: "admissionregistration.k8s.io",
@@ -176,6 +257,7 @@ describe("the chart installed with Helm, Signet limited to chosen namespaces", (
       "--set",
       "minTTL=1m",
     ]);
+    await narrowLabelRefusal(release, [releaseNs, managedNs, outsideNs]);
     await installCrds(admin);
     manifest = parseObjects(await helmRun(["get", "manifest", release, "--namespace", releaseNs]));
   });
@@ -202,7 +284,10 @@ describe("the chart installed with Helm, Signet limited to chosen namespaces", (
         "Service",
         "ServiceAccount",
         "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
       ].sort(),
     );
     for (const object of manifest) {
@@ -249,12 +334,27 @@ describe("the chart installed with Helm, Signet limited to chosen namespaces", (
     const flags = flagsFromDeployment(deployment, { name: `${release}-6d5f8b7c9-x2x4q` });
     expect(flags).toContain(`--namespace=${releaseNs}`);
     expect(flags).toContain(`--webhook-configuration=${release}-pod-identity`);
-    operator = await startOperatorProcess(serviceAccount.path, flags);
-
-    await createCustom(managedNs, "machineidentities", "MachineIdentity", "payments-api", {
-      serviceAccounts: ["payments"],
-      ttl: "1h",
+    expect(flags).toContain(`--validating-webhook-configuration=${release}-validating`);
+    // The API server calls the process at localhost (validatingWebhooksTo), so its certificate names it.
+    const reachable = flags.map((f) => (f.startsWith("--webhook-dns-names=") ? `${f},localhost` : f));
+    operator = await startOperatorProcess(serviceAccount.path, reachable);
+    const port = operator.webhookPort;
+    // The operator writes the caBundle meanwhile; a conflicting write is simply retried.
+    await waitFor("the validating webhooks to point at the operator", () =>
+      validatingWebhooksTo(release, port).then(() => true),
+    );
+    await waitFor("the operator to fill in the validating webhooks' caBundle", async () => {
+      const config = await admissionApi.readValidatingWebhookConfiguration({ name: `${release}-validating` });
+      return config.webhooks?.every((w) => w.clientConfig.caBundle) ? true : undefined;
     });
+
+    // The first create also waits for the webhook to listen.
+    await waitFor("the first MachineIdentity to be admitted", () =>
+      createCustom(managedNs, "machineidentities", "MachineIdentity", "payments-api", {
+        serviceAccounts: ["payments"],
+        ttl: "1h",
+      }),
+    );
     await createCustom(managedNs, "machineidentities", "MachineIdentity", "checkout", {
       serviceAccounts: ["checkout"],
     });
@@ -399,6 +499,7 @@ describe("the chart installed with Helm, Signet limited to chosen namespaces", (
     const before = (await admission.readMutatingWebhookConfiguration({ name })).webhooks?.[0]?.clientConfig
       .caBundle;
     expect(before).toBeTruthy();
+    await restoreForHelm(manifest);
     await helmRun([
       "upgrade",
       release,
@@ -411,6 +512,7 @@ describe("the chart installed with Helm, Signet limited to chosen namespaces", (
       "--set",
       "replicas=3",
     ]);
+    await narrowLabelRefusal(release, [releaseNs, managedNs, outsideNs]);
     const deployment = await apps.readNamespacedDeployment({ name: release, namespace: releaseNs });
     expect(deployment.spec?.replicas).toBe(3);
     const env = deployment.spec?.template.spec?.containers[0]?.env ?? [];
@@ -471,6 +573,7 @@ describe("the chart installed with Helm, Signet managing every namespace", () =>
       "--set-json",
       `webhook.namespaceSelector={"matchLabels":{"kubernetes.io/metadata.name":"${releaseNs}"}}`,
     ]);
+    await narrowLabelRefusal(release, [releaseNs, somewhere]);
     serviceAccount = await serviceAccountKubeconfig(admin, releaseNs, release);
   });
 
