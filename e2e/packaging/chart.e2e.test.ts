@@ -123,6 +123,8 @@ describe("the chart", () => {
       SIGNET_LEADER_ELECT: "true",
       SIGNET_WEBHOOK_CONFIGURATION: "signet-pod-identity",
       SIGNET_VALIDATING_WEBHOOK_CONFIGURATION: "signet-validating",
+      // The kubelet's probes and Prometheus reach the pod IP; no other interface serves metrics.
+      SIGNET_METRICS_HOST: { fieldRef: { fieldPath: "status.podIP" } },
       SIGNET_WEBHOOK_DNS_NAMES:
         "signet-webhook.signet-system.svc,signet-webhook.signet-system.svc.cluster.local",
     });
@@ -154,6 +156,7 @@ describe("the chart", () => {
       SIGNET_WATCH_NAMESPACES: "shop,finance",
       SIGNET_LEASE_NAME: "signet-leader",
       SIGNET_METRICS_PORT: "9090",
+      SIGNET_METRICS_HOST: "0.0.0.0",
       SIGNET_WEBHOOK_PORT: "10443",
       SIGNET_WEBHOOK_SECRET: "signet-serving",
       SIGNET_LOG_LEVEL: "debug",
@@ -215,7 +218,7 @@ describe("the chart", () => {
     expect(releaseRole.rules).toContainEqual({
       apiGroups: [""],
       resources: ["secrets"],
-      resourceNames: ["signet-root-ca", "signet-serving", "corp-intermediate-ca"],
+      resourceNames: ["signet-root-ca", "signet-serving-ca", "signet-serving", "corp-intermediate-ca"],
       verbs: ["get", "update"],
     });
     expect(releaseRole.rules).toContainEqual({
