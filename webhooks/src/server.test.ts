@@ -354,3 +354,95 @@ describe("the webhook server and slow clients", () => {
     }
   });
 });
+
+describe("the webhook server's admission paths", () => {
+  let f: Fixture;
+  beforeAll(async () => {
+    f = await startFixture({
+      handlers: {
+        "/validate-example": (request) =>
+          request.operation === "DELETE"
+            ? { allowed: false, reason: "ExampleRefused", message: "no deletes here" }
+            : { allowed: true, warnings: ["seen"] },
+      },
+    });
+    f.identities.set("shop/payments-api", payments());
+  });
+  afterAll(() => f.close());
+
+  it("should deny a pod that mounts an identity Secret at /validate-pods, naming Secret and field", async () => {
+    const pod = {
+      metadata: { name: "thief" },
+      spec: {
+        containers: [{ name: "app" }],
+        volumes: [{ name: "x", secret: { secretName: "payments-api-identity" } }],
+      },
+    };
+    const { response } = parse((await f.send("/validate-pods", { body: JSON.stringify(review(pod)) })).body);
+    expect(response).toMatchObject({ uid: UID, allowed: false, status: { code: 403 } });
+    expect(response.status?.message).toContain(
+      'references Secret "payments-api-identity" at spec.volumes[0].secret.secretName',
+    );
+  });
+
+  it("should deny a Deployment whose template mounts an identity Secret at /validate-workloads", async () => {
+    const deployment = {
+      metadata: { name: "web" },
+      spec: {
+        template: {
+          spec: {
+            containers: [{ name: "app" }],
+            volumes: [{ name: "x", secret: { secretName: "payments-api-identity" } }],
+          },
+        },
+      },
+    };
+    const body = review(deployment, { kind: { group: "apps", version: "v1", kind: "Deployment" } });
+    const { response } = parse((await f.send("/validate-workloads", { body: JSON.stringify(body) })).body);
+    expect(response.status?.message).toContain('Deployment "shop/web" (its pod template) references Secret');
+  });
+
+  it("should refuse a Pod sent to /validate-workloads, naming the kinds it admits", async () => {
+    const { response } = parse(
+      (await f.send("/validate-workloads", { body: JSON.stringify(review({})) })).body,
+    );
+    expect(response).toMatchObject({ allowed: false, status: { code: 400 } });
+    expect(response.status?.message).toContain("not core/v1 Pod");
+  });
+
+  it("should serve an extra handler with the review's uid, its warnings and its denial reason", async () => {
+    const allowed = parse((await f.send("/validate-example", { body: JSON.stringify(review({})) })).body);
+    expect(allowed.response).toEqual({ uid: UID, allowed: true, warnings: ["seen"] });
+    const denied = parse(
+      (await f.send("/validate-example", { body: JSON.stringify(review(null, { operation: "DELETE" })) }))
+        .body,
+    );
+    expect(denied.response).toEqual({
+      uid: UID,
+      allowed: false,
+      status: { code: 403, reason: "Forbidden", message: "no deletes here" },
+    });
+    const denials = (await f.registry.getMetricsAsJSON()).find(
+      (m) => m.name === "signet_admission_denials_total",
+    );
+    expect(denials?.values.map((v) => v.labels)).toContainEqual({
+      webhook: "validate-example",
+      reason: "ExampleRefused",
+    });
+  });
+
+  it("should refuse to start with an extra handler on a path it already serves", async () => {
+    await expect(startFixture({ handlers: { "/mutate-pods": () => ({ allowed: true }) } })).rejects.toThrow(
+      "admission path /mutate-pods is already served",
+    );
+  });
+
+  it("should not serve the validating paths without a way to list identities", async () => {
+    const plain = await startFixture({ listIdentities: undefined });
+    try {
+      expect((await plain.send("/validate-pods", { body: JSON.stringify(review({})) })).status).toBe(404);
+    } finally {
+      await plain.close();
+    }
+  });
+});
