@@ -109,7 +109,11 @@ describe.runIf(inject("localControlPlane"))("separate trust for Signet's own end
 
     const tenant = `tenant-${ns}`;
     await grantTenant(kc, ns, tenant);
-    await createIdentity(await userKubeConfig(tenant), ns, "payments-api", { serviceAccounts: ["payments"] });
+    // `usages: [client]` as older manifests say; SPIFFE section 4.4 gets both anyway.
+    await createIdentity(await userKubeConfig(tenant), ns, "payments-api", {
+      serviceAccounts: ["payments"],
+      usages: ["client"],
+    });
     await waitReady(kc, ns, "payments-api");
     const stored = await readSecretFiles(kc, ns, "payments-api-identity");
     if (!stored) throw new Error("the tenant's identity Secret was not written");
@@ -144,6 +148,13 @@ describe.runIf(inject("localControlPlane"))("separate trust for Signet's own end
     });
     for (const bundle of validating)
       expect(Buffer.from(bundle ?? "", "base64").toString("utf8")).toBe(caBundlePem);
+  });
+
+  it("issues the tenant's SVID with both serverAuth and clientAuth, though the spec lists client only", () => {
+    expect([...(verifiedLeaf(tenantFiles).keyUsage ?? [])].sort()).toEqual([
+      "1.3.6.1.5.5.7.3.1",
+      "1.3.6.1.5.5.7.3.2",
+    ]);
   });
 
   it("does not let a tenant's SVID verify against the webhook configuration's caBundle", () => {
