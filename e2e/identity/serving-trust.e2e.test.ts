@@ -1,5 +1,6 @@
 import { X509Certificate } from "node:crypto";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
+import { networkInterfaces } from "node:os";
 import * as tls from "node:tls";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -50,6 +51,23 @@ function clientAccepts(
     });
   });
 }
+
+/** Whether a TCP connection to host:port is accepted. */
+function tcpAccepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/** An IPv4 address of this machine other than loopback, standing in for a pod IP. */
+const otherAddress = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a?.family === "IPv4" && !a.internal)?.address;
 
 /**
  * Signet's own TLS stands on a CA that signs no workload: what a tenant can obtain from Signet never
@@ -218,5 +236,42 @@ describe.runIf(inject("localControlPlane"))("separate trust for Signet's own end
       }),
     );
     expect(stored.metadata?.labels?.["signet.dev/identity"]).toBe("payments-api");
+  });
+});
+
+/**
+ * /metrics, /healthz and /readyz listen on one address: loopback by default, the pod IP in the chart
+ * (here another address of this machine), never every interface.
+ */
+describe.runIf(inject("localControlPlane") && otherAddress !== undefined)("the metrics address", () => {
+  const operators: OperatorProcess[] = [];
+  afterAll(async () => {
+    await Promise.all(operators.map((o) => o.stop()));
+  });
+
+  it.each([
+    { name: "loopback by default", flags: [], serves: "127.0.0.1", refuses: otherAddress ?? "" },
+    {
+      name: "the address it is given, as the chart gives the pod IP",
+      flags: [`--metrics-host=${otherAddress}`],
+      serves: otherAddress ?? "",
+      refuses: "127.0.0.1",
+    },
+  ])("serves health and metrics on $name and nowhere else", async ({ flags, serves, refuses }) => {
+    const opNs = await createNamespace(kubeConfig(), "signet-metrics");
+    // The webhook alone: no controllers, so nothing here writes beside the other operators.
+    const operator = await startOperatorProcess(
+      kubeconfigPath(),
+      [`--namespace=${opNs}`, ...flags],
+      "webhook",
+    );
+    operators.push(operator);
+    const healthz = await waitFor(`/healthz on ${serves}`, async () => {
+      const res = await fetch(`http://${serves}:${operator.metricsPort}/healthz`);
+      return res.status;
+    });
+    expect(healthz).toBe(200);
+    expect(await tcpAccepts(serves, operator.metricsPort)).toBe(true);
+    expect(await tcpAccepts(refuses, operator.metricsPort)).toBe(false);
   });
 });
