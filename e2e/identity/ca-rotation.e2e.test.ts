@@ -84,4 +84,37 @@ describe("Signet's CA in its Secret", () => {
     expect(rootsOf(dropped.bundlePem)).toEqual([rootB]);
     expect((await read()).data?.["previous.crt"]).toBeUndefined();
   });
+
+  it("keeps the serving CA apart: its own labelled Secret, a root with no SPIFFE ID, never a user's CA", async () => {
+    const namespace = await createNamespace(kc, "ca-serving");
+    const common = { kc, namespace, trustDomain: "cluster.local", leafMaxTtlMs: HOUR, now: () => new Date() };
+    const workload = await new CaStore({
+      ...common,
+      secretName: "signet-ca",
+      purpose: "workload",
+    }).reconcile();
+    const serving = await new CaStore({
+      ...common,
+      secretName: "signet-serving-ca",
+      purpose: "serving",
+    }).reconcile();
+    expect(serving.issuer.rootFingerprint).not.toBe(workload.issuer.rootFingerprint);
+    expect(serving.issuer.trustDomain).toBeUndefined();
+    expect(workload.issuer.trustDomain).toBe("cluster.local");
+    const secrets = await core.listNamespacedSecret({ namespace });
+    expect(
+      Object.fromEntries(
+        secrets.items.map((s) => [s.metadata?.name, s.metadata?.labels?.["signet.dev/component"]]),
+      ),
+    ).toEqual({ "signet-ca": "ca", "signet-serving-ca": "serving-ca" });
+    expect(
+      () =>
+        new CaStore({
+          ...common,
+          secretName: "signet-serving-ca",
+          purpose: "serving",
+          userSecretName: "corp-ca",
+        }),
+    ).toThrow(/user-supplied CA signs workloads only/);
+  });
 });
