@@ -170,6 +170,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     webhook = await startWebhookServer({
       trustDomain: config.trustDomain,
       lookupIdentity: (ns, name) => identities.get(ns, name),
+      listIdentities: (ns) => identities.list(ns),
       identitiesSynced: () => identities.hasSynced(),
       logger: log.child({ component: "webhook" }),
       registry: metrics.registry,
