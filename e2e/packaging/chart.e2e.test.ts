@@ -83,6 +83,7 @@ describe("the chart", () => {
         "ClusterRoleBinding/signet",
         "CustomResourceDefinition/accesspolicies.signet.dev",
         "CustomResourceDefinition/accessschedules.signet.dev",
+        "CustomResourceDefinition/issuancepolicies.signet.dev",
         "CustomResourceDefinition/machineidentities.signet.dev",
         "Deployment/signet-system/signet",
         "MutatingWebhookConfiguration/signet-pod-identity",
@@ -317,6 +318,8 @@ describe("the chart's RBAC", () => {
         resourceNames: ["signet-validating"],
         verbs: ["get", "update"],
       },
+      { apiGroups: ["signet.dev"], resources: ["issuancepolicies"], verbs: ["get", "list", "watch"] },
+      { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
     ]);
     const withSecrets = find(objects, "Role").filter((r) =>
       rulesOf(r).some((rule) => rule.resources?.includes("secrets")),
