@@ -320,8 +320,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     }
     enqueueAll();
 
-    // The CA and the webhook certificate are looked at on their own timers, and every identity
-    // is requeued when the trust bundle changes so that each ca.crt follows.
+    // The workload CA, the serving CA and the webhook certificate are looked at on their own
+    // timers, and every identity is requeued when the workload trust bundle changes so that each
+    // ca.crt follows; the serving CA's bundle goes only into the webhook configurations.
     let pkiTimer: NodeJS.Timeout | undefined;
     const pkiLoop = async () => {
       try {
