@@ -1,5 +1,8 @@
 import { defineConfig } from "vitest/config";
 
+/** e2e files that install Signet's cluster-scoped admission objects as a release would. */
+const CLUSTER_WIDE = ["e2e/packaging/install.e2e.test.ts"];
+
 export default defineConfig({
   test: {
     projects: [
@@ -22,12 +25,28 @@ export default defineConfig({
           name: "e2e",
           sequence: { groupOrder: 1 },
           include: ["e2e/**/*.e2e.test.ts"],
+          exclude: CLUSTER_WIDE,
           environment: "node",
           globalSetup: ["e2e/support/global-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           // One control plane serves every file; two cores are enough for two files at a time.
           maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          name: "e2e-cluster-wide",
+          // After the rest, on a control plane of its own: these files install Signet cluster-wide
+          // (admission policies that refuse the identity label in every namespace the release does
+          // not serve), which would refuse pods of files running beside them.
+          sequence: { groupOrder: 2 },
+          include: CLUSTER_WIDE,
+          environment: "node",
+          globalSetup: ["e2e/support/global-setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          maxWorkers: 1,
         },
       },
     ],

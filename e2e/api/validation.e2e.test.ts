@@ -68,7 +68,11 @@ describe("Signet's CRDs on a real API server", () => {
     };
     return (
       CLUSTER_SCOPED_KINDS.has(kind)
-        ? objects.createClusterCustomObject({ ...common, body: manifest })
+        ? // Cluster-scoped names are shared with every other file: a dry run gets one of its own.
+          objects.createClusterCustomObject({
+            ...common,
+            body: { ...manifest, metadata: { name: `${(manifest as Manifest).metadata.name}-${namespace}` } },
+          })
         : objects.createNamespacedCustomObject({
             ...common,
             namespace,

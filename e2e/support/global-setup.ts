@@ -10,11 +10,9 @@ declare module "vitest" {
   }
 }
 
-let controlPlane: ControlPlane | undefined;
-
 /**
- * Starts one control plane for the whole e2e run, or uses the cluster named by
- * SIGNET_E2E_KUBECONFIG (kind, k3d, a cloud cluster).
+ * Starts a control plane for the e2e project that calls it (each project gets its own), or uses
+ * the cluster named by SIGNET_E2E_KUBECONFIG (kind, k3d, a cloud cluster).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const external = process.env.SIGNET_E2E_KUBECONFIG;
@@ -24,14 +22,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide("controlPlaneDir", "");
     return async () => {};
   }
-  controlPlane = await startControlPlane();
-  const stop = () => controlPlane?.stop();
-  process.once("SIGINT", () => void stop()?.finally(() => process.exit(130)));
-  process.once("SIGTERM", () => void stop()?.finally(() => process.exit(143)));
+  const controlPlane: ControlPlane = await startControlPlane();
+  process.once("SIGINT", () => void controlPlane.stop().finally(() => process.exit(130)));
+  process.once("SIGTERM", () => void controlPlane.stop().finally(() => process.exit(143)));
   project.provide("kubeconfigPath", controlPlane.kubeconfigPath);
   project.provide("localControlPlane", true);
   project.provide("controlPlaneDir", controlPlane.dir);
-  return async () => {
-    await controlPlane?.stop();
-  };
+  return () => controlPlane.stop();
 }

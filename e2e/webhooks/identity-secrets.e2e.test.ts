@@ -191,7 +191,16 @@ describe.runIf(inject("localControlPlane"))(
         const result = await rejection(
           core.createNamespacedPod({
             namespace: unserved,
-            body: pod("probe", {}, { labels: { "signet.dev/identity": "x" } }),
+            // Opted in with the same name, so that only the unserved-namespace refusal applies:
+            // another file's copy of the label policy may be bound cluster-wide at the same time.
+            body: pod(
+              "probe",
+              {},
+              {
+                labels: { "signet.dev/inject": "true", "signet.dev/identity": "x" },
+                annotations: { "signet.dev/identity": "x" },
+              },
+            ),
             dryRun: "All",
           }),
         ).catch(() => undefined);
