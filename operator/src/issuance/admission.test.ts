@@ -7,6 +7,13 @@ import {
   validateMachineIdentity,
 } from "../api/index.ts";
 import { type IdentityAdmissionOptions, validateMachineIdentities } from "./admission.ts";
+import { ClaimIndex } from "./claim-index.ts";
+
+function indexOf(identities: MachineIdentity[]): ClaimIndex {
+  const index = new ClaimIndex(TD);
+  for (const mi of identities) index.upsert(mi);
+  return index;
+}
 
 const TD = "cluster.local";
 
@@ -56,7 +63,7 @@ function handler(
       "kubernetes.io/metadata.name": ns,
       ...(ns === "finance" ? { team: "finance" } : {}),
     }),
-    identities: (ns) => existing.filter((e) => ns === undefined || e.metadata.namespace === ns),
+    claimants: indexOf(existing),
     secret: () => undefined,
     reserved: { namespace: "signet-system", names: ["signet-ca", "signet-webhook-tls", "signet-serving-ca"] },
     synced: () => true,

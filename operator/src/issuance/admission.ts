@@ -8,9 +8,11 @@ import {
   MACHINE_IDENTITY_KIND,
   type MachineIdentity,
   secretNameOf,
+  spiffeIDOf,
   validateMachineIdentity,
 } from "../api/index.ts";
 import { type ReservedSecrets, secretClaim } from "../controllers/machineidentity/ownership.ts";
+import type { Claimants } from "./claim-index.ts";
 import { ClaimReason, claimOf, claimProblems, spiffeIdConflict } from "./claims.ts";
 
 export const VALIDATE_MACHINE_IDENTITIES_PATH = "/validate-machineidentities";
@@ -22,8 +24,8 @@ export interface IdentityAdmissionOptions {
   policies: () => readonly IssuancePolicy[];
   /** A namespace's labels from the informer cache; undefined when it is not known. */
   namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined;
-  /** MachineIdentities of one namespace, or of every watched namespace when none is given. */
-  identities: (namespace?: string) => readonly MachineIdentity[];
+  /** The identities that claim a SPIFFE ID or a Secret, from the informer cache. */
+  claimants: Claimants;
   /** A Signet-labelled Secret from the cache, if there is one. */
   secret: (namespace: string, name: string) => k8s.V1Secret | undefined;
   reserved: ReservedSecrets;
@@ -90,7 +92,8 @@ export function validateMachineIdentities(options: IdentityAdmissionOptions): Ad
         message: `${where}: ${formatProblems(problems)}`,
       };
     }
-    const conflict = spiffeIdConflict(identity, options.identities(), options.trustDomain);
+    const rivals = options.claimants.bySpiffeId(spiffeIDOf(identity, options.trustDomain));
+    const conflict = spiffeIdConflict(identity, rivals, options.trustDomain);
     if (conflict)
       return {
         allowed: false,
@@ -100,7 +103,7 @@ export function validateMachineIdentities(options: IdentityAdmissionOptions): Ad
     const secret = secretClaim({
       identity,
       secret: options.secret(request.namespace, secretNameOf(identity)),
-      sameNamespaceIdentities: options.identities(request.namespace),
+      sameNamespaceIdentities: options.claimants.bySecretName(request.namespace, secretNameOf(identity)),
       reserved: options.reserved,
     });
     if (!secret.ok) return { allowed: false, reason: secret.reason, message: secret.message };

@@ -13,7 +13,6 @@ import {
   type IssuancePolicy,
   MACHINE_IDENTITY_PLURAL,
   type MachineIdentity,
-  spiffeIDOf,
   VERSION,
 } from "../api/index.ts";
 import { type CaState, CaStore } from "../controllers/ca/store.ts";
@@ -27,6 +26,7 @@ import {
   WebhookCertKeeper,
 } from "../controllers/webhookcert/keeper.ts";
 import { VALIDATE_MACHINE_IDENTITIES_PATH, validateMachineIdentities } from "../issuance/admission.ts";
+import { ClaimIndex } from "../issuance/claim-index.ts";
 import { reuseConnections } from "../kube/connections.ts";
 import { keyOf } from "../kube/informer.ts";
 import { LeaderElector } from "../kube/leader.ts";
@@ -122,6 +122,11 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     { group: "", version: "v1", plural: "namespaces" },
     [],
   );
+  // Registered before the informers start, so that the initial list fills the index too.
+  const claimIndex = new ClaimIndex(config.trustDomain);
+  identities.on("add", (mi) => claimIndex.upsert(mi));
+  identities.on("update", (mi) => claimIndex.upsert(mi));
+  identities.on("delete", (mi) => claimIndex.remove(mi));
   const reservedSecrets = {
     namespace: config.namespace,
     names: [
@@ -179,7 +184,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       handlers: {
         [VALIDATE_MACHINE_IDENTITIES_PATH]: validateMachineIdentities({
           ...claimRules,
-          identities: (namespace) => identities.list(namespace),
+          claimants: claimIndex,
           secret: (namespace, name) => secrets.get(namespace, name),
           reserved: reservedSecrets,
           synced: () =>
@@ -254,6 +259,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       ownWrites,
       reserved: reservedSecrets,
       issuance: claimRules,
+      claimants: claimIndex,
       requeue: (key) => queue.add(key),
     });
     const enqueueAll = () => {
@@ -261,24 +267,12 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     };
     // One SPIFFE ID, one holder: when an identity lets go of an ID (deleted, or claiming another),
     // the others that claim it are looked at again, since one of them may now hold it.
-    const claimedIds = new Map<string, string>();
-    const wakeRivals = (spiffeId: string | undefined, except: string) => {
-      if (spiffeId === undefined) return;
-      for (const other of identities.list()) {
-        const key = keyOf(other);
-        if (key !== except && spiffeIDOf(other, config.trustDomain) === spiffeId) queue.add(key);
+    const stopWakingRivals = claimIndex.onReleased((spiffeId, released) => {
+      for (const rival of claimIndex.bySpiffeId(spiffeId)) {
+        if (keyOf(rival) !== released) queue.add(keyOf(rival));
       }
-    };
-    const onClaim = (mi: MachineIdentity, deleted: boolean) => {
-      const key = keyOf(mi);
-      const previous = claimedIds.get(key);
-      const current = deleted ? undefined : spiffeIDOf(mi, config.trustDomain);
-      if (previous !== current) wakeRivals(previous, key);
-      if (current === undefined) claimedIds.delete(key);
-      else claimedIds.set(key, current);
-    };
+    });
     const onIdentity = (mi: MachineIdentity) => {
-      onClaim(mi, false);
       if (!ownWrites.isOwn("MachineIdentity", mi)) queue.add(keyOf(mi));
     };
     // What a namespace may claim changes with the admin's policies and the namespace's labels.
@@ -304,7 +298,6 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       secrets.on(event, onSecret);
     }
     identities.on("delete", (mi) => {
-      onClaim(mi, true);
       ownWrites.forget("MachineIdentity", mi);
       queue.add(keyOf(mi));
     });
@@ -383,6 +376,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     log.info("controllers started");
     return async () => {
       await stopAccess();
+      stopWakingRivals();
       clearTimeout(pkiTimer);
       clearInterval(expiry);
       queue.shutDown();

@@ -6,8 +6,10 @@ import {
   GROUP,
   type MachineIdentity,
   type MachineIdentityStatus,
+  spiffeIDOf,
   VERSION,
 } from "../../api/index.ts";
+import type { Claimants } from "../../issuance/claim-index.ts";
 import { ClaimReason, claimOf, claimProblems, spiffeIdConflict } from "../../issuance/claims.ts";
 import type { OwnWrites } from "../../kube/own-writes.ts";
 import type { ReconcileResult } from "../../kube/queue.ts";
@@ -51,6 +53,8 @@ export interface MachineIdentityReconcilerDeps {
   ownWrites?: OwnWrites;
   /** Signet's own Secrets in its namespace, which no MachineIdentity may name. */
   reserved: ReservedSecrets;
+  /** The identities that claim the same SPIFFE ID or Secret, from an index of the cache. */
+  claimants: Claimants;
   /** What each namespace may claim: checked again before every mint, whatever admission said. */
   issuance: {
     clusterDomain: string;
@@ -134,7 +138,7 @@ export class MachineIdentityReconciler {
     const claim = secretClaim({
       identity: mi,
       secret,
-      sameNamespaceIdentities: this.#d.identities.list(namespace),
+      sameNamespaceIdentities: this.#d.claimants.bySecretName(namespace, secretName),
       reserved: this.#d.reserved,
     });
     this.#observeClaim(key, namespace, name, secretName, claim.ok && secret !== undefined);
@@ -402,7 +406,7 @@ export class MachineIdentityReconciler {
         const claim = secretClaim({
           identity: mi,
           secret: existing,
-          sameNamespaceIdentities: this.#d.identities.list(namespace),
+          sameNamespaceIdentities: this.#d.claimants.bySecretName(namespace, name),
           reserved: this.#d.reserved,
         });
         if (!claim.ok) return claim;
@@ -439,7 +443,8 @@ export class MachineIdentityReconciler {
     if (problems.length > 0) {
       return { reason: Reason.ClaimNotPermitted, message: `${where}: ${formatProblems(problems)}` };
     }
-    const conflict = spiffeIdConflict(mi, this.#d.identities.list(), trustDomain);
+    const rivals = this.#d.claimants.bySpiffeId(spiffeIDOf(mi, trustDomain));
+    const conflict = spiffeIdConflict(mi, rivals, trustDomain);
     if (conflict) return { reason: Reason.SpiffeIDConflict, message: `${where}: ${conflict.message}` };
     return undefined;
   }
