@@ -69,9 +69,9 @@ export class ClaimIndex implements Claimants {
   }
 
   #put(map: Map<string, Map<string, MachineIdentity>>, at: string, key: string, mi: MachineIdentity): void {
-    let entries = map.get(at);
-    if (!entries) map.set(at, (entries = new Map()));
+    const entries = map.get(at) ?? new Map<string, MachineIdentity>();
     entries.set(key, mi);
+    map.set(at, entries);
   }
 
   #drop(map: Map<string, Map<string, MachineIdentity>>, at: string, key: string): void {
