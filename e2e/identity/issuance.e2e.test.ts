@@ -3,11 +3,14 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { GROUP, VERSION } from "../../operator/src/api/index.ts";
 import { createNamespace, kubeConfig, kubeconfigPath, userKubeConfig } from "../support/cluster.ts";
 import { installCrds } from "../support/crds.ts";
+import { grantTenant, rejection } from "../support/tenant.ts";
+
+const refusal = async (promise: Promise<unknown>) => (await rejection(promise)).message;
+
 import { type OperatorProcess, startOperatorProcess } from "../support/operator.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 import {
   createIdentity,
-  grantTenant,
   identity,
   MI,
   readIdentity,
@@ -18,17 +21,6 @@ import {
 } from "./support.ts";
 
 const ISSUANCE = { group: GROUP, version: VERSION, plural: "issuancepolicies" } as const;
-
-/** The API server's message for a refused request, or a failure when the request went through. */
-async function refusal(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    const body = (err as { body?: unknown }).body;
-    return String((typeof body === "string" ? JSON.parse(body) : body)?.message ?? err);
-  }
-  throw new Error("the request was admitted");
-}
 
 /**
  * Who may claim what, played by a tenant: full rights on Signet's resources and pods in one

@@ -5,10 +5,10 @@ import type { MachineIdentity } from "../../operator/src/api/index.ts";
 import { createNamespace, kubeConfig, kubeconfigPath, userKubeConfig } from "../support/cluster.ts";
 import { installCrds } from "../support/crds.ts";
 import { type OperatorProcess, startOperatorProcess } from "../support/operator.ts";
+import { grantTenant } from "../support/tenant.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 import {
   createIdentity,
-  grantTenant,
   MI,
   patchIdentitySpec,
   readIdentity,

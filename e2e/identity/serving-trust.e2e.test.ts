@@ -12,15 +12,9 @@ import {
 import { createNamespace, kubeConfig, kubeconfigPath, userKubeConfig } from "../support/cluster.ts";
 import { installCrds } from "../support/crds.ts";
 import { type OperatorProcess, startOperatorProcess } from "../support/operator.ts";
+import { grantTenant } from "../support/tenant.ts";
 import { waitFor } from "../support/wait.ts";
-import {
-  createIdentity,
-  grantTenant,
-  type IdentityFiles,
-  readSecretFiles,
-  verifiedLeaf,
-  waitReady,
-} from "./support.ts";
+import { createIdentity, type IdentityFiles, readSecretFiles, verifiedLeaf, waitReady } from "./support.ts";
 
 const certificates = (pem: string) =>
   (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(

@@ -120,32 +120,6 @@ export function uriSans(cert: X509Certificate): string[] {
     .map((s) => s.slice(4));
 }
 
-/**
- * Makes `user` a tenant of one namespace, as the threat model has it: every right on Signet's
- * resources and on pods there, none on Secrets.
- */
-export async function grantTenant(admin: k8s.KubeConfig, namespace: string, user: string): Promise<void> {
-  const rbac = admin.makeApiClient(k8s.RbacAuthorizationV1Api);
-  await rbac.createNamespacedRole({
-    namespace,
-    body: {
-      metadata: { name: user },
-      rules: [
-        { apiGroups: [GROUP], resources: ["*"], verbs: ["*"] },
-        { apiGroups: [""], resources: ["pods"], verbs: ["*"] },
-      ],
-    },
-  });
-  await rbac.createNamespacedRoleBinding({
-    namespace,
-    body: {
-      metadata: { name: user },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: user },
-      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
-    },
-  });
-}
-
 /** Waits until the identity's Ready condition has this reason for its current generation. */
 export async function waitReadyReason(
   kc: k8s.KubeConfig,

@@ -11,6 +11,7 @@ import type { MachineIdentityLike } from "../../webhooks/src/identity.ts";
 import { type Fixture, startFixture } from "../../webhooks/src/testing/fixture.ts";
 import { parseObjects } from "../packaging/support.ts";
 import { createNamespace, kubeConfig, userKubeConfig } from "../support/cluster.ts";
+import { grantTenant, rejection } from "../support/tenant.ts";
 import { waitFor } from "../support/wait.ts";
 
 /**
@@ -31,17 +32,6 @@ function identity(serviceAccounts: string[], secretName?: string): MachineIdenti
     spec: { serviceAccounts, ...(secretName ? { secretName } : {}) },
     status: { conditions: [{ type: "Ready", status: "True" }] },
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (!(err instanceof k8s.ApiException)) throw err;
-    const body = typeof err.body === "string" ? (JSON.parse(err.body) as { message?: string }) : err.body;
-    return { code: err.code, message: String((body as { message?: string }).message ?? "") };
-  }
-  throw new Error("the request was admitted");
 }
 
 function pod(
@@ -66,7 +56,6 @@ describe.runIf(inject("localControlPlane"))(
     const admin = kubeConfig();
     const adminCore = admin.makeApiClient(k8s.CoreV1Api);
     const admission = admin.makeApiClient(k8s.AdmissionregistrationV1Api);
-    const rbac = admin.makeApiClient(k8s.RbacAuthorizationV1Api);
     const run = randomBytes(3).toString("hex");
     const release = `e2e-${run}`;
     let f: Fixture;
@@ -75,33 +64,6 @@ describe.runIf(inject("localControlPlane"))(
     let core: k8s.CoreV1Api;
     let apps: k8s.AppsV1Api;
     const created: { kind: "mutating" | "validating" | "policy" | "binding"; name: string }[] = [];
-
-    const grantTenant = async (namespace: string, user: string) => {
-      await rbac.createNamespacedRole({
-        namespace,
-        body: {
-          metadata: { name: user },
-          rules: [
-            { apiGroups: ["signet.dev"], resources: ["*"], verbs: ["*"] },
-            { apiGroups: [""], resources: ["pods", "pods/ephemeralcontainers"], verbs: ["*"] },
-            {
-              apiGroups: ["apps"],
-              resources: ["deployments", "replicasets", "statefulsets", "daemonsets"],
-              verbs: ["*"],
-            },
-            { apiGroups: ["batch"], resources: ["jobs", "cronjobs"], verbs: ["*"] },
-          ],
-        },
-      });
-      await rbac.createNamespacedRoleBinding({
-        namespace,
-        body: {
-          metadata: { name: user },
-          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: user },
-          subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
-        },
-      });
-    };
 
     beforeAll(async () => {
       f = await startFixture();
@@ -116,7 +78,7 @@ describe.runIf(inject("localControlPlane"))(
       f.identities.set(`${served}/ledger`, identity(["ledger"], "ledger-creds"));
 
       const user = `tenant-${run}`;
-      for (const namespace of [served, unserved]) await grantTenant(namespace, user);
+      for (const namespace of [served, unserved]) await grantTenant(admin, namespace, user);
       const tenant = await userKubeConfig(user);
       core = tenant.makeApiClient(k8s.CoreV1Api);
       apps = tenant.makeApiClient(k8s.AppsV1Api);

@@ -6,6 +6,7 @@ import { renderMutatingWebhookConfiguration } from "../../webhooks/src/configura
 import type { MachineIdentityLike } from "../../webhooks/src/identity.ts";
 import { type Fixture, startFixture } from "../../webhooks/src/testing/fixture.ts";
 import { createNamespace, kubeConfig } from "../support/cluster.ts";
+import { rejection } from "../support/tenant.ts";
 
 /**
  * The real kube-apiserver calls the real webhook server over TLS on loopback. MachineIdentities come
@@ -17,22 +18,6 @@ import { createNamespace, kubeConfig } from "../support/cluster.ts";
 
 const MOUNT = "/var/run/secrets/signet.dev/identity";
 const POLICY_FILE = new URL("../../webhooks/manifests/identity-label-policy.yaml", import.meta.url);
-
-interface Rejection {
-  code: number;
-  message: string;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Rejection> {
-  try {
-    await promise;
-  } catch (err) {
-    if (!(err instanceof k8s.ApiException)) throw err;
-    const body = typeof err.body === "string" ? (JSON.parse(err.body) as { message?: string }) : err.body;
-    return { code: err.code, message: String((body as { message?: string }).message ?? "") };
-  }
-  throw new Error("the request was admitted");
-}
 
 async function eventually<T>(
   what: string,
