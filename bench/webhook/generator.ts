@@ -10,6 +10,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 
 export interface GeneratorTask {
   port: number;
+  path: string;
   caPem: string;
   body: string;
   rate: number;
@@ -69,7 +70,7 @@ function run(task: GeneratorTask): Promise<GeneratorResult> {
         {
           host: "127.0.0.1",
           port: task.port,
-          path: "/mutate-pods",
+          path: task.path,
           method: "POST",
           agent,
           headers: { "content-type": "application/json", "content-length": body.length },

@@ -5,8 +5,12 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { startWebhookServer } from "../../webhooks/src/server.ts";
+import { decidePodAdmission } from "../../webhooks/src/decide.ts";
+import type { NamedMachineIdentity } from "../../webhooks/src/identity.ts";
+import type { PodLike } from "../../webhooks/src/pod.ts";
+import { MUTATE_PODS_PATH, startWebhookServer, VALIDATE_PODS_PATH } from "../../webhooks/src/server.ts";
 import { loopbackCertificates } from "../../webhooks/src/testing/fixture.ts";
+import { applyJsonPatch } from "../../webhooks/src/testing/json-patch.ts";
 import type { GeneratorResult, GeneratorTask } from "./generator.ts";
 
 /**
@@ -22,8 +26,15 @@ const { values } = parseArgs({
     duration: { type: "string", default: process.env.BENCH_DURATION ?? "30" },
     rate: { type: "string", default: "1000" },
     warmup: { type: "string", default: "3" },
+    // /mutate-pods: the injection; /validate-pods: the identity Secret reference check of the
+    // same pod once injected, which the API server calls next for every pod.
+    path: { type: "string", default: "/mutate-pods" },
   },
 });
+const path = values.path;
+if (path !== MUTATE_PODS_PATH && path !== VALIDATE_PODS_PATH) {
+  throw new Error(`--path must be ${MUTATE_PODS_PATH} or ${VALIDATE_PODS_PATH}, not ${path}`);
+}
 const durationSeconds = Number(values.duration);
 const rate = Number(values.rate);
 const warmupSeconds = Number(values.warmup);
@@ -88,15 +99,17 @@ function peakRssFromProc(): number | undefined {
 
 const { ca, serving } = await loopbackCertificates();
 const registry = new Registry();
+// The pod's identity among 100 of its namespace: the reference check indexes them all.
+const identities: NamedMachineIdentity[] = Array.from({ length: 100 }, (_, i) => ({
+  metadata: { name: i === 0 ? "payments-api" : `service-${i}` },
+  spec: { serviceAccounts: [i === 0 ? "payments" : `service-${i}`] },
+  status: { conditions: [{ type: "Ready", status: "True" }] },
+}));
 const server = await startWebhookServer({
   trustDomain: "cluster.local",
   lookupIdentity: (namespace, name) =>
-    namespace === "shop" && name === "payments-api"
-      ? {
-          spec: { serviceAccounts: ["payments"] },
-          status: { conditions: [{ type: "Ready", status: "True" }] },
-        }
-      : undefined,
+    namespace === "shop" ? identities.find((i) => i.metadata?.name === name) : undefined,
+  listIdentities: (namespace) => (namespace === "shop" ? identities : []),
   identitiesSynced: () => true,
   logger: pino({ level: "warn" }),
   registry,
@@ -123,13 +136,24 @@ const body = JSON.stringify({
     operation: "CREATE",
     namespace: "shop",
     userInfo: { username: "system:serviceaccount:kube-system:replicaset-controller" },
-    object: deploymentPod(),
+    object: path === MUTATE_PODS_PATH ? deploymentPod() : injectedPod(),
   },
 });
+
+/** The pod as the mutating webhook left it, which is what the validating one is sent. */
+function injectedPod(): unknown {
+  const pod = deploymentPod() as PodLike;
+  const decision = decidePodAdmission({ operation: "CREATE", namespace: "shop", pod }, identities[0], {
+    trustDomain: "cluster.local",
+  });
+  if (!decision.allowed) throw new Error(`the bench pod was denied: ${decision.message}`);
+  return applyJsonPatch(pod, decision.patch);
+}
 
 const generator = fork(new URL("./generator.ts", import.meta.url), [], { execPath: process.execPath });
 const task: GeneratorTask = {
   port: server.port,
+  path,
   caPem: ca.certPem,
   body,
   rate,
@@ -154,6 +178,13 @@ const handlingSum =
   handling.find((v) => (v as { metricName?: string }).metricName?.endsWith("_sum"))?.value ?? 0;
 const handlingCount =
   handling.find((v) => (v as { metricName?: string }).metricName?.endsWith("_count"))?.value ?? 0;
+// Every answer is counted by outcome: a denied review is HTTP 200 too, so it is counted here.
+const answers = Object.fromEntries(
+  ((await registry.getSingleMetric("signet_admission_requests_total")?.get())?.values ?? []).map((v) => [
+    String(v.labels.result),
+    v.value,
+  ]),
+);
 function summary(values: Float64Array) {
   return {
     p50: ms(percentile(values, 50)),
@@ -169,8 +200,8 @@ const report = {
     node: process.version,
     loadAverage1m: Number(loadavg()[0]?.toFixed(2)),
   },
-  load: { rate, durationSeconds, warmupSeconds, bodyBytes: Buffer.byteLength(body) },
-  requests: { measured: sorted.length, errors: result.errors, non200: result.non200 },
+  load: { path, rate, durationSeconds, warmupSeconds, bodyBytes: Buffer.byteLength(body) },
+  requests: { measured: sorted.length, errors: result.errors, non200: result.non200, answers },
   achievedRate: Math.round((sorted.length + rate * warmupSeconds) / result.elapsedSeconds),
   latency: summary(sorted),
   /** Without the generator's own lateness in sending (its timers fire on whole milliseconds). */
