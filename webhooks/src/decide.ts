@@ -89,8 +89,12 @@ export function requestedIdentityName(pod: PodLike): string | undefined {
   return name !== undefined && IDENTITY_NAME.test(name) ? name : undefined;
 }
 
-export function serviceAccountOf(pod: PodLike): string {
-  return pod.spec.serviceAccountName || pod.spec.serviceAccount || "default";
+/** The ServiceAccount a pod (or a pod template) runs as; Kubernetes' default when none is named. */
+export function serviceAccountOf(spec: {
+  serviceAccountName?: string | null | undefined;
+  serviceAccount?: string | null | undefined;
+}): string {
+  return spec.serviceAccountName || spec.serviceAccount || "default";
 }
 
 function allow(patch: JsonPatchOperation[], warnings: string[] = []): AdmissionDecision {
@@ -155,7 +159,7 @@ export function decidePodAdmission(
       `${ref} is suspended (spec.suspend: true); no pod may take it until spec.suspend is false again`,
     );
   }
-  const serviceAccount = serviceAccountOf(pod);
+  const serviceAccount = serviceAccountOf(pod.spec);
   if (!identity.spec.serviceAccounts.includes(serviceAccount)) {
     return deny(
       DenialReason.ServiceAccountNotListed,

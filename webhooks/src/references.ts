@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DenialReason } from "./decide.ts";
+import { DenialReason, serviceAccountOf } from "./decide.ts";
 import {
   IDENTITY_ANNOTATION,
   IDENTITY_LABEL,
@@ -229,10 +229,6 @@ function deny(violations: Violation[]): AdmissionAnswer {
   const more =
     rest.length === 0 ? "" : ` (${rest.length} more: ${rest.map((v) => v.message.split(":")[0]).join("; ")})`;
   return { allowed: false, reason: first.reason, message: `${first.message}${more}` };
-}
-
-function serviceAccountOf(spec: ReferencingPodSpec): string {
-  return spec.serviceAccountName || spec.serviceAccount || "default";
 }
 
 /**
