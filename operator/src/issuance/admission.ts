@@ -13,7 +13,7 @@ import {
 } from "../api/index.ts";
 import { type ReservedSecrets, secretClaim } from "../controllers/machineidentity/ownership.ts";
 import type { Claimants } from "./claim-index.ts";
-import { ClaimReason, claimOf, claimProblems, spiffeIdConflict } from "./claims.ts";
+import { claimOf, claimProblems, IssuanceReason, spiffeIdConflict } from "./claims.ts";
 
 export const VALIDATE_MACHINE_IDENTITIES_PATH = "/validate-machineidentities";
 
@@ -88,7 +88,7 @@ export function validateMachineIdentities(options: IdentityAdmissionOptions): Ad
     if (problems.length > 0) {
       return {
         allowed: false,
-        reason: ClaimReason.ClaimNotPermitted,
+        reason: IssuanceReason.ClaimNotPermitted,
         message: `${where}: ${formatProblems(problems)}`,
       };
     }
@@ -97,7 +97,7 @@ export function validateMachineIdentities(options: IdentityAdmissionOptions): Ad
     if (conflict)
       return {
         allowed: false,
-        reason: ClaimReason.SpiffeIDConflict,
+        reason: IssuanceReason.SpiffeIDConflict,
         message: `${where}: ${conflict.message}`,
       };
     const secret = secretClaim({

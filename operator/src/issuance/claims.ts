@@ -11,7 +11,7 @@ import {
 import { selectorMatches } from "./selector.ts";
 
 /** Reasons that appear verbatim in conditions, events and admission answers. */
-export const ClaimReason = {
+export const IssuanceReason = {
   ClaimNotPermitted: "ClaimNotPermitted",
   SpiffeIDConflict: "SpiffeIDConflict",
 } as const;

@@ -10,7 +10,7 @@ import {
   VERSION,
 } from "../../api/index.ts";
 import type { Claimants } from "../../issuance/claim-index.ts";
-import { ClaimReason, claimOf, claimProblems, spiffeIdConflict } from "../../issuance/claims.ts";
+import { claimOf, claimProblems, IssuanceReason, spiffeIdConflict } from "../../issuance/claims.ts";
 import type { OwnWrites } from "../../kube/own-writes.ts";
 import type { ReconcileResult } from "../../kube/queue.ts";
 import { evaluateRenewal, mintSvid, renewalTime, type SecretData } from "../../pki/index.ts";
@@ -82,8 +82,8 @@ export const Reason = {
   IssuanceFailed: "IssuanceFailed",
   SecretConflict: "SecretConflict",
   SecretNameReserved: "SecretNameReserved",
-  ClaimNotPermitted: ClaimReason.ClaimNotPermitted,
-  SpiffeIDConflict: ClaimReason.SpiffeIDConflict,
+  ClaimNotPermitted: IssuanceReason.ClaimNotPermitted,
+  SpiffeIDConflict: IssuanceReason.SpiffeIDConflict,
   TamperDetected: "TamperDetected",
   UpToDate: "UpToDate",
 } as const;
@@ -426,10 +426,7 @@ export class MachineIdentityReconciler {
     }
   }
 
-  /**
-   * Reports a refused claim and writes nothing else: no Secret, no counter. The Warning event goes
-   * out when the refusal is new, not on every recheck.
-   */
+  /** Why the identity may not be minted for: a claim its namespace may not make, or a held SPIFFE ID. */
   #issuanceRefusal(mi: MachineIdentity): { reason: string; message: string } | undefined {
     const { trustDomain } = this.#d.policy;
     const namespace = mi.metadata.namespace ?? "";
@@ -449,6 +446,10 @@ export class MachineIdentityReconciler {
     return undefined;
   }
 
+  /**
+   * Reports a refused claim and writes nothing else: no Secret, no counter. The Warning event goes
+   * out when the refusal is new, not on every recheck.
+   */
   async #refuse(
     mi: MachineIdentity,
     now: Date,
@@ -513,10 +514,8 @@ export class MachineIdentityReconciler {
   #wakeClaimants(namespace: string, secretName: string, except: string): void {
     const requeue = this.#d.requeue;
     if (!requeue) return;
-    for (const other of this.#d.identities.list(namespace)) {
-      if (other.metadata.name !== except && secretNameOf(other) === secretName) {
-        requeue(`${namespace}/${other.metadata.name}`);
-      }
+    for (const other of this.#d.claimants.bySecretName(namespace, secretName)) {
+      if (other.metadata.name !== except) requeue(`${namespace}/${other.metadata.name}`);
     }
   }
 
