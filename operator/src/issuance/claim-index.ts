@@ -1,4 +1,5 @@
 import { type MachineIdentity, secretNameOf, spiffeIDOf } from "../api/index.ts";
+import { keyOf } from "../kube/informer.ts";
 
 /** Who else claims what an identity claims, answered without a scan of every identity. */
 export interface Claimants {
@@ -83,8 +84,4 @@ export class ClaimIndex implements Claimants {
   #release(spiffeId: string, key: string): void {
     for (const callback of this.#released) callback(spiffeId, key);
   }
-}
-
-function keyOf(identity: MachineIdentity): string {
-  return `${identity.metadata.namespace ?? ""}/${identity.metadata.name}`;
 }
