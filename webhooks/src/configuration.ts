@@ -56,17 +56,6 @@ export interface WebhookConfigurationOptions {
 export function renderMutatingWebhookConfiguration(
   options: WebhookConfigurationOptions,
 ): V1MutatingWebhookConfiguration {
-  const clientConfig =
-    "url" in options.target
-      ? { url: options.target.url }
-      : {
-          service: {
-            namespace: options.target.service.namespace,
-            name: options.target.service.name,
-            path: MUTATE_PODS_PATH,
-            port: options.target.service.port ?? 443,
-          },
-        };
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "MutatingWebhookConfiguration",
@@ -78,10 +67,7 @@ export function renderMutatingWebhookConfiguration(
       {
         name: WEBHOOK_NAME,
         admissionReviewVersions: ["v1"],
-        clientConfig: {
-          ...clientConfig,
-          ...(options.caBundlePem ? { caBundle: Buffer.from(options.caBundlePem).toString("base64") } : {}),
-        },
+        clientConfig: clientConfigOf(options.target, MUTATE_PODS_PATH, options.caBundlePem),
         rules: [
           {
             apiGroups: [""],
@@ -100,6 +86,27 @@ export function renderMutatingWebhookConfiguration(
         timeoutSeconds: options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,
       },
     ],
+  };
+}
+
+/** Where the API server calls one webhook, and the CAs it trusts there. */
+function clientConfigOf(
+  target: WebhookTarget,
+  path: string,
+  caBundlePem: string | undefined,
+): WebhookClientConfig {
+  return {
+    ...("url" in target
+      ? { url: target.url }
+      : {
+          service: {
+            namespace: target.service.namespace,
+            name: target.service.name,
+            path,
+            port: target.service.port ?? 443,
+          },
+        }),
+    ...(caBundlePem ? { caBundle: Buffer.from(caBundlePem).toString("base64") } : {}),
   };
 }
 
@@ -138,19 +145,12 @@ export function renderValidatingWebhookConfiguration(
   options: ValidatingWebhookConfigurationOptions,
 ): V1ValidatingWebhookConfiguration {
   const target = options.target;
-  const clientConfig = (path: string): WebhookClientConfig => ({
-    ...("baseUrl" in target
-      ? { url: `${target.baseUrl}${path}` }
-      : {
-          service: {
-            namespace: target.service.namespace,
-            name: target.service.name,
-            path,
-            port: target.service.port ?? 443,
-          },
-        }),
-    ...(options.caBundlePem ? { caBundle: Buffer.from(options.caBundlePem).toString("base64") } : {}),
-  });
+  const clientConfig = (path: string): WebhookClientConfig =>
+    clientConfigOf(
+      "baseUrl" in target ? { url: `${target.baseUrl}${path}` } : target,
+      path,
+      options.caBundlePem,
+    );
   const exempt =
     options.exemptNamespaces ??
     ("service" in target ? [target.service.namespace, "kube-system"] : ["kube-system"]);

@@ -15,8 +15,6 @@ import { type ReservedSecrets, secretClaim } from "../controllers/machineidentit
 import type { Claimants } from "./claim-index.ts";
 import { claimOf, claimProblems, IssuanceReason, spiffeIdConflict } from "./claims.ts";
 
-export const VALIDATE_MACHINE_IDENTITIES_PATH = "/validate-machineidentities";
-
 export interface IdentityAdmissionOptions {
   trustDomain: string;
   clusterDomain: string;

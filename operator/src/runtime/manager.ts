@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type * as k8s from "@kubernetes/client-node";
+import { VALIDATE_MACHINE_IDENTITIES_PATH } from "../../../webhooks/src/configuration.ts";
 import { startWebhookServer, type WebhookServer } from "../../../webhooks/src/server.ts";
 import {
   ACCESS_POLICY_PLURAL,
@@ -25,7 +26,7 @@ import {
   WEBHOOK_TLS_COMPONENT,
   WebhookCertKeeper,
 } from "../controllers/webhookcert/keeper.ts";
-import { VALIDATE_MACHINE_IDENTITIES_PATH, validateMachineIdentities } from "../issuance/admission.ts";
+import { validateMachineIdentities } from "../issuance/admission.ts";
 import { ClaimIndex } from "../issuance/claim-index.ts";
 import { reuseConnections } from "../kube/connections.ts";
 import { keyOf } from "../kube/informer.ts";
