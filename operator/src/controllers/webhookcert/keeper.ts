@@ -100,25 +100,36 @@ export class WebhookCertKeeper {
       );
       nextCheck = new Date(now.getTime() + (minted.notAfter.getTime() - now.getTime()) * (2 / 3));
     }
-    await this.#syncCaBundle("MutatingWebhookConfiguration", servingCa.bundlePem);
-    await this.#syncCaBundle("ValidatingWebhookConfiguration", servingCa.bundlePem);
+    const admission = this.#admission;
+    await this.#syncCaBundle(servingCa.bundlePem, {
+      kind: "MutatingWebhookConfiguration",
+      name: this.#o.mutatingWebhookConfigurationName,
+      read: (name) => admission.readMutatingWebhookConfiguration({ name }),
+      replace: (name, body) => admission.replaceMutatingWebhookConfiguration({ name, body }),
+    });
+    await this.#syncCaBundle(servingCa.bundlePem, {
+      kind: "ValidatingWebhookConfiguration",
+      name: this.#o.validatingWebhookConfigurationName,
+      read: (name) => admission.readValidatingWebhookConfiguration({ name }),
+      replace: (name, body) => admission.replaceValidatingWebhookConfiguration({ name, body }),
+    });
     return nextCheck;
   }
 
-  async #syncCaBundle(
-    kind: "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration",
+  async #syncCaBundle<T extends { webhooks?: { clientConfig: { caBundle?: string } }[] }>(
     bundlePem: string,
+    target: {
+      kind: string;
+      name: string | undefined;
+      read: (name: string) => Promise<T>;
+      replace: (name: string, body: T) => Promise<unknown>;
+    },
   ): Promise<void> {
-    const mutating = kind === "MutatingWebhookConfiguration";
-    const name = mutating
-      ? this.#o.mutatingWebhookConfigurationName
-      : this.#o.validatingWebhookConfigurationName;
+    const { kind, name } = target;
     if (!name) return;
-    let config: k8s.V1MutatingWebhookConfiguration | k8s.V1ValidatingWebhookConfiguration;
+    let config: T;
     try {
-      config = mutating
-        ? await this.#admission.readMutatingWebhookConfiguration({ name })
-        : await this.#admission.readValidatingWebhookConfiguration({ name });
+      config = await target.read(name);
     } catch (err) {
       if (isApiStatus(err, 404)) {
         this.#o.log.warn({ kind, name }, `${kind} not found; its caBundle cannot be kept current`);
@@ -132,17 +143,7 @@ export class WebhookCertKeeper {
     for (const webhook of webhooks) webhook.clientConfig.caBundle = caBundle;
     // resourceVersion from the read makes this a guarded replace: a concurrent edit gets a 409
     // and the next pass starts from what is there now.
-    if (mutating) {
-      await this.#admission.replaceMutatingWebhookConfiguration({
-        name,
-        body: config as k8s.V1MutatingWebhookConfiguration,
-      });
-    } else {
-      await this.#admission.replaceValidatingWebhookConfiguration({
-        name,
-        body: config as k8s.V1ValidatingWebhookConfiguration,
-      });
-    }
+    await target.replace(name, config);
     this.#o.log.info({ kind, name }, "webhook caBundle updated");
   }
 }
