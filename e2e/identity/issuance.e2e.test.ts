@@ -166,6 +166,29 @@ describe.runIf(inject("localControlPlane"))("issuance policy and SPIFFE ID owner
     expect(message).toContain(`already held by MachineIdentity ${a}/payments`);
   });
 
+  it("refuses the tenant an IssuancePolicy of its own: granting claims is the cluster admin's", async () => {
+    const { code, message } = await rejection(
+      tenantObjects.createClusterCustomObject({
+        ...ISSUANCE,
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: "IssuancePolicy",
+          metadata: { name: `self-grant-${a}` },
+          spec: { namespaceSelector: {}, spiffeIDs: ["spiffe://cluster.local/**"] },
+        },
+      }),
+    );
+    expect(code).toBe(403);
+    expect(message).toContain("issuancepolicies");
+  });
+
+  it("refuses the tenant, at apply time, a MachineIdentity naming another identity's Secret", async () => {
+    const message = await refusal(tenantCreate(a, "alias", { secretName: "payments-identity" }));
+    expect(message).toContain(`MachineIdentity ${a}/alias`);
+    expect(message).toContain("spec.secretName");
+    expect(message).toContain(`MachineIdentity ${a}/payments`);
+  });
+
   it("grants the admin's exceptions only to the namespace the policy selects", async () => {
     await tenantCreate(a, "partner-api", {
       spiffeID: `spiffe://cluster.local/payments-${a}/partner`,
