@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the test control plane (kube-apiserver, etcd) and helm from source,
-# once per version, into a cache outside the repository. Prints the cache dir.
+# Builds the local cluster from source, once per version, into a cache outside the repository:
+# the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), the node
+# (kubelet, kube-proxy, kube-router's network policy controller) and helm. Prints the cache dir.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,6 +43,24 @@ build() { # name, package
 
 build etcd ./etcd
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
+build kubelet k8s.io/kubernetes/cmd/kubelet
+build kube-proxy k8s.io/kubernetes/cmd/kube-proxy
+
+# The node's NetworkPolicy enforcer, a test tool that Signet never ships: kube-router's firewall
+# (its router and service proxy stay off). The module proxy serves v2.1.0, for which security flaws
+# are reported; acceptable for an enforcer that runs only on a throwaway local node.
+KUBE_ROUTER_VERSION="${SIGNET_KUBE_ROUTER_VERSION:-v2.1.0}"
+if [[ -x "$bin/kube-router" ]]; then
+  log "kube-router: cached in $bin"
+else
+  log "kube-router: building github.com/cloudnativelabs/kube-router/v2 $KUBE_ROUTER_VERSION"
+  start=$SECONDS
+  CGO_ENABLED=0 GOBIN="$bin" go install -trimpath -ldflags "-s -w" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+  log "kube-router: built in $((SECONDS - start))s"
+fi
 
 if [[ -x "$bin/helm" ]]; then
   log "helm: cached in $bin"

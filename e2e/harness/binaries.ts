@@ -9,6 +9,11 @@ export interface ControlPlaneBinaries {
   dir: string;
   etcd: string;
   kubeApiserver: string;
+  kubeControllerManager: string;
+  kubeScheduler: string;
+  kubelet: string;
+  kubeProxy: string;
+  kubeRouter: string;
   helm: string;
 }
 
@@ -29,9 +34,14 @@ export function controlPlaneBinaries(): ControlPlaneBinaries {
     dir,
     etcd: join(dir, "etcd"),
     kubeApiserver: join(dir, "kube-apiserver"),
+    kubeControllerManager: join(dir, "kube-controller-manager"),
+    kubeScheduler: join(dir, "kube-scheduler"),
+    kubelet: join(dir, "kubelet"),
+    kubeProxy: join(dir, "kube-proxy"),
+    kubeRouter: join(dir, "kube-router"),
     helm: join(dir, "helm"),
   };
-  for (const path of [bins.etcd, bins.kubeApiserver, bins.helm]) {
+  for (const path of Object.values(bins).slice(1)) {
     if (!existsSync(path)) throw new Error(`control-plane build did not produce ${path}`);
   }
   cached = bins;

@@ -3,7 +3,13 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { controlPlaneBinaries } from "./binaries.ts";
-import { createTestCa, generateSigningKeyPem, issueClientCert, issueServingCert } from "./certs.ts";
+import {
+  createTestCa,
+  generateSigningKeyPem,
+  issueClientCert,
+  issueServingCert,
+  type TestCa,
+} from "./certs.ts";
 import { renderKubeconfig } from "./kubeconfig.ts";
 import { freePort } from "./ports.ts";
 import { type Supervised, startSupervised } from "./supervised.ts";
@@ -14,7 +20,27 @@ export interface ControlPlane {
   readonly server: string;
   readonly kubeconfigPath: string;
   readonly pids: number[];
+  /** The cluster CA (it signs the API server's serving certificate and every client certificate). */
+  readonly ca: TestCa;
+  /** Writes a kubeconfig for a user authenticated by a client certificate from the cluster CA. */
+  writeKubeconfig(path: string, user: string, groups?: string[]): Promise<void>;
   stop(): Promise<void>;
+}
+
+/**
+ * What a real node needs of its control plane: an address pods reach, ServiceAccount admission,
+ * the Node authorizer, and kube-controller-manager and kube-scheduler beside the API server.
+ */
+export interface FullControlPlaneOptions {
+  /** Where kube-apiserver binds and what it advertises as the `kubernetes` Service's endpoint. */
+  address: string;
+  port: number;
+  serviceClusterIpRange: string;
+  /** The `kubernetes` Service's ClusterIP (the first address of the range): in the serving certificate. */
+  kubernetesServiceIp: string;
+  /** Pod network; the controller-manager gives each node a slice of it (spec.podCIDR). */
+  clusterCidr: string;
+  nodeCidrMaskSize: number;
 }
 
 export interface StartOptions {
@@ -23,9 +49,12 @@ export interface StartOptions {
   /** Remove the directory on stop (default: true for a temp dir). */
   removeOnStop?: boolean;
   readyTimeoutMs?: number;
+  /** A full control plane for a real node; without it, a bare API server on loopback. */
+  full?: FullControlPlaneOptions;
 }
 
 const ADMIN = "signet-admin";
+const KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client";
 
 export async function startControlPlane(options: StartOptions = {}): Promise<ControlPlane> {
   const bins = controlPlaneBinaries();
@@ -34,11 +63,18 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   const pki = join(dir, "pki");
   mkdirSync(pki, { recursive: true });
 
+  const full = options.full;
   const ca = await createTestCa("signet-test-control-plane");
   const serving = await issueServingCert(
     ca,
-    ["localhost", "kubernetes.default.svc"],
-    ["127.0.0.1", "10.0.0.1"],
+    [
+      "localhost",
+      "kubernetes",
+      "kubernetes.default",
+      "kubernetes.default.svc",
+      "kubernetes.default.svc.cluster.local",
+    ],
+    full ? ["127.0.0.1", full.address, full.kubernetesServiceIp] : ["127.0.0.1", "10.0.0.1"],
   );
   const admin = await issueClientCert(ca, ADMIN, ["system:masters"]);
   const files = {
@@ -53,12 +89,25 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   writeFileSync(files.caKey, ca.keyPem, { mode: 0o600 });
   writeFileSync(files.servingCrt, serving.certPem);
   writeFileSync(files.servingKey, serving.keyPem, { mode: 0o600 });
+  if (full) {
+    // kube-apiserver's identity towards kubelets (exec, logs, port-forward): bound to
+    // system:kubelet-api-admin once the API server is up.
+    const kubeletClient = await issueClientCert(ca, KUBELET_CLIENT_USER, []);
+    writeFileSync(join(pki, "kubelet-client.crt"), kubeletClient.certPem);
+    writeFileSync(join(pki, "kubelet-client.key"), kubeletClient.keyPem, { mode: 0o600 });
+  }
   const saKeys = await generateSigningKeyPem();
   writeFileSync(files.saKey, saKeys.keyPem, { mode: 0o600 });
   writeFileSync(files.saPub, saKeys.publicKeyPem);
 
-  const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
-  const server = `https://127.0.0.1:${apiPort}`;
+  const [etcdClient, etcdPeer] = [await freePort(), await freePort()];
+  const apiPort = full?.port ?? (await freePort());
+  const apiAddress = full?.address ?? "127.0.0.1";
+  const server = `https://${apiAddress}:${apiPort}`;
+  const writeKubeconfig = async (path: string, user: string, groups: string[] = []) => {
+    const pair = await issueClientCert(ca, user, groups);
+    writeFileSync(path, renderKubeconfig({ server, caPem: ca.certPem, user, ...pair }), { mode: 0o600 });
+  };
   // Webhook calls to 127.0.0.1 must never go through a proxy.
   const env = { ...process.env, NO_PROXY: "127.0.0.1,localhost", no_proxy: "127.0.0.1,localhost" };
   const processes: Supervised[] = [];
@@ -98,12 +147,23 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
           `--tls-private-key-file=${files.servingKey}`,
           `--client-ca-file=${files.caCrt}`,
           `--secure-port=${apiPort}`,
-          "--bind-address=127.0.0.1",
-          "--advertise-address=127.0.0.1",
-          "--service-cluster-ip-range=10.0.0.0/24",
+          `--bind-address=${apiAddress}`,
+          `--advertise-address=${apiAddress}`,
+          `--service-cluster-ip-range=${full?.serviceClusterIpRange ?? "10.0.0.0/24"}`,
           "--allow-privileged=true",
-          "--disable-admission-plugins=ServiceAccount",
-          "--authorization-mode=RBAC",
+          ...(full
+            ? [
+                // Pods get ServiceAccount tokens; kubelets may touch only their own node and pods.
+                "--enable-admission-plugins=NodeRestriction",
+                "--authorization-mode=Node,RBAC",
+                // Node names do not resolve here: exec and logs go to the kubelet by its address.
+                "--kubelet-preferred-address-types=InternalIP",
+                `--kubelet-certificate-authority=${files.caCrt}`,
+                `--kubelet-client-certificate=${join(pki, "kubelet-client.crt")}`,
+                `--kubelet-client-key=${join(pki, "kubelet-client.key")}`,
+                "--endpoint-reconciler-type=lease",
+              ]
+            : ["--disable-admission-plugins=ServiceAccount", "--authorization-mode=RBAC"]),
           `--service-account-issuer=${server}/`,
           `--service-account-key-file=${files.saPub}`,
           `--service-account-signing-key-file=${files.saKey}`,
@@ -115,6 +175,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       ),
     );
     await waitReady(server, ca.certPem, admin, processes, options.readyTimeoutMs ?? 90_000, dir);
+    if (full) await startControllers(full, dir, files, writeKubeconfig, processes, env, bins);
   } catch (err) {
     await stopAll();
     throw err;
@@ -138,11 +199,75 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     server,
     kubeconfigPath,
     pids: processes.map((p) => p.pid),
+    ca,
+    writeKubeconfig,
     async stop() {
       await stopAll();
       if (removeOnStop) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** kube-controller-manager and kube-scheduler, each with the identity its bootstrap RBAC names. */
+async function startControllers(
+  full: FullControlPlaneOptions,
+  dir: string,
+  files: { caCrt: string; caKey: string; saKey: string },
+  writeKubeconfig: (path: string, user: string, groups?: string[]) => Promise<void>,
+  processes: Supervised[],
+  env: NodeJS.ProcessEnv,
+  bins: ReturnType<typeof controlPlaneBinaries>,
+): Promise<void> {
+  const kcm = join(dir, "kube-controller-manager.kubeconfig");
+  const scheduler = join(dir, "kube-scheduler.kubeconfig");
+  await writeKubeconfig(kcm, "system:kube-controller-manager");
+  await writeKubeconfig(scheduler, "system:kube-scheduler");
+  processes.push(
+    startSupervised(
+      "kube-controller-manager",
+      bins.kubeControllerManager,
+      [
+        `--kubeconfig=${kcm}`,
+        `--authentication-kubeconfig=${kcm}`,
+        `--authorization-kubeconfig=${kcm}`,
+        "--bind-address=127.0.0.1",
+        "--secure-port=0",
+        "--leader-elect=false",
+        // Each controller acts as its own ServiceAccount, as in a production cluster.
+        "--use-service-account-credentials=true",
+        `--service-account-private-key-file=${files.saKey}`,
+        // Published into every namespace as kube-root-ca.crt: pods verify the API server with it.
+        `--root-ca-file=${files.caCrt}`,
+        `--cluster-signing-cert-file=${files.caCrt}`,
+        `--cluster-signing-key-file=${files.caKey}`,
+        "--allocate-node-cidrs=true",
+        `--cluster-cidr=${full.clusterCidr}`,
+        `--node-cidr-mask-size=${full.nodeCidrMaskSize}`,
+        `--service-cluster-ip-range=${full.serviceClusterIpRange}`,
+        "--controllers=*,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
+        "--v=1",
+      ],
+      join(dir, "kube-controller-manager.log"),
+      env,
+    ),
+  );
+  processes.push(
+    startSupervised(
+      "kube-scheduler",
+      bins.kubeScheduler,
+      [
+        `--kubeconfig=${scheduler}`,
+        `--authentication-kubeconfig=${scheduler}`,
+        `--authorization-kubeconfig=${scheduler}`,
+        "--bind-address=127.0.0.1",
+        "--secure-port=0",
+        "--leader-elect=false",
+        "--v=1",
+      ],
+      join(dir, "kube-scheduler.log"),
+      env,
+    ),
+  );
 }
 
 async function waitReady(
