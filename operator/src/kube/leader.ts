@@ -4,6 +4,7 @@ import {
   type V1Lease,
   type V1LeaseSpec,
   V1MicroTime,
+  type V1OwnerReference,
 } from "@kubernetes/client-node";
 import { isConflict, isNotFound } from "./apply.ts";
 import { type Clock, systemClock, unref } from "./clock.ts";
@@ -56,6 +57,8 @@ export interface LeaderElectorOptions {
   random?: () => number;
   /** Replaces the API calls, for tests. */
   leaseClient?: LeaseClient;
+  /** Owners of the Lease when this replica creates it (the operator's Deployment). */
+  ownerReferences?: V1OwnerReference[] | undefined;
 }
 
 /** A Lease's spec as compared between two reads; a change of any field restarts the expiry clock. */
@@ -106,6 +109,7 @@ export class LeaderElector {
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #client: LeaseClient;
+  readonly #ownerReferences: V1OwnerReference[] | undefined;
 
   #lease: V1Lease | undefined;
   #observedKey = "";
@@ -128,6 +132,7 @@ export class LeaderElector {
   constructor(options: LeaderElectorOptions) {
     this.#identity = options.identity;
     this.#leaseName = options.name;
+    this.#ownerReferences = options.ownerReferences;
     this.#namespace = options.namespace;
     this.#leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.#renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
@@ -253,7 +258,10 @@ export class LeaderElector {
     const now = this.#clock.now();
     if (current === undefined) {
       try {
-        this.#observe(await this.#client.create(this.#leaseWith({}, now)));
+        const created = this.#leaseWith({}, now);
+        if (this.#ownerReferences && created.metadata)
+          created.metadata.ownerReferences = this.#ownerReferences;
+        this.#observe(await this.#client.create(created));
         return true;
       } catch (error) {
         if (isConflict(error)) return false;

@@ -22,6 +22,18 @@ describe("parseConfig", () => {
       want: { metricsHost: "0.0.0.0" },
     },
     {
+      name: "should own nothing by a Deployment unless one is named",
+      argv: [],
+      env: {},
+      want: { ownerDeployment: undefined },
+    },
+    {
+      name: "should take the owner Deployment from the environment, as the chart sets it",
+      argv: [],
+      env: { SIGNET_OWNER_DEPLOYMENT: "signet" },
+      want: { ownerDeployment: "signet" },
+    },
+    {
       name: "should keep no ValidatingWebhookConfiguration current unless one is named",
       argv: [],
       env: {},

@@ -40,6 +40,12 @@ export interface OperatorConfig {
   logLevel: string;
   /** The cluster's DNS domain: the default issuance rule lets a namespace claim <svc>.<ns>.svc.<clusterDomain>. */
   clusterDomain: string;
+  /**
+   * The Deployment that runs the operator, in its namespace. When set, what the operator creates
+   * there (its CAs, the webhook's Secret, the Lease) is owned by it, so that deleting the
+   * Deployment (helm uninstall) garbage-collects them.
+   */
+  ownerDeployment: string | undefined;
 }
 
 const OPTIONS = {
@@ -52,6 +58,7 @@ const OPTIONS = {
   "watch-namespaces": { type: "string", env: "SIGNET_WATCH_NAMESPACES", default: "" },
   "leader-elect": { type: "string", env: "SIGNET_LEADER_ELECT", default: "true" },
   "lease-name": { type: "string", env: "SIGNET_LEASE_NAME", default: "signet-controller" },
+  "owner-deployment": { type: "string", env: "SIGNET_OWNER_DEPLOYMENT", default: "" },
   "lease-duration": { type: "string", env: "SIGNET_LEASE_DURATION", default: "15s" },
   "renew-deadline": { type: "string", env: "SIGNET_RENEW_DEADLINE", default: "10s" },
   "retry-period": { type: "string", env: "SIGNET_RETRY_PERIOD", default: "2s" },
@@ -122,6 +129,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     watchNamespaces: list("watch-namespaces"),
     leaderElection: get("leader-elect") !== "false",
     leaseName: get("lease-name"),
+    ownerDeployment: get("owner-deployment") || undefined,
     leaseDurationMs: duration("lease-duration"),
     renewDeadlineMs: duration("renew-deadline"),
     retryPeriodMs: duration("retry-period"),

@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type * as k8s from "@kubernetes/client-node";
+import { AppsV1Api } from "@kubernetes/client-node";
 import { VALIDATE_MACHINE_IDENTITIES_PATH } from "../../../webhooks/src/configuration.ts";
 import { startWebhookServer, type WebhookServer } from "../../../webhooks/src/server.ts";
 import {
@@ -208,7 +209,23 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     for (const s of webhookSecret.list()) load(s);
   }
 
+  // Resolved once, by whoever first needs it (the elector creating the Lease, the leader its Secrets).
+  let owners: Promise<k8s.V1OwnerReference[] | undefined> | undefined;
+  const ownerReferences = (signal: AbortSignal) => {
+    const name = config.ownerDeployment;
+    owners ??= name
+      ? retry(
+          () => deploymentOwnerReference(kc, config.namespace, name),
+          signal,
+          log,
+          `owner Deployment ${name}`,
+        )
+      : Promise.resolve(undefined);
+    return owners;
+  };
+
   const startControllers = async (signal: AbortSignal): Promise<() => Promise<void>> => {
+    const owned = await ownerReferences(signal);
     const events = new EventRecorder(kc, log, { component: "signet-controller" });
     const caStore = new CaStore({
       kc,
@@ -219,6 +236,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       trustDomain: config.trustDomain,
       leafMaxTtlMs: config.maxTtlMs,
       now,
+      ownerReferences: owned,
     });
     // Signet's own endpoints get a CA of their own: the webhook configurations trust only it, so
     // no workload SVID (whatever DNS names it claims) is ever accepted as Signet's webhook.
@@ -230,6 +248,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       trustDomain: config.trustDomain,
       leafMaxTtlMs: SERVING_TTL_MS,
       now,
+      ownerReferences: owned,
     });
     const keeper = new WebhookCertKeeper({
       kc,
@@ -241,6 +260,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       validatingWebhookConfigurationName: config.validatingWebhookConfigurationName,
       log,
       now,
+      ownerReferences: owned,
     });
     let ca: CaState = await retry(() => caStore.reconcile(), signal, log, "CA");
     const queue = new WorkQueue();
@@ -402,7 +422,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       await stop?.();
     };
     if (config.leaderElection) {
+      const leaseOwners = await ownerReferences(new AbortController().signal);
       elector = new LeaderElector({
+        ownerReferences: leaseOwners,
         kc,
         namespace: config.namespace,
         name: config.leaseName,
@@ -440,6 +462,21 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       await new Promise<void>((resolve) => health.close(() => resolve()));
     },
   };
+}
+
+/**
+ * An ownerReference to the Deployment that runs the operator: not a controller reference, and it
+ * does not block the Deployment's deletion, so garbage collection removes the dependents after it.
+ */
+async function deploymentOwnerReference(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  name: string,
+): Promise<k8s.V1OwnerReference[]> {
+  const deployment = await kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace, name });
+  const uid = deployment.metadata?.uid;
+  if (!uid) throw new Error(`Deployment ${namespace}/${name} has no uid`);
+  return [{ apiVersion: "apps/v1", kind: "Deployment", name, uid, blockOwnerDeletion: false }];
 }
 
 async function retry<T>(fn: () => Promise<T>, signal: AbortSignal, log: Logger, what: string): Promise<T> {

@@ -49,6 +49,8 @@ export interface CaStoreOptions {
   /** The longest SVID lifetime the operator allows, so retired roots stay trusted long enough. */
   leafMaxTtlMs: number;
   now: () => Date;
+  /** Owners of a generated CA Secret (the operator's Deployment), so that uninstalling removes it. */
+  ownerReferences?: k8s.V1OwnerReference[] | undefined;
 }
 
 /** The CA material the controllers mint with, and what to trust. */
@@ -143,6 +145,7 @@ export class CaStore {
         namespace: this.#o.namespace,
         labels: { ...MANAGED_BY, "signet.dev/component": CA_COMPONENT[this.#o.purpose] },
         annotations: { [ANNOTATION.currentSince]: this.#o.now().toISOString() },
+        ...(this.#o.ownerReferences ? { ownerReferences: this.#o.ownerReferences } : {}),
       },
       type: "kubernetes.io/tls",
       data: encodeSecretData({ "tls.crt": root.certPem, "tls.key": root.keyPem, "ca.crt": root.certPem }),

@@ -29,6 +29,8 @@ export interface WebhookCertKeeperOptions {
   validatingWebhookConfigurationName: string | undefined;
   log: Logger;
   now: () => Date;
+  /** Owners of the serving Secret (the operator's Deployment), so that uninstalling removes it. */
+  ownerReferences?: k8s.V1OwnerReference[] | undefined;
 }
 
 /**
@@ -81,6 +83,7 @@ export class WebhookCertKeeper {
           name: secretName,
           namespace,
           labels: { ...MANAGED_BY, "signet.dev/component": WEBHOOK_TLS_COMPONENT },
+          ...(this.#o.ownerReferences ? { ownerReferences: this.#o.ownerReferences } : {}),
           ...(existing?.metadata?.resourceVersion
             ? { resourceVersion: existing.metadata.resourceVersion }
             : {}),
