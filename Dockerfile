@@ -4,15 +4,21 @@
 #
 #   docker build -t signet:dev .
 #   kind load docker-image signet:dev
+#
+# Without Docker or a registry, scripts/image/build.sh (`npm run image`) builds it with buildah on a
+# base it makes locally from Node 24 and npm, passed as NODE_IMAGE; that base has no shell.
 
 ARG NODE_IMAGE=node:24-slim
 
-# Production dependencies only, installed from the lockfile.
+# Production dependencies only, installed from the lockfile. A builder may pass its npm configuration
+# (registry, CA file, credentials) as the secret "npmrc"; without it the secret is not mounted and npm
+# uses its defaults. Exec form, so that NODE_IMAGE needs no shell; only node_modules leaves this stage,
+# so npm's cache stays behind with it.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
- && npm cache clean --force
+RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
+    ["npm", "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund"]
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
