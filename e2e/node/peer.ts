@@ -44,8 +44,8 @@ identity files: SIGNET_TLS_CERT_FILE, SIGNET_TLS_KEY_FILE, SIGNET_TLS_CA_FILE
 
 class UsageError extends Error {}
 
-const started = performance.now();
-const elapsed = (): number => Math.round(performance.now() - started);
+/** Lines that report a moment carry it in epoch milliseconds: pods share the host's clock, so a test compares them with its own. */
+const stamp = (): number => Date.now();
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
@@ -237,7 +237,7 @@ function serve(args: string[]): void {
       const next = loadIdentity(files);
       server.setSecureContext(next.options);
       identity = next;
-      out(`reloaded serial ${identity.serial} notAfter ${identity.notAfter}`);
+      out(`reloaded serial ${identity.serial} notAfter ${identity.notAfter} at ${stamp()}`);
     } catch (e) {
       err(`reload failed, still serving serial ${identity.serial}: ${(e as Error).message}`);
     }
@@ -341,7 +341,7 @@ async function connect(args: string[]): Promise<number> {
       done = true;
       clearInterval(pinger);
       clearTimeout(until);
-      if (line !== undefined) out(`${elapsed()} ${line}`);
+      if (line !== undefined) out(`${stamp()} ${line}`);
       if (code === 0) socket.end();
       else socket.destroy();
       resolve(code);
@@ -361,7 +361,7 @@ async function connect(args: string[]): Promise<number> {
       let newline = pending.indexOf("\n");
       while (newline >= 0) {
         sent.shift();
-        out(`${elapsed()} ${pending.slice(0, newline)}`);
+        out(`${stamp()} ${pending.slice(0, newline)}`);
         pending = pending.slice(newline + 1);
         newline = pending.indexOf("\n");
       }
@@ -380,7 +380,7 @@ async function probe(args: string[]): Promise<number> {
   const timeout = Math.min(every, 1_000);
   const begin = performance.now();
   for (let attempt = 0; performance.now() - begin < total; attempt++) {
-    const at = elapsed();
+    const at = stamp();
     let result: string;
     try {
       const greeting = await greet(to, values.expect as string, timeout);
