@@ -50,6 +50,22 @@ export default defineConfig({
           maxWorkers: 1,
         },
       },
+      {
+        test: {
+          name: "e2e-node",
+          // Last, on a real node of its own (kubelet, containerd, kube-proxy, kube-router): the chart
+          // runs as a Deployment and workloads run with their identities. One file at a time, as
+          // each installs the chart cluster-wide.
+          sequence: { groupOrder: 3 },
+          include: ["e2e/node/**/*.node.test.ts"],
+          environment: "node",
+          globalSetup: ["e2e/node/global-setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+          maxWorkers: 1,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

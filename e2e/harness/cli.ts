@@ -1,9 +1,13 @@
-// npm run cluster -- up|down|status: a local control plane that keeps running in the background.
+// npm run cluster -- up [--bare]|down|status: a local cluster that keeps running in the background.
+// `up` starts a full single-node Kubernetes (control plane, kubelet with containerd, Service routing,
+// NetworkPolicy enforcement) with Signet's images imported; `up --bare` only etcd and kube-apiserver.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startControlPlane } from "./controlplane.ts";
+import { buildImages } from "./images.ts";
+import { missingNodePrerequisites, startNodeCluster } from "./node.ts";
 
 const stateDir =
   process.env.SIGNET_CLUSTER_DIR ?? fileURLToPath(new URL("../../.signet/cluster", import.meta.url));
@@ -14,7 +18,11 @@ interface State {
   pid: number;
   server: string;
   kubeconfig: string;
+  /** "node" (a full single-node cluster) or "bare" (etcd and kube-apiserver only). */
+  kind: "node" | "bare";
 }
+
+const bare = process.argv.includes("--bare");
 
 function readState(): State | undefined {
   if (!existsSync(stateFile)) return undefined;
@@ -38,13 +46,25 @@ async function up(): Promise<void> {
     console.log(`already running at ${state.server}\nexport KUBECONFIG=${state.kubeconfig}`);
     return;
   }
+  if (!bare) {
+    const missing = missingNodePrerequisites();
+    if (missing.length > 0) {
+      throw new Error(
+        `this machine cannot run a Kubernetes node; missing:\n  - ${missing.join("\n  - ")}\n` +
+          "`npm run cluster -- up --bare` starts the control plane alone",
+      );
+    }
+  }
   rmSync(stateFile, { force: true });
   mkdirSync(stateDir, { recursive: true });
   const logPath = join(stateDir, "cluster.log");
   const log = openSync(logPath, "a");
-  const daemon = spawn(process.execPath, [self, "serve"], { detached: true, stdio: ["ignore", log, log] });
+  const daemon = spawn(process.execPath, [self, "serve", ...(bare ? ["--bare"] : [])], {
+    detached: true,
+    stdio: ["ignore", log, log],
+  });
   daemon.unref();
-  console.error(`starting the control plane (log: ${logPath})`);
+  console.error(`starting ${bare ? "the control plane" : "a single-node cluster"} (log: ${logPath})`);
   const deadline = Date.now() + 30 * 60_000; // a cold build of the binaries can take this long
   while (Date.now() < deadline) {
     const s = readState();
@@ -61,10 +81,22 @@ async function up(): Promise<void> {
 }
 
 async function serve(): Promise<void> {
-  const cp = await startControlPlane({ dir: stateDir, removeOnStop: false });
-  const state: State = { pid: process.pid, server: cp.server, kubeconfig: cp.kubeconfigPath };
+  // Fresh state each time: certificates, etcd and the node's directories are never reused.
+  for (const entry of ["pki", "etcd", "control-plane", "containerd", "kubelet", "cni", "sys"]) {
+    rmSync(join(stateDir, entry), { recursive: true, force: true });
+  }
+  const cp = bare
+    ? await startControlPlane({ dir: stateDir, removeOnStop: false })
+    : await startNodeCluster({ dir: stateDir, removeOnStop: false, images: buildImages() });
+  const server = "server" in cp ? cp.server : cp.controlPlane.server;
+  const state: State = {
+    pid: process.pid,
+    server,
+    kubeconfig: cp.kubeconfigPath,
+    kind: bare ? "bare" : "node",
+  };
   writeFileSync(stateFile, JSON.stringify(state, null, 2));
-  console.log(`control plane ready at ${cp.server}`);
+  console.log(`${bare ? "control plane" : "single-node cluster"} ready at ${server}`);
   const shutdown = async () => {
     rmSync(stateFile, { force: true });
     await cp.stop();
@@ -83,7 +115,7 @@ async function down(): Promise<void> {
     return;
   }
   process.kill(state.pid, "SIGTERM");
-  for (let i = 0; i < 100 && alive(state.pid); i++) await sleep(100);
+  for (let i = 0; i < 300 && alive(state.pid); i++) await sleep(100);
   if (alive(state.pid)) process.kill(state.pid, "SIGKILL");
   rmSync(stateFile, { force: true });
   console.log("stopped");
@@ -92,7 +124,10 @@ async function down(): Promise<void> {
 function status(): void {
   const state = readState();
   if (state && alive(state.pid)) {
-    console.log(`running at ${state.server} (pid ${state.pid})\nexport KUBECONFIG=${state.kubeconfig}`);
+    const what = state.kind === "bare" ? "control plane" : "single-node cluster";
+    console.log(
+      `${what} running at ${state.server} (pid ${state.pid})\nexport KUBECONFIG=${state.kubeconfig}`,
+    );
   } else {
     console.log("not running");
     process.exitCode = 3;
@@ -103,7 +138,7 @@ const command = process.argv[2];
 const commands: Record<string, () => unknown> = { up, down, status, serve };
 const run = command ? commands[command] : undefined;
 if (!run) {
-  console.error("usage: npm run cluster -- up|down|status");
+  console.error("usage: npm run cluster -- up [--bare] | down | status");
   process.exit(2);
 }
 try {
