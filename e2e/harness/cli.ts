@@ -94,6 +94,7 @@ async function serve(): Promise<void> {
     server,
     kubeconfig: cp.kubeconfigPath,
     kind: bare ? "bare" : "node",
+    ...("initPid" in cp ? { initPid: cp.initPid } : {}),
   };
   writeFileSync(stateFile, JSON.stringify(state, null, 2));
   console.log(`${bare ? "control plane" : "single-node cluster"} ready at ${server}`);

@@ -27,22 +27,45 @@ import { issueServingCert } from "./certs.ts";
 import { type ControlPlane, startControlPlane } from "./controlplane.ts";
 import { type Supervised, startSupervised } from "./supervised.ts";
 
-/** The address plan. Nothing here is routed beyond the host end of the veth pair. */
-export const NODE_NETWORK = {
-  /** The host end of the veth pair: kube-apiserver binds here, pods reach it through the node. */
-  hostIp: "10.250.255.1",
-  /** The node's end: the kubelet's InternalIP. */
-  nodeIp: "10.250.255.2",
-  linkPrefix: 30,
-  /** The pod bridge inside the node's network namespace. */
-  podCidr: "10.250.0.0/24",
-  podGateway: "10.250.0.1",
-  serviceCidr: "10.250.128.0/24",
-  kubernetesServiceIp: "10.250.128.1",
-  apiPort: 6443,
-  hostLink: "signet-node0",
-  bridge: "signet0",
-} as const;
+/**
+ * The address plan of the node in `slot` (several nodes can run side by side, each with its own
+ * ranges). Nothing here is routed beyond the host end of the veth pair.
+ */
+export function nodeNetwork(slot: number) {
+  const octet = 250 - slot;
+  return {
+    slot,
+    /** The host end of the veth pair: kube-apiserver binds here, pods reach it through the node. */
+    hostIp: `10.${octet}.255.1`,
+    /** The node's end: the kubelet's InternalIP. */
+    nodeIp: `10.${octet}.255.2`,
+    linkPrefix: 30,
+    /** The pod bridge inside the node's network namespace. */
+    podCidr: `10.${octet}.0.0/24`,
+    podGateway: `10.${octet}.0.1`,
+    serviceCidr: `10.${octet}.128.0/24`,
+    kubernetesServiceIp: `10.${octet}.128.1`,
+    apiPort: 6443,
+    hostLink: `signet-node${slot}`,
+    bridge: "signet0",
+  };
+}
+
+export type NodeNetwork = ReturnType<typeof nodeNetwork>;
+
+/** How many nodes may run at once on one machine. */
+export const NODE_SLOTS = 4;
+
+/** The first slot whose host link does not exist. */
+function freeSlot(): number {
+  for (let slot = 0; slot < NODE_SLOTS; slot++) {
+    if (!existsSync(`/sys/class/net/${nodeNetwork(slot).hostLink}`)) return slot;
+  }
+  throw new Error(
+    `${NODE_SLOTS} Signet nodes are running on this machine (network devices signet-node0 to ` +
+      `signet-node${NODE_SLOTS - 1} exist); stop one first (npm run cluster -- down)`,
+  );
+}
 
 export const NODE_NAME = "signet-node";
 
@@ -53,12 +76,18 @@ export interface NodeCluster {
   readonly nodeName: string;
   /** The containerd socket (images are imported through it with ctr). */
   readonly containerdSocket: string;
+  /** The node's addresses. */
+  readonly network: NodeNetwork;
+  /** The host pid of the first process in the node's namespaces (nsenter -t it to look inside). */
+  readonly initPid: number;
   /** Imports docker-archive files into the node's containerd (namespace k8s.io). */
   importImages(files: string[]): void;
   stop(): Promise<void>;
 }
 
 export interface NodeOptions {
+  /** Which address plan to use (nodeNetwork); default the first free one. */
+  slot?: number;
   dir?: string;
   removeOnStop?: boolean;
   /** docker-archive files imported before the kubelet starts (the pause image among them). */
@@ -66,35 +95,55 @@ export interface NodeOptions {
   readyTimeoutMs?: number;
 }
 
+/** What the prerequisite check asks of a machine; `thisMachine` asks the real one. */
+export interface MachineProbe {
+  isRoot(): boolean;
+  onPath(command: string): boolean;
+  exists(path: string): boolean;
+}
+
+export const thisMachine: MachineProbe = {
+  isRoot: () => process.getuid?.() === 0,
+  onPath: (command) => spawnSync("sh", ["-c", 'command -v "$1"', "sh", command]).status === 0,
+  exists: existsSync,
+};
+
+/** Commands a node needs, with the Debian package that provides each. */
+const NODE_COMMANDS: readonly (readonly [string, string])[] = [
+  ["containerd", "containerd"],
+  ["ctr", "containerd"],
+  ["runc", "runc"],
+  ["iptables", "iptables"],
+  ["ipset", "ipset"],
+  ["conntrack", "conntrack"],
+  ["ip", "iproute2"],
+  ["unshare", "util-linux"],
+  ["nsenter", "util-linux"],
+  ["buildah", "buildah"],
+];
+
 /** What a node needs from the machine; each missing piece is named with how to get it. */
-export function missingNodePrerequisites(): string[] {
+export function missingNodePrerequisites(machine: MachineProbe = thisMachine): string[] {
   const missing: string[] = [];
   const need = (ok: boolean, what: string) => {
     if (!ok) missing.push(what);
   };
-  const onPath = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-  need(process.getuid?.() === 0, "root (the node creates namespaces, mounts and network devices)");
-  for (const [cmd, pkg] of [
-    ["containerd", "containerd"],
-    ["ctr", "containerd"],
-    ["runc", "runc"],
-    ["iptables", "iptables"],
-    ["ipset", "ipset"],
-    ["conntrack", "conntrack"],
-    ["ip", "iproute2"],
-    ["unshare", "util-linux"],
-    ["nsenter", "util-linux"],
-  ] as const) {
-    need(onPath(cmd), `the ${cmd} command (apt-get install ${pkg})`);
+  need(machine.isRoot(), "root (the node creates namespaces, mounts and network devices)");
+  for (const [cmd, pkg] of NODE_COMMANDS) {
+    need(machine.onPath(cmd), `the ${cmd} command (apt-get install ${pkg})`);
   }
   for (const plugin of ["bridge", "host-local", "loopback"]) {
     need(
-      existsSync(`/usr/lib/cni/${plugin}`),
+      machine.exists(`/usr/lib/cni/${plugin}`),
       `the CNI ${plugin} plugin in /usr/lib/cni (apt-get install containernetworking-plugins)`,
     );
   }
-  need(existsSync("/proc/sys/net/bridge"), "the kernel's br_netfilter (modprobe br_netfilter)");
-  need(existsSync("/dev/kmsg"), "/dev/kmsg (the kubelet's OOM watcher reads it)");
+  need(
+    machine.exists("/bin/busybox"),
+    "/bin/busybox, the sandbox image's program (apt-get install busybox-static)",
+  );
+  need(machine.exists("/proc/sys/net/bridge"), "the kernel's br_netfilter (modprobe br_netfilter)");
+  need(machine.exists("/dev/kmsg"), "/dev/kmsg (the kubelet's OOM watcher reads it)");
   return missing;
 }
 
@@ -104,15 +153,14 @@ export async function startNodeCluster(options: NodeOptions = {}): Promise<NodeC
   if (missing.length > 0) {
     throw new Error(`this machine cannot run a Kubernetes node; missing:\n  - ${missing.join("\n  - ")}`);
   }
-  if (existsSync(`/sys/class/net/${NODE_NETWORK.hostLink}`)) {
-    throw new Error(
-      `another Signet node is running on this machine (network device ${NODE_NETWORK.hostLink} exists); ` +
-        "stop it first (npm run cluster -- down)",
-    );
+  const net = nodeNetwork(options.slot ?? freeSlot());
+  if (existsSync(`/sys/class/net/${net.hostLink}`)) {
+    throw new Error(`a Signet node already runs in slot ${net.slot} (network device ${net.hostLink} exists)`);
   }
   const bins = controlPlaneBinaries();
   // A node killed with its harness leaves its pod cgroups (empty) behind; start from none.
-  removeKubeletCgroups();
+  removeKubeletCgroups(cgroupRootOf(net));
+  createKubeletCgroups(cgroupRootOf(net));
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "signet-node-"));
   const removeOnStop = options.removeOnStop ?? options.dir === undefined;
   mkdirSync(dir, { recursive: true });
@@ -128,23 +176,23 @@ export async function startNodeCluster(options: NodeOptions = {}): Promise<NodeC
     processes.length = 0;
     await controlPlane?.stop();
     controlPlane = undefined;
-    removeKubeletCgroups();
+    removeKubeletCgroups(cgroupRootOf(net));
   };
 
   try {
     holder = await startNamespaces(dir);
-    connectNetwork(holder.pid);
+    connectNetwork(holder.pid, net);
 
     controlPlane = await startControlPlane({
       dir: join(dir, "control-plane"),
       removeOnStop: false,
       readyTimeoutMs: options.readyTimeoutMs,
       full: {
-        address: NODE_NETWORK.hostIp,
-        port: NODE_NETWORK.apiPort,
-        serviceClusterIpRange: NODE_NETWORK.serviceCidr,
-        kubernetesServiceIp: NODE_NETWORK.kubernetesServiceIp,
-        clusterCidr: NODE_NETWORK.podCidr,
+        address: net.hostIp,
+        port: net.apiPort,
+        serviceClusterIpRange: net.serviceCidr,
+        kubernetesServiceIp: net.kubernetesServiceIp,
+        clusterCidr: net.podCidr,
         nodeCidrMaskSize: 24,
       },
     });
@@ -166,7 +214,7 @@ export async function startNodeCluster(options: NodeOptions = {}): Promise<NodeC
     };
 
     const containerdSocket = join(dir, "containerd", "containerd.sock");
-    writeContainerdConfig(dir, containerdSocket);
+    writeContainerdConfig(dir, containerdSocket, net);
     inNode("containerd", "containerd", ["--config", join(dir, "containerd", "config.toml")]);
     await waitFor(() => existsSync(containerdSocket), 30_000, "containerd's socket", dir, processes);
     const importImages = (files: string[]) => {
@@ -178,11 +226,11 @@ export async function startNodeCluster(options: NodeOptions = {}): Promise<NodeC
     };
     importImages(options.images ?? []);
 
-    const kubelet = await writeKubeletConfig(dir, cp, containerdSocket);
+    const kubelet = await writeKubeletConfig(dir, cp, containerdSocket, net);
     inNode("kubelet", bins.kubelet, kubelet);
     await waitNodeReady(kc, options.readyTimeoutMs ?? 120_000, dir, processes);
 
-    const proxyConfig = await writeKubeProxyConfig(dir, cp);
+    const proxyConfig = await writeKubeProxyConfig(dir, cp, net);
     inNode("kube-proxy", bins.kubeProxy, [`--config=${proxyConfig}`, "--v=1"]);
     const routerKubeconfig = join(dir, "kube-router.kubeconfig");
     await cp.writeKubeconfig(routerKubeconfig, "signet:kube-router");
@@ -198,7 +246,7 @@ export async function startNodeCluster(options: NodeOptions = {}): Promise<NodeC
       "--v=1",
     ]);
     await waitFor(
-      () => serviceRulesInstalled(holder?.pid ?? 0),
+      () => serviceRulesInstalled(holder?.pid ?? 0, net),
       60_000,
       "kube-proxy's Service rules",
       dir,
@@ -211,6 +259,8 @@ export async function startNodeCluster(options: NodeOptions = {}): Promise<NodeC
       dir,
       nodeName: NODE_NAME,
       containerdSocket,
+      network: net,
+      initPid: holder.pid,
       importImages,
       async stop() {
         await stopAll();
@@ -308,8 +358,8 @@ function onlyChild(pid: number): number | undefined {
   }
 }
 
-function connectNetwork(initPid: number): void {
-  const n = NODE_NETWORK;
+function connectNetwork(initPid: number, net: NodeNetwork): void {
+  const n = net;
   const inNode = (...args: string[]) =>
     execFileSync("nsenter", ["-t", String(initPid), "-n", ...args], { stdio: "pipe" });
   const host = (...args: string[]) => execFileSync(args[0] ?? "", args.slice(1), { stdio: "pipe" });
@@ -323,7 +373,7 @@ function connectNetwork(initPid: number): void {
   host("ip", "route", "add", n.serviceCidr, "via", n.nodeIp, "dev", n.hostLink);
 }
 
-function writeContainerdConfig(dir: string, socket: string): void {
+function writeContainerdConfig(dir: string, socket: string, net: NodeNetwork): void {
   const root = join(dir, "containerd");
   const cniConf = join(dir, "cni", "net.d");
   mkdirSync(cniConf, { recursive: true });
@@ -336,14 +386,14 @@ function writeContainerdConfig(dir: string, socket: string): void {
       plugins: [
         {
           type: "bridge",
-          bridge: NODE_NETWORK.bridge,
+          bridge: net.bridge,
           isGateway: true,
           ipMasq: false,
           hairpinMode: true,
           ipam: {
             type: "host-local",
             dataDir: join(dir, "cni", "ipam"),
-            ranges: [[{ subnet: NODE_NETWORK.podCidr, gateway: NODE_NETWORK.podGateway }]],
+            ranges: [[{ subnet: net.podCidr, gateway: net.podGateway }]],
             routes: [{ dst: "0.0.0.0/0" }],
           },
         },
@@ -383,19 +433,24 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   writeFileSync(join(root, "config.toml"), toml);
 }
 
-async function writeKubeletConfig(dir: string, cp: ControlPlane, socket: string): Promise<string[]> {
+async function writeKubeletConfig(
+  dir: string,
+  cp: ControlPlane,
+  socket: string,
+  net: NodeNetwork,
+): Promise<string[]> {
   const kdir = join(dir, "kubelet");
   mkdirSync(join(kdir, "pki"), { recursive: true });
   const kubeconfig = join(kdir, "kubeconfig");
   await cp.writeKubeconfig(kubeconfig, `system:node:${NODE_NAME}`, ["system:nodes"]);
-  const serving = await issueServingCert(cp.ca, [NODE_NAME], [NODE_NETWORK.nodeIp]);
+  const serving = await issueServingCert(cp.ca, [NODE_NAME], [net.nodeIp]);
   writeFileSync(join(kdir, "pki", "kubelet.crt"), serving.certPem);
   writeFileSync(join(kdir, "pki", "kubelet.key"), serving.keyPem, { mode: 0o600 });
   writeFileSync(join(kdir, "resolv.conf"), "");
   const config = {
     apiVersion: "kubelet.config.k8s.io/v1beta1",
     kind: "KubeletConfiguration",
-    address: NODE_NETWORK.nodeIp,
+    address: net.nodeIp,
     port: 10250,
     readOnlyPort: 0,
     healthzPort: 0,
@@ -408,6 +463,8 @@ async function writeKubeletConfig(dir: string, cp: ControlPlane, socket: string)
     },
     authorization: { mode: "Webhook" },
     cgroupDriver: "cgroupfs",
+    // Pods go under a root of this node's own, so nodes side by side never share a cgroup.
+    cgroupRoot: cgroupRootOf(net),
     failCgroupV1: false,
     failSwapOn: false,
     containerRuntimeEndpoint: `unix://${socket}`,
@@ -432,12 +489,12 @@ async function writeKubeletConfig(dir: string, cp: ControlPlane, socket: string)
     `--kubeconfig=${kubeconfig}`,
     `--root-dir=${join(kdir, "root")}`,
     `--hostname-override=${NODE_NAME}`,
-    `--node-ip=${NODE_NETWORK.nodeIp}`,
+    `--node-ip=${net.nodeIp}`,
     "--v=1",
   ];
 }
 
-async function writeKubeProxyConfig(dir: string, cp: ControlPlane): Promise<string> {
+async function writeKubeProxyConfig(dir: string, cp: ControlPlane, net: NodeNetwork): Promise<string> {
   const kubeconfig = join(dir, "kube-proxy.kubeconfig");
   await cp.writeKubeconfig(kubeconfig, "system:kube-proxy");
   const path = join(dir, "kube-proxy.yaml");
@@ -448,9 +505,9 @@ async function writeKubeProxyConfig(dir: string, cp: ControlPlane): Promise<stri
       kind: "KubeProxyConfiguration",
       clientConnection: { kubeconfig },
       mode: "iptables",
-      clusterCIDR: NODE_NETWORK.podCidr,
+      clusterCIDR: net.podCidr,
       hostnameOverride: NODE_NAME,
-      bindAddress: NODE_NETWORK.nodeIp,
+      bindAddress: net.nodeIp,
       healthzBindAddress: "",
       metricsBindAddress: "127.0.0.1:10249",
       // Zero: leave the kernel's conntrack settings alone (they are not the node's own).
@@ -529,11 +586,11 @@ async function waitNodeReady(
   );
 }
 
-function serviceRulesInstalled(initPid: number): boolean {
+function serviceRulesInstalled(initPid: number, net: NodeNetwork): boolean {
   const out = spawnSync("nsenter", ["-t", String(initPid), "-n", "iptables-save", "-t", "nat"], {
     encoding: "utf8",
   });
-  return out.stdout.includes(NODE_NETWORK.kubernetesServiceIp);
+  return out.stdout.includes(net.kubernetesServiceIp);
 }
 
 async function waitFor(
@@ -554,13 +611,26 @@ async function waitFor(
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; logs in ${dir}`);
 }
 
+/** The cgroup hierarchies mounted here: each v1 controller (cgroup v1 or hybrid), or the unified one. */
+function cgroupHierarchies(): string[] {
+  const base = "/sys/fs/cgroup";
+  if (!existsSync(join(base, "cpu"))) return [base];
+  return readdirSync(base, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => join(base, e.name));
+}
+
+/** The kubelet's cgroup root (cgroupRoot), one per node slot, created in every hierarchy. */
+const cgroupRootOf = (net: NodeNetwork) => `/signet-node${net.slot}`;
+
+function createKubeletCgroups(root: string): void {
+  for (const hierarchy of cgroupHierarchies()) mkdirSync(join(hierarchy, root), { recursive: true });
+}
+
 /** The kubelet's pod cgroups (cgroupfs driver) outlive their processes: remove the empty tree. */
-function removeKubeletCgroups(): void {
-  const roots = existsSync("/sys/fs/cgroup/cpu")
-    ? readdirSync("/sys/fs/cgroup").map((c) => join("/sys/fs/cgroup", c))
-    : ["/sys/fs/cgroup"];
-  for (const root of roots) {
-    const tree = join(root, "kubepods");
+function removeKubeletCgroups(root: string): void {
+  for (const hierarchy of cgroupHierarchies()) {
+    const tree = join(hierarchy, root);
     if (existsSync(tree)) removeTree(tree);
   }
 }

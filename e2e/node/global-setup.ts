@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { buildImages } from "../harness/images.ts";
 import { NODE_NAME, type NodeCluster, startNodeCluster } from "../harness/node.ts";
@@ -9,6 +11,8 @@ declare module "vitest" {
     controlPlaneDir: string;
     /** The node tier's node, where the pods of its tests run. */
     nodeName: string;
+    /** The host pid of the first process in the node's namespaces; 0 when unknown. */
+    nodeInitPid: number;
   }
 }
 
@@ -23,6 +27,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide("localControlPlane", false);
     project.provide("controlPlaneDir", "");
     project.provide("nodeName", NODE_NAME);
+    project.provide("nodeInitPid", initPidOf(existing));
     return async () => {};
   }
   const images = buildImages();
@@ -33,5 +38,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("localControlPlane", true);
   project.provide("controlPlaneDir", cluster.controlPlane.dir);
   project.provide("nodeName", cluster.nodeName);
+  project.provide("nodeInitPid", cluster.initPid);
   return () => cluster.stop();
+}
+
+/** The init pid that `npm run cluster -- up` recorded for the cluster of this kubeconfig. */
+function initPidOf(kubeconfig: string): number {
+  const stateFile = join(dirname(dirname(kubeconfig)), "state.json");
+  if (!existsSync(stateFile)) return 0;
+  const state = JSON.parse(readFileSync(stateFile, "utf8")) as { kubeconfig?: string; initPid?: number };
+  return state.kubeconfig === kubeconfig ? (state.initPid ?? 0) : 0;
 }
