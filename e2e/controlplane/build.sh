@@ -48,27 +48,29 @@ build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 build kubelet k8s.io/kubernetes/cmd/kubelet
 build kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 
+# Tools without replaces, built with go install at their own version; a stamp beside each binary
+# records the version it was built from, so a new version is rebuilt.
+install_tool() { # name, package, version
+  local name="$1" pkg="$2" version="$3"
+  if [[ -x "$bin/$name" && "$(cat "$bin/$name.version" 2>/dev/null)" == "$version" ]]; then
+    log "$name: cached in $bin"
+    return
+  fi
+  log "$name: building $pkg $version"
+  local start=$SECONDS tmp
+  tmp="$(mktemp -d "$bin/.$name.XXXXXX")"
+  CGO_ENABLED=0 GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "$pkg@$version"
+  mv "$tmp/$name" "$bin/$name"
+  rmdir "$tmp"
+  echo "$version" >"$bin/$name.version"
+  log "$name: built in $((SECONDS - start))s"
+}
+
 # The node's NetworkPolicy enforcer, a test tool that Signet never ships: kube-router's firewall
 # (its router and service proxy stay off). The module proxy serves v2.1.0, for which security flaws
 # are reported; acceptable for an enforcer that runs only on a throwaway local node.
-KUBE_ROUTER_VERSION="${SIGNET_KUBE_ROUTER_VERSION:-v2.1.0}"
-if [[ -x "$bin/kube-router" ]]; then
-  log "kube-router: cached in $bin"
-else
-  log "kube-router: building github.com/cloudnativelabs/kube-router/v2 $KUBE_ROUTER_VERSION"
-  start=$SECONDS
-  CGO_ENABLED=0 GOBIN="$bin" go install -trimpath -ldflags "-s -w" \
-    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
-  log "kube-router: built in $((SECONDS - start))s"
-fi
-
-if [[ -x "$bin/helm" ]]; then
-  log "helm: cached in $bin"
-else
-  log "helm: building helm.sh/helm/v4 $HELM_VERSION"
-  start=$SECONDS
-  CGO_ENABLED=0 GOBIN="$bin" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
-  log "helm: built in $((SECONDS - start))s"
-fi
+install_tool kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router \
+  "${SIGNET_KUBE_ROUTER_VERSION:-v2.1.0}"
+install_tool helm helm.sh/helm/v4/cmd/helm "$HELM_VERSION"
 
 echo "$bin"
