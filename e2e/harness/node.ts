@@ -627,6 +627,27 @@ function createKubeletCgroups(root: string): void {
   for (const hierarchy of cgroupHierarchies()) mkdirSync(join(hierarchy, root), { recursive: true });
 }
 
+/**
+ * What a node killed with SIGKILL leaves: the empty cgroup tree of its slot, which its next start
+ * removes. Removes it now and returns the processes still in it (none, once the node is gone).
+ */
+export function removeNodeCgroups(slot: number): number[] {
+  const root = cgroupRootOf(nodeNetwork(slot));
+  const left: number[] = [];
+  const collect = (path: string) => {
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      if (entry.isDirectory()) collect(join(path, entry.name));
+    }
+    const procs = readFileSync(join(path, "cgroup.procs"), "utf8").trim();
+    if (procs) left.push(...procs.split("\n").map(Number));
+  };
+  for (const hierarchy of cgroupHierarchies()) {
+    if (existsSync(join(hierarchy, root))) collect(join(hierarchy, root));
+  }
+  removeKubeletCgroups(root);
+  return [...new Set(left)];
+}
+
 /** The kubelet's pod cgroups (cgroupfs driver) outlive their processes: remove the empty tree. */
 function removeKubeletCgroups(root: string): void {
   for (const hierarchy of cgroupHierarchies()) {

@@ -2,13 +2,14 @@
 // no kubelet, containerd, shim, container, etcd or API server process, no network device, mount
 // or nftables table of the node may be left on the host.
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildImages } from "../harness/images.ts";
+import { removeNodeCgroups } from "../harness/node.ts";
 import { waitFor } from "../support/wait.ts";
 
 const script = fileURLToPath(new URL("./fixtures/start-node.ts", import.meta.url));
@@ -145,5 +146,13 @@ describe("a node whose harness is killed with SIGKILL", () => {
       .split("\n")
       .filter((l) => l.includes(dir));
     expect(mounts).toEqual([]);
+    // Only the empty cgroup tree of the node's slot is left; removing it finds no process inside.
+    expect(removeNodeCgroups(started.slot)).toEqual([]);
+    for (const tree of [
+      `/sys/fs/cgroup/pids/signet-node${started.slot}`,
+      `/sys/fs/cgroup/signet-node${started.slot}`,
+    ]) {
+      expect(existsSync(tree), tree).toBe(false);
+    }
   }, 200_000);
 });
