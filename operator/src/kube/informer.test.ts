@@ -146,6 +146,25 @@ describe("createInformer", () => {
     informer.stop();
   });
 
+  it("should stop telling a listener once it unsubscribed, and keep telling the others", async () => {
+    const { watch, informer } = setUp();
+    const seen: string[] = [];
+    const errors: unknown[] = [];
+    const off = informer.on("add", (s) => seen.push(`first ${s.metadata?.name}`));
+    informer.on("add", (s) => seen.push(`second ${s.metadata?.name}`));
+    const offError = informer.on("error", (e) => errors.push(e));
+    await informer.start();
+    watch.last.send("ADDED", secret("a", "101"));
+    off();
+    off();
+    offError();
+    watch.last.send("ADDED", secret("b", "102"));
+    watch.last.close(new Error("broken"));
+    expect(seen).toEqual(["first a", "second a", "second b"]);
+    expect(errors).toEqual([]);
+    informer.stop();
+  });
+
   it("should restart a broken watch after a backoff, resuming from the last resourceVersion without a relist", async () => {
     const { clock, watch, server, errors, informer } = setUp();
     await informer.start();

@@ -53,10 +53,14 @@ export interface Informer<T extends KubernetesObject> {
   list(namespace?: string): T[];
   /** A cached object; cluster-scoped objects have namespace "". */
   get(namespace: string, name: string): T | undefined;
-  on(event: InformerEvent, callback: (obj: T) => void): void;
+  /** Registers a handler; the returned function removes it (a stopped controller leaves none behind). */
+  on(event: InformerEvent, callback: (obj: T) => void): Unsubscribe;
   /** Watch and list failures; the informer restarts itself after each. */
-  on(event: "error", callback: (error: unknown) => void): void;
+  on(event: "error", callback: (error: unknown) => void): Unsubscribe;
 }
+
+/** Removes a handler registered with `on`; calling it again does nothing. */
+export type Unsubscribe = () => void;
 
 /** Watch event types that carry an object of the collection (BOOKMARK and ERROR do not). */
 const OBJECT_PHASES = new Set(["ADDED", "MODIFIED", "DELETED"]);
@@ -227,19 +231,25 @@ export function createInformer<T extends KubernetesObject>(
     hasSynced: () => synced,
     list: (namespace) => [...listWatch.list(namespace)],
     get: (namespace, name) => listWatch.get(name, namespace),
-    on(event: InformerEvent | "error", callback: (arg: never) => void) {
+    on(event: InformerEvent | "error", callback: (arg: never) => void): Unsubscribe {
       if (event === "error") {
-        errorListeners.push(callback as (error: unknown) => void);
-        return;
+        const listener = callback as (error: unknown) => void;
+        errorListeners.push(listener);
+        return () => {
+          const at = errorListeners.indexOf(listener);
+          if (at >= 0) errorListeners.splice(at, 1);
+        };
       }
       // ListWatch runs handlers inside its stream parser, which swallows what they throw.
-      listWatch.on(event, (obj: T) => {
+      const handler = (obj: T) => {
         try {
           (callback as (obj: T) => void)(obj);
         } catch (error) {
           for (const listener of errorListeners) listener(error);
         }
-      });
+      };
+      listWatch.on(event, handler);
+      return () => listWatch.off(event, handler);
     },
   };
 }

@@ -1,5 +1,11 @@
 import * as k8s from "@kubernetes/client-node";
-import { createInformer, type Informer, type InformerEvent, withoutManagedFields } from "../kube/informer.ts";
+import {
+  createInformer,
+  type Informer,
+  type InformerEvent,
+  type Unsubscribe,
+  withoutManagedFields,
+} from "../kube/informer.ts";
 import { listInPages, type PageRequest } from "../kube/pages.ts";
 
 /**
@@ -32,11 +38,18 @@ export class MultiInformer<T extends k8s.KubernetesObject> {
     }
     return undefined;
   }
-  on(event: InformerEvent, callback: (obj: T) => void): void {
-    for (const p of this.#parts) p.on(event, callback);
+  /** Registers a handler on every part; the returned function removes it from all of them. */
+  on(event: InformerEvent, callback: (obj: T) => void): Unsubscribe {
+    const offs = this.#parts.map((p) => p.on(event, callback));
+    return () => {
+      for (const off of offs) off();
+    };
   }
-  onError(callback: (error: unknown) => void): void {
-    for (const p of this.#parts) p.on("error", callback);
+  onError(callback: (error: unknown) => void): Unsubscribe {
+    const offs = this.#parts.map((p) => p.on("error", callback));
+    return () => {
+      for (const off of offs) off();
+    };
   }
 }
 
