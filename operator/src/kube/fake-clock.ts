@@ -1,4 +1,4 @@
-import type { Clock } from "./clock.ts";
+import { type Clock, MAX_TIMEOUT_MS } from "./clock.ts";
 
 interface Timer {
   id: number;
@@ -14,6 +14,9 @@ export function settle(): Promise<void> {
 /**
  * A clock for tests: time stands still until `advance` moves it, firing due timers in order and
  * letting the async work each one starts settle before the next fires.
+ *
+ * Its setTimeout overflows as Node's does: a delay above MAX_TIMEOUT_MS, or NaN, fires after 1 ms,
+ * so that a test catches a long timer that did not go through `clampedTimeout`.
  */
 export class FakeClock implements Clock {
   #now: number;
@@ -29,7 +32,8 @@ export class FakeClock implements Clock {
   }
 
   setTimeout(callback: () => void, delayMs: number): unknown {
-    const timer = { id: this.#nextId++, at: this.#now + Math.max(0, delayMs), callback };
+    const delay = delayMs > MAX_TIMEOUT_MS || Number.isNaN(delayMs) ? 1 : Math.max(0, delayMs);
+    const timer = { id: this.#nextId++, at: this.#now + delay, callback };
     this.#timers.push(timer);
     return timer.id;
   }
