@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type AccessScheduleSpecInput, type ScheduleReason, scheduleState } from "./state.ts";
 import type { Weekday } from "./zone.ts";
@@ -427,6 +428,69 @@ const cases: Case[] = [
     expected: open("InsideGrant", "2026-11-23T17:00:00Z"),
   },
 
+  // Grants whose instants are not real: Date.parse would roll them over and open access a day
+  // late or early; the evaluator refuses them and closes the schedule instead.
+  {
+    name: "a grant ending on 29 February of a common year closes the schedule",
+    spec: { grants: [{ start: "2027-02-28T22:00:00Z", end: "2027-02-29T00:00:00Z" }] },
+    now: "2027-02-28T23:00:00Z",
+    expected: closed("InvalidGrant"),
+  },
+  {
+    name: "a grant starting on 29 February 2027 does not open on 1 March",
+    spec: { grants: [{ start: "2027-02-29T01:00:00Z", end: "2027-03-01T03:00:00Z" }] },
+    now: "2027-03-01T02:00:00Z",
+    expected: closed("InvalidGrant"),
+  },
+  {
+    name: "a grant on 29 February 2100 (not a leap year) closes the schedule",
+    spec: { grants: [{ start: "2100-02-28T22:00:00Z", end: "2100-02-29T02:00:00Z" }] },
+    now: "2100-02-28T23:00:00Z",
+    expected: closed("InvalidGrant"),
+  },
+  {
+    name: "a grant starting at hour 24 is not read as the next midnight",
+    spec: { grants: [{ start: "2026-11-21T24:00:00Z", end: "2026-11-22T02:00:00Z" }] },
+    now: "2026-11-22T01:00:00Z",
+    expected: closed("InvalidGrant"),
+  },
+  {
+    name: "a grant ending on a leap second closes the schedule",
+    spec: { grants: [{ start: "2026-12-31T22:00:00Z", end: "2026-12-31T23:59:60Z" }] },
+    now: "2026-12-31T23:00:00Z",
+    expected: closed("InvalidGrant"),
+  },
+  {
+    name: "a grant with an offset of +25:00 closes the schedule",
+    spec: { grants: [{ start: "2026-11-21T10:00:00+25:00", end: "2026-11-22T10:00:00Z" }] },
+    now: "2026-11-21T12:00:00Z",
+    expected: closed("InvalidGrant"),
+  },
+  {
+    name: "an unreal grant instant closes even an open window",
+    spec: { ...nineToFive, grants: [{ start: "2026-11-31T10:00:00Z", end: "2026-12-01T11:00:00Z" }] },
+    now: "2026-11-16T12:00:00Z",
+    expected: closed("InvalidGrant"),
+  },
+  {
+    name: "a grant on 29 February 2028 (a leap year) is open",
+    spec: { grants: [{ start: "2028-02-29T08:00:00Z", end: "2028-02-29T09:00:00Z" }] },
+    now: "2028-02-29T08:30:00Z",
+    expected: open("InsideGrant", "2028-02-29T09:00:00Z"),
+  },
+  {
+    name: "a grant at the far offsets +14:00 and -12:00 is read as absolute instants",
+    spec: { grants: [{ start: "2026-11-21T00:00:00+14:00", end: "2026-11-20T12:00:00-12:00" }] },
+    now: "2026-11-20T23:59:59Z",
+    expected: open("InsideGrant", "2026-11-21T00:00:00Z"),
+  },
+  {
+    name: "a grant written with a lower-case t and z (RFC 3339 allows them) is open",
+    spec: { grants: [{ start: "2026-11-21t22:00:00z", end: "2026-11-21t23:00:00z" }] },
+    now: "2026-11-21T22:30:00Z",
+    expected: open("InsideGrant", "2026-11-21T23:00:00Z"),
+  },
+
   // Suspend, empty and invalid specs.
   {
     name: "suspend closes an otherwise open window with no transition",
@@ -525,6 +589,27 @@ describe("scheduleState", () => {
       fragments: ["spec.grants[0].end", '"2026-11-16 18:00"'],
     },
     {
+      name: "names the grant field, the value and the reason when an instant is not real",
+      spec: {
+        grants: [
+          { start: "2026-11-16T10:00:00Z", end: "2026-11-16T18:00:00Z" },
+          { start: "2027-02-28T00:00:00Z", end: "2027-02-29T00:00:00Z" },
+        ],
+      },
+      fragments: [
+        'spec.grants[1].end "2027-02-29T00:00:00Z" is not a real instant (February 2027 has 28 days)',
+        "access is closed",
+      ],
+    },
+    {
+      name: "says why hour 24 is not a time",
+      spec: { grants: [{ start: "2026-11-16T24:00:00Z", end: "2026-11-17T02:00:00Z" }] },
+      fragments: [
+        'spec.grants[0].start "2026-11-16T24:00:00Z"',
+        "hour 24 does not exist; hours are 00 to 23",
+      ],
+    },
+    {
       name: "quotes the grant's reason while inside it",
       spec: {
         grants: [{ start: "2026-11-16T10:00:00Z", end: "2026-11-16T18:00:00Z", reason: "incident 4711" }],
@@ -543,5 +628,45 @@ describe("scheduleState", () => {
       new Date("2026-11-16T12:00:00Z"),
     );
     for (const fragment of fragments) expect(state.message).toContain(fragment);
+  });
+});
+
+describe("scheduleState with a grant that is not a real instant", () => {
+  // Whatever the clock says and whatever else the spec holds, such a grant never opens access.
+  const unreal = fc.constantFrom(
+    "2027-02-29T00:00:00Z",
+    "1900-02-29T12:00:00Z",
+    "2100-02-29T12:00:00Z",
+    "2026-04-31T00:00:00Z",
+    "2026-11-21T24:00:00Z",
+    "2026-11-21T23:60:00Z",
+    "2026-12-31T23:59:60Z",
+    "2026-11-21T10:00:00+25:00",
+  );
+  const real = fc
+    .integer({ min: Date.parse("2026-01-01T00:00:00Z"), max: Date.parse("2028-01-01T00:00:00Z") })
+    .map((ms) => new Date(ms).toISOString());
+
+  it("is closed with reason InvalidGrant at every instant", () => {
+    fc.assert(
+      fc.property(
+        unreal,
+        real,
+        fc.boolean(),
+        fc.boolean(),
+        fc.integer({ min: Date.parse("2026-01-01T00:00:00Z"), max: Date.parse("2028-01-01T00:00:00Z") }),
+        (bad, good, badIsEnd, withWindow, now) => {
+          const grant = badIsEnd ? { start: good, end: bad } : { start: bad, end: good };
+          const spec: AccessScheduleSpecInput = {
+            ...(withWindow ? windows("Europe/Berlin", [ALL_DAYS, "00:00", "12:00"]) : {}),
+            grants: [grant],
+          };
+          const state = scheduleState(spec, new Date(now));
+          expect(state).toMatchObject({ active: false, reason: "InvalidGrant" });
+          expect(state.nextTransition).toBeUndefined();
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -1,3 +1,4 @@
+import { parseInstant } from "./instant.ts";
 import {
   civilDate,
   dayNumber,
@@ -70,7 +71,6 @@ interface CompiledGrant extends Interval {
 
 const MINUTES_PER_DAY = 1440;
 const HH_MM = /^([01]\d|2[0-3]):([0-5]\d)$/;
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 // A window recurs weekly, so a search of a week and a day finds its next start; the extra week
 // covers a start that a daylight-saving gap swallowed this week.
 const WINDOW_SEARCH_DAYS = 15;
@@ -81,14 +81,16 @@ function minuteOfDay(text: string): number | undefined {
   return Number(match[1]) * 60 + Number(match[2]);
 }
 
-function parseInstant(text: string): number | undefined {
-  if (!RFC3339.test(text)) return undefined;
-  const ms = Date.parse(text.toUpperCase());
-  return Number.isNaN(ms) ? undefined : ms;
-}
-
 function inactive(reason: ScheduleReason, message: string): ScheduleState {
   return { active: false, reason, message };
+}
+
+/** A grant instant that is malformed or not a real instant never opens access: the schedule closes. */
+function invalidGrant(field: string, text: string, problem: string): ScheduleState {
+  return inactive(
+    ScheduleReason.InvalidGrant,
+    `${field} ${JSON.stringify(text)} ${problem}; access is closed until it is corrected`,
+  );
 }
 
 /**
@@ -96,7 +98,8 @@ function inactive(reason: ScheduleReason, message: string): ScheduleState {
  *
  * A pure function of (spec, now): after downtime the caller catches up by evaluating once, and
  * never depends on having observed an edge. Never throws; a spec the schema should have refused
- * (unknown zone, malformed time) denies access and names the offending field.
+ * (unknown zone, malformed time, a grant instant that is malformed or not real, such as
+ * 2027-02-29 or hour 24) denies access and names the offending field.
  *
  * Semantics:
  * - A window is active on [start, end) of the local days it lists; end < start runs past midnight
@@ -139,15 +142,10 @@ export function scheduleState(spec: AccessScheduleSpecInput, now: Date): Schedul
   const grants: CompiledGrant[] = [];
   for (const [i, grant] of (spec.grants ?? []).entries()) {
     const start = parseInstant(grant.start);
+    if (!start.ok) return invalidGrant(`spec.grants[${i}].start`, grant.start, start.problem);
     const end = parseInstant(grant.end);
-    if (start === undefined || end === undefined) {
-      const field = start === undefined ? "start" : "end";
-      return inactive(
-        ScheduleReason.InvalidGrant,
-        `spec.grants[${i}].${field} ${JSON.stringify(grant[field])} is not an RFC 3339 instant (for example "2026-11-21T22:00:00Z"); access is closed until it is corrected`,
-      );
-    }
-    if (end > start) grants.push({ start, end, reason: grant.reason });
+    if (!end.ok) return invalidGrant(`spec.grants[${i}].end`, grant.end, end.problem);
+    if (end.ms > start.ms) grants.push({ start: start.ms, end: end.ms, reason: grant.reason });
   }
 
   return evaluate(new WindowCalendar(windows, timeZone), grants, now.getTime(), timeZone);
