@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
+import { MAX_TIMEOUT_MS } from "./clock.ts";
 import { FakeClock, settle } from "./fake-clock.ts";
-import { type ReconcileOutcome, runWorkers, WorkQueue } from "./queue.ts";
+import {
+  type ReconcileOutcome,
+  runWorkers,
+  type WorkInProgress,
+  WorkQueue,
+  type WorkQueueMetrics,
+} from "./queue.ts";
+
+const DAY = 86_400_000;
 
 function newQueue(options: { baseDelayMs?: number; maxDelayMs?: number } = {}) {
   const clock = new FakeClock();
@@ -115,6 +124,74 @@ describe("WorkQueue", () => {
     queue.addAfter("ns/b", -5);
     expect(queue.len()).toBe(2);
     expect(queue.delayedLen()).toBe(0);
+  });
+
+  it.each([
+    { name: "30 days", delay: 30 * DAY },
+    { name: "just past the limit", delay: MAX_TIMEOUT_MS + 1 },
+    { name: "three limits and a bit", delay: 3 * MAX_TIMEOUT_MS + 5 },
+  ])("should wait out a delay beyond setTimeout's limit ($name), not fire it at once", async ({ delay }) => {
+    const { clock, queue } = newQueue();
+    queue.addAfter("ns/a", delay);
+    await clock.advance(1);
+    expect(queue.len()).toBe(0);
+    await clock.advance(delay - 2);
+    expect(queue.len()).toBe(0);
+    expect(clock.pending()).toBe(1);
+    await clock.advance(1);
+    expect(await drainReady(queue)).toEqual(["ns/a"]);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it("should keep the earlier of two long delays, and let a short one overtake a long one", async () => {
+    const { clock, queue } = newQueue();
+    queue.addAfter("ns/a", 30 * DAY);
+    queue.addAfter("ns/a", 40 * DAY);
+    queue.addAfter("ns/b", 40 * DAY);
+    queue.addAfter("ns/b", 1000);
+    expect(clock.pending()).toBe(1);
+    await clock.advance(1000);
+    expect(await drainReady(queue)).toEqual(["ns/b"]);
+    queue.done("ns/b");
+    await clock.advance(30 * DAY - 1001);
+    expect(queue.len()).toBe(0);
+    await clock.advance(1);
+    expect(await drainReady(queue)).toEqual(["ns/a"]);
+    queue.done("ns/a");
+    await clock.advance(100 * DAY);
+    expect(queue.len()).toBe(0);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it("should never add a key after an infinite delay, nor let it postpone a finite one", async () => {
+    const { clock, queue } = newQueue();
+    queue.addAfter("ns/a", Number.POSITIVE_INFINITY);
+    expect(queue.delayedLen()).toBe(0);
+    expect(clock.pending()).toBe(0);
+    queue.addAfter("ns/b", 500);
+    queue.addAfter("ns/b", Number.POSITIVE_INFINITY);
+    await clock.advance(500);
+    expect(await drainReady(queue)).toEqual(["ns/b"]);
+    await clock.advance(1000 * DAY);
+    expect(queue.len()).toBe(0);
+  });
+
+  it("should refuse a NaN delay and leave the queue as it was", () => {
+    const { clock, queue } = newQueue();
+    queue.addAfter("ns/a", 100);
+    expect(() => queue.addAfter("ns/a", Number.NaN)).toThrow(RangeError);
+    expect(() => queue.addAfter("ns/b", Number.NaN)).toThrow(/ns\/b/);
+    expect([queue.len(), queue.delayedLen(), clock.pending()]).toEqual([0, 1, 1]);
+  });
+
+  it("should drop a long delay and its timer at shutdown", async () => {
+    const { clock, queue } = newQueue();
+    queue.addAfter("ns/a", 60 * DAY);
+    await clock.advance(MAX_TIMEOUT_MS + 1);
+    queue.shutDown();
+    expect(clock.pending()).toBe(0);
+    await clock.advance(60 * DAY);
+    expect(queue.len()).toBe(0);
   });
 
   it("should de-duplicate a delayed key that is already queued when its delay ends", async () => {
@@ -299,6 +376,47 @@ describe("runWorkers", () => {
     expect(queue.numRequeues("ns/flaky")).toBe(0);
   });
 
+  it("should requeue after a requeueAfterMs beyond setTimeout's limit, when it falls due", async () => {
+    const { clock, queue } = newQueue();
+    const reconciledAt: number[] = [];
+    const t0 = clock.now();
+    const workers = runWorkers({
+      queue,
+      concurrency: 1,
+      reconcile: async () => {
+        reconciledAt.push(clock.now() - t0);
+        return reconciledAt.length === 1 ? { requeueAfterMs: 40 * DAY } : undefined;
+      },
+    });
+    queue.add("ns/a");
+    await clock.advance(40 * DAY - 1);
+    expect(reconciledAt).toEqual([0]);
+    await clock.advance(1);
+    expect(reconciledAt).toEqual([0, 40 * DAY]);
+    queue.shutDown();
+    await workers;
+  });
+
+  it("should report a NaN requeueAfterMs as an error and retry the key with backoff", async () => {
+    const { clock, queue } = newQueue();
+    const outcomes: ReconcileOutcome[] = [];
+    const errors: unknown[] = [];
+    let calls = 0;
+    const workers = runWorkers({
+      queue,
+      concurrency: 1,
+      reconcile: async () => (++calls === 1 ? { requeueAfterMs: Number.NaN } : undefined),
+      onResult: (_key, outcome) => outcomes.push(outcome),
+      onError: (_key, error) => errors.push(error),
+    });
+    queue.add("ns/a");
+    await clock.advance(100);
+    queue.shutDown();
+    await workers;
+    expect(outcomes).toEqual(["error", "success"]);
+    expect(errors[0]).toBeInstanceOf(RangeError);
+  });
+
   it("should resolve only after shutdown and after the reconciles in flight have finished", async () => {
     const { queue } = newQueue();
     const gate = deferred();
@@ -338,5 +456,98 @@ describe("runWorkers", () => {
     await expect(runWorkers({ queue, concurrency: 0, reconcile: async () => undefined })).rejects.toThrow(
       /positive integer concurrency/,
     );
+  });
+});
+
+/** Records what a queue tells its metrics sink. */
+function recordingMetrics() {
+  const calls: string[] = [];
+  let read: (() => WorkInProgress) | undefined;
+  let depth = Number.NaN;
+  const sink: WorkQueueMetrics = {
+    depth: (keys) => {
+      depth = keys;
+    },
+    added: () => calls.push("added"),
+    started: (ms) => calls.push(`started after ${ms}`),
+    finished: (ms) => calls.push(`finished after ${ms}`),
+    retried: () => calls.push("retried"),
+    inProgress: (r) => {
+      read = r;
+    },
+  };
+  const names: string[] = [];
+  return {
+    provider: {
+      workQueue: (name: string) => {
+        names.push(name);
+        return sink;
+      },
+    },
+    names,
+    calls,
+    depth: () => depth,
+    inProgress: () => read?.(),
+  };
+}
+
+describe("WorkQueue metrics", () => {
+  it("should need a name to record metrics under", () => {
+    const { provider } = recordingMetrics();
+    expect(() => new WorkQueue({ metrics: provider })).toThrow(/needs a name/);
+  });
+
+  it("should report adds, waits, work, retries, depth and the work in progress on its clock", async () => {
+    const clock = new FakeClock();
+    const m = recordingMetrics();
+    const queue = new WorkQueue({ clock, name: "things", metrics: m.provider });
+    expect(m.names).toEqual(["things"]);
+    expect(m.depth()).toBe(0);
+
+    queue.add("ns/a");
+    queue.add("ns/a"); // a duplicate: neither added nor deeper
+    queue.add("ns/b");
+    expect(m.depth()).toBe(2);
+    await clock.advance(30);
+    await queue.get(); // ns/a, after 30 ms
+    expect(m.depth()).toBe(1);
+    await clock.advance(20);
+    await queue.get(); // ns/b, after 50 ms
+    expect(m.inProgress()).toEqual({ unfinishedMs: 20 + 0, longestMs: 20 });
+    await clock.advance(10);
+    expect(m.inProgress()).toEqual({ unfinishedMs: 30 + 10, longestMs: 30 });
+
+    queue.add("ns/a"); // while it is processed: waiting again, so counted in the depth
+    expect(m.depth()).toBe(1);
+    queue.done("ns/b"); // after 10 ms
+    await clock.advance(5);
+    queue.done("ns/a"); // after 35 ms, then handed out again
+    expect(m.depth()).toBe(1);
+    await queue.get(); // ns/a, 5 ms after its add
+    expect(m.depth()).toBe(0);
+    queue.addRateLimited("ns/a"); // still processed: waits for the backoff, then for done
+    queue.done("ns/a");
+    queue.addAfter("ns/c", 1000);
+    expect(m.depth()).toBe(0);
+    await clock.advance(1000);
+    expect(m.depth()).toBe(2);
+    expect(m.inProgress()).toEqual({ unfinishedMs: 0, longestMs: 0 });
+    queue.shutDown();
+    expect(m.depth()).toBe(0);
+
+    expect(m.calls).toEqual([
+      "added",
+      "added",
+      "started after 30",
+      "started after 50",
+      "added",
+      "finished after 10",
+      "finished after 35",
+      "started after 5",
+      "retried",
+      "finished after 0",
+      "added",
+      "added",
+    ]);
   });
 });

@@ -1,4 +1,4 @@
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, clampedTimeout, systemClock, type Timeout } from "./clock.ts";
 
 export interface BackoffOptions {
   /** Delay after the first failure of a key; doubles with each further failure. Default 100 ms. */
@@ -7,8 +7,43 @@ export interface BackoffOptions {
   maxDelayMs?: number;
 }
 
+/**
+ * Where a WorkQueue records client-go's work-queue metrics. Durations are in milliseconds of the
+ * queue's clock.
+ */
+export interface WorkQueueMetrics {
+  /** Keys waiting to be handed out, counting keys added again while they are being processed. */
+  depth(keys: number): void;
+  /** A key was added that was not already waiting (a duplicate add is not counted). */
+  added(): void;
+  /** A key was handed to a worker `waitedMs` after it was added. */
+  started(waitedMs: number): void;
+  /** A worker marked a key done `workedMs` after it was handed out. */
+  finished(workedMs: number): void;
+  /** A key was added again with backoff (`addRateLimited`). */
+  retried(): void;
+  /** Gives the sink a way to read the work in progress whenever it needs it (at scrape time). */
+  inProgress(read: () => WorkInProgress): void;
+}
+
+export interface WorkInProgress {
+  /** Summed over the keys being processed: how long each has been. */
+  unfinishedMs: number;
+  /** How long the key processed longest so far has been. */
+  longestMs: number;
+}
+
+/** Hands out the metrics sink of a named queue; SignetMetrics is one. */
+export interface WorkQueueMetricsProvider {
+  workQueue(name: string): WorkQueueMetrics;
+}
+
 export interface WorkQueueOptions extends BackoffOptions {
   clock?: Clock;
+  /** The queue's name, as its metrics are labelled; needed with `metrics`. */
+  name?: string;
+  /** Records the queue's metrics under `name`, e.g. `new WorkQueue({ name: "machineidentity", metrics })`. */
+  metrics?: WorkQueueMetricsProvider;
 }
 
 interface Delayed {
@@ -19,7 +54,8 @@ interface Delayed {
 /**
  * A de-duplicating work queue with client-go's semantics. A key is queued at most once; a key that is
  * being processed is never handed to a second worker, and adding it meanwhile re-queues it once
- * `done(key)` is called. Delayed keys sit in one min-heap behind one timer, whatever their number.
+ * `done(key)` is called. Delayed keys sit in one min-heap behind one timer, whatever their number,
+ * and a delay may be of any length (see `clampedTimeout`).
  */
 export class WorkQueue {
   readonly #clock: Clock;
@@ -36,8 +72,13 @@ export class WorkQueue {
 
   readonly #heap: Delayed[] = [];
   readonly #heapIndex = new Map<string, number>();
-  #timer: unknown;
+  #timer: Timeout | undefined;
   #timerAt: number | undefined;
+
+  readonly #metrics: WorkQueueMetrics | undefined;
+  /** With metrics: when each waiting key was added, and when each key being processed was handed out. */
+  readonly #addedAt = new Map<string, number>();
+  readonly #startedAt = new Map<string, number>();
 
   #shuttingDown = false;
   readonly #idleWaiters: (() => void)[] = [];
@@ -51,18 +92,33 @@ export class WorkQueue {
         `work queue backoff needs 0 < baseDelayMs <= maxDelayMs, got ${this.#baseDelayMs} and ${this.#maxDelayMs}`,
       );
     }
+    if (options.metrics !== undefined) {
+      if (!options.name) throw new Error("a work queue with metrics needs a name");
+      this.#metrics = options.metrics.workQueue(options.name);
+      this.#metrics.inProgress(() => this.#inProgress());
+      this.#metrics.depth(0);
+    }
   }
 
   add(key: string): void {
     if (this.#shuttingDown || this.#dirty.has(key)) return;
     this.#dirty.add(key);
+    if (this.#metrics) {
+      this.#addedAt.set(key, this.#clock.now());
+      this.#metrics.added();
+      this.#metrics.depth(this.#dirty.size);
+    }
     if (this.#processing.has(key)) return;
     this.#enqueue(key);
   }
 
-  /** Adds `key` after `delayMs`; of several pending delays for one key, the earliest wins. */
+  /**
+   * Adds `key` after `delayMs`; of several pending delays for one key, the earliest wins (a later call
+   * never postpones it). Zero or negative adds at once; `Infinity` never adds; NaN throws a RangeError.
+   */
   addAfter(key: string, delayMs: number): void {
-    if (this.#shuttingDown) return;
+    if (Number.isNaN(delayMs)) throw new RangeError(`addAfter(${JSON.stringify(key)}): the delay is NaN`);
+    if (this.#shuttingDown || delayMs === Number.POSITIVE_INFINITY) return;
     if (!(delayMs > 0)) {
       this.add(key);
       return;
@@ -86,6 +142,7 @@ export class WorkQueue {
   addRateLimited(key: string): void {
     const failures = this.#failures.get(key) ?? 0;
     this.#failures.set(key, failures + 1);
+    if (!this.#shuttingDown) this.#metrics?.retried();
     this.addAfter(key, this.backoffDelay(failures));
   }
 
@@ -119,6 +176,10 @@ export class WorkQueue {
 
   done(key: string): void {
     if (!this.#processing.delete(key)) return;
+    if (this.#metrics) {
+      this.#metrics.finished(this.#clock.now() - (this.#startedAt.get(key) as number));
+      this.#startedAt.delete(key);
+    }
     if (this.#dirty.has(key) && !this.#shuttingDown) this.#enqueue(key);
     if (this.#processing.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
@@ -132,6 +193,8 @@ export class WorkQueue {
     this.#shuttingDown = true;
     this.#queue = [];
     this.#dirty.clear();
+    this.#addedAt.clear();
+    this.#metrics?.depth(0);
     this.#heap.length = 0;
     this.#heapIndex.clear();
     this.#disarmTimer();
@@ -173,7 +236,25 @@ export class WorkQueue {
   #take(key: string): string {
     this.#dirty.delete(key);
     this.#processing.add(key);
+    if (this.#metrics) {
+      const now = this.#clock.now();
+      this.#metrics.depth(this.#dirty.size);
+      this.#metrics.started(now - (this.#addedAt.get(key) as number));
+      this.#addedAt.delete(key);
+      this.#startedAt.set(key, now);
+    }
     return key;
+  }
+
+  #inProgress(): WorkInProgress {
+    const now = this.#clock.now();
+    let unfinishedMs = 0;
+    let longestMs = 0;
+    for (const startedAt of this.#startedAt.values()) {
+      unfinishedMs += now - startedAt;
+      longestMs = Math.max(longestMs, now - startedAt);
+    }
+    return { unfinishedMs, longestMs };
   }
 
   #armTimer(): void {
@@ -185,7 +266,8 @@ export class WorkQueue {
     if (this.#timerAt === next.readyAt) return;
     this.#disarmTimer();
     this.#timerAt = next.readyAt;
-    this.#timer = this.#clock.setTimeout(
+    this.#timer = clampedTimeout(
+      this.#clock,
       () => this.#fireDue(),
       Math.max(0, next.readyAt - this.#clock.now()),
     );
@@ -193,7 +275,7 @@ export class WorkQueue {
 
   #disarmTimer(): void {
     if (this.#timerAt === undefined) return;
-    this.#clock.clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     this.#timerAt = undefined;
   }
