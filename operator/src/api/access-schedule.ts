@@ -3,11 +3,11 @@ import { ACCESS_SCHEDULE_KIND, API_VERSION } from "./constants.ts";
 import {
   conditionsField,
   ObservedGenerationSchema,
-  RFC3339_PATTERN,
   setOf,
   TIME_OF_DAY_PATTERN,
   TIME_ZONE_PATTERN,
   timestampField,
+  timestampMs,
   withRules,
 } from "./fields.ts";
 import { ObjectNameSchema, objectSchema } from "./object.ts";
@@ -18,8 +18,6 @@ export type Weekday = (typeof WEEKDAYS)[number];
 /** The longest a one-off grant may last: standing access belongs in a window, not a grant. */
 export const MAX_GRANT = "168h";
 const MAX_GRANT_MS = 168 * 3_600_000;
-
-const RFC3339_RE = new RegExp(RFC3339_PATTERN);
 
 function timeOfDay(what: string) {
   return z
@@ -49,9 +47,13 @@ export const WindowSchema = withRules(
 ).describe("A weekly recurring window in the schedule's time zone.");
 
 // format: date-time makes CEL see both fields as timestamps, and a malformed one stops CEL
-// evaluation before these rules run, so they need no guard.
-const parsedBoth = (g: { start: string; end: string }) =>
-  RFC3339_RE.test(g.start) && RFC3339_RE.test(g.end) ? [Date.parse(g.start), Date.parse(g.end)] : undefined;
+// evaluation before these rules run, so they need no guard. Here, likewise, a field that is not a
+// real instant (2027-02-29, which Date.parse would roll over to 1 March) skips them: its own
+// problem is the one to report.
+const parsedBoth = (g: { start: string; end: string }) => {
+  const [start, end] = [timestampMs(g.start), timestampMs(g.end)];
+  return start === undefined || end === undefined ? undefined : [start, end];
+};
 
 export const GrantSchema = withRules(
   z.object({

@@ -150,22 +150,55 @@ export function durationField(what: string, min: string, max: string) {
   );
 }
 
-function isCalendarDate(text: string): boolean {
+const RFC3339_RE = new RegExp(RFC3339_PATTERN);
+const MONTHS = [
+  "January",
+  "February",
+  "March",
+  "April",
+  "May",
+  "June",
+  "July",
+  "August",
+  "September",
+  "October",
+  "November",
+  "December",
+];
+
+/**
+ * Why a date the RFC 3339 pattern admits is not on the calendar ("February 2027 has 28 days"), or
+ * undefined. The pattern bounds every other field; the day of the month depends on month and year,
+ * with leap years per the Gregorian rules (2000 and 2024 are, 1900, 2027 and 2100 are not).
+ */
+function missingDay(text: string): string | undefined {
   const [year, month, day] = text.slice(0, 10).split("-").map(Number) as [number, number, number];
-  // Day 0 of the next month is the last day of this one.
-  return day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const length = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+  return day <= length ? undefined : `${MONTHS[month - 1]} ${text.slice(0, 4)} has ${length} days`;
 }
 
-/** An RFC 3339 instant with an explicit offset. */
+/** The instant of a text that timestampField accepts, in ms since the epoch; undefined for any other. */
+export function timestampMs(text: string): number | undefined {
+  return RFC3339_RE.test(text) && missingDay(text) === undefined ? Date.parse(text) : undefined;
+}
+
+/**
+ * An RFC 3339 instant with an explicit offset that is a real instant: hours 00-23, minutes and
+ * seconds 00-59 (no leap second), and a day the month has, as the API server's date-time format
+ * also requires.
+ */
 export function timestampField(what: string) {
   return z
     .string()
     .max(64, `${what} must be at most 64 characters`)
-    .regex(
-      new RegExp(RFC3339_PATTERN),
-      `${what} must be an RFC 3339 date-time such as "2026-11-21T22:00:00Z"`,
-    )
-    .refine(isCalendarDate, `${what} names a day that does not exist`)
+    .regex(RFC3339_RE, `${what} must be an RFC 3339 date-time such as "2026-11-21T22:00:00Z"`)
+    .superRefine((text, ctx) => {
+      // A text the pattern refused is reported once, by the pattern.
+      const why = RFC3339_RE.test(text) ? missingDay(text) : undefined;
+      if (why !== undefined)
+        ctx.addIssue({ code: "custom", message: `${text} is not a real instant (${why})` });
+    })
     .meta({ format: "date-time" });
 }
 

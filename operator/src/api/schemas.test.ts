@@ -2,7 +2,12 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { INVALID_CASES, machineIdentity, VALID_EDGE_CASES } from "../../../e2e/api/invalid-manifests.ts";
+import {
+  accessSchedule,
+  INVALID_CASES,
+  machineIdentity,
+  VALID_EDGE_CASES,
+} from "../../../e2e/api/invalid-manifests.ts";
 import { API_VERSION, KINDS, type SignetKind } from "./constants.ts";
 import { formatProblems } from "./fields.ts";
 import { keySizeOf, renewBeforeMsOf, secretNameOf, spiffeIDOf } from "./machine-identity.ts";
@@ -58,6 +63,42 @@ describe("the zod schemas, on the manifests the API server must reject", () => {
 
   it.each(VALID_EDGE_CASES.map((c) => [c.name, c.manifest] as const))("should accept %s", (_, manifest) => {
     expect(validate(manifest.kind, manifest).problems).toEqual([]);
+  });
+});
+
+describe("grant timestamps", () => {
+  const withEnd = (end: string) =>
+    accessSchedule({
+      grants: [
+        { start: "2026-11-21T22:00:00Z", end: "2026-11-21T23:00:00Z" },
+        { start: "2026-11-21T22:00:00Z", end },
+      ],
+    });
+
+  it.each([
+    ["2027-02-29T00:00:00Z", "2027-02-29T00:00:00Z is not a real instant (February 2027 has 28 days)"],
+    ["1900-02-29T00:00:00Z", "1900-02-29T00:00:00Z is not a real instant (February 1900 has 28 days)"],
+    ["2100-02-29T00:00:00Z", "2100-02-29T00:00:00Z is not a real instant (February 2100 has 28 days)"],
+    ["2026-11-31T00:00:00Z", "2026-11-31T00:00:00Z is not a real instant (November 2026 has 30 days)"],
+    ["2026-11-22T24:00:00Z", 'end must be an RFC 3339 date-time such as "2026-11-21T22:00:00Z"'],
+    ["2026-11-22T23:60:00Z", 'end must be an RFC 3339 date-time such as "2026-11-21T22:00:00Z"'],
+    ["2026-11-22T23:59:60Z", 'end must be an RFC 3339 date-time such as "2026-11-21T22:00:00Z"'],
+    ["2026-11-22T10:00:00+25:00", 'end must be an RFC 3339 date-time such as "2026-11-21T22:00:00Z"'],
+    ["2026-11-22t10:00:00z", 'end must be an RFC 3339 date-time such as "2026-11-21T22:00:00Z"'],
+    ["tomorrow", 'end must be an RFC 3339 date-time such as "2026-11-21T22:00:00Z"'],
+  ])("should refuse %s, once, naming the field", (end, message) => {
+    expect(formatProblems(checkSemantics("AccessSchedule", withEnd(end)))).toBe(
+      `spec.grants[1].end: ${message}`,
+    );
+  });
+
+  it.each([
+    ["2000-02-29T10:00:00Z", "2000-02-29T12:00:00Z"],
+    ["2024-02-29T10:00:00Z", "2024-02-29T12:00:00Z"],
+    ["2026-11-21T22:00:00Z", "2026-11-22T23:59:59.999999999Z"],
+    ["2026-11-22T00:00:00+14:00", "2026-11-21T00:00:00-12:00"],
+  ])("should accept a grant from %s to %s", (start, end) => {
+    expect(checkSemantics("AccessSchedule", accessSchedule({ grants: [{ start, end }] }))).toEqual([]);
   });
 });
 

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { timestampField } from "../api/fields.ts";
 import { daysInMonth, isLeapYear, parseInstant } from "./instant.ts";
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
@@ -236,6 +237,20 @@ describe("parseInstant properties", () => {
         const parsed = parseInstant(text);
         expect(parsed.ok).toBe(real);
         if (parsed.ok) expect(parsed.ms).toBe(Date.parse(text.toUpperCase()));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  // The API's schema and the evaluator must agree, or a grant the API admitted could stay closed
+  // (or, worse, one the API would refuse could open). The evaluator also reads lower-case t and z
+  // and fractions finer than a nanosecond, which the API's pattern refuses.
+  it("agrees with the API's timestamp validation on every upper-case text", () => {
+    const api = timestampField("end");
+    fc.assert(
+      fc.property(fc.oneof(validInstant, nearInstant), (text) => {
+        const upper = text.toUpperCase();
+        expect(api.safeParse(upper).success).toBe(parseInstant(upper).ok);
       }),
       { numRuns: 3000 },
     );
