@@ -281,6 +281,63 @@ const cases: Case[] = [
     expected: closed("OutsideWindows", "2026-11-08T01:00:00Z"),
   },
 
+  // 2027: Europe/Berlin springs forward on 28 March and falls back on 31 October, both at 01:00Z;
+  // America/New_York springs forward on 14 March at 07:00Z and falls back on 7 November at 06:00Z.
+  {
+    name: "Berlin 2027 spring-forward: a window from 02:30 (skipped) opens at the change, 03:00 CEST",
+    spec: windows("Europe/Berlin", [["Sun"], "02:30", "04:00"]),
+    now: "2027-03-28T00:30:00Z",
+    expected: closed("OutsideWindows", "2027-03-28T01:00:00Z"),
+  },
+  {
+    name: "Berlin 2027 spring-forward: a window ending at 02:30 (skipped) ends at the change",
+    spec: windows("Europe/Berlin", [["Sat"], "23:00", "02:30"]),
+    now: "2027-03-28T00:30:00Z",
+    expected: open("InsideWindow", "2027-03-28T01:00:00Z"),
+  },
+  {
+    name: "Berlin 2027 fall-back: a window from 02:30 opens at the first 02:30 (CEST)",
+    spec: windows("Europe/Berlin", [["Sun"], "02:30", "05:00"]),
+    now: "2027-10-31T00:00:00Z",
+    expected: closed("OutsideWindows", "2027-10-31T00:30:00Z"),
+  },
+  {
+    name: "Berlin 2027 fall-back: a window ending at 02:30 ends at the first 02:30 (CEST)",
+    spec: windows("Europe/Berlin", [["Sat"], "22:00", "02:30"]),
+    now: "2027-10-31T00:15:00Z",
+    expected: open("InsideWindow", "2027-10-31T00:30:00Z"),
+  },
+  {
+    name: "New York 2027 spring-forward: a window from 02:30 (skipped) opens at the change, 03:00 EDT",
+    spec: windows("America/New_York", [["Sun"], "02:30", "04:00"]),
+    now: "2027-03-14T06:30:00Z",
+    expected: closed("OutsideWindows", "2027-03-14T07:00:00Z"),
+  },
+  {
+    name: "New York 2027 spring-forward: the window opened at the change runs to 04:00 EDT",
+    spec: windows("America/New_York", [["Sun"], "02:30", "04:00"]),
+    now: "2027-03-14T07:00:00Z",
+    expected: open("InsideWindow", "2027-03-14T08:00:00Z"),
+  },
+  {
+    name: "New York 2027 fall-back: a window from 01:30 opens at the first 01:30 (EDT) and ends 03:00 EST",
+    spec: windows("America/New_York", [["Sun"], "01:30", "03:00"]),
+    now: "2027-11-07T05:00:00Z",
+    expected: closed("OutsideWindows", "2027-11-07T05:30:00Z"),
+  },
+  {
+    name: "New York 2027 fall-back: the window is open through the second 01:30 until 03:00 EST",
+    spec: windows("America/New_York", [["Sun"], "01:30", "03:00"]),
+    now: "2027-11-07T06:30:00Z",
+    expected: open("InsideWindow", "2027-11-07T08:00:00Z"),
+  },
+  {
+    name: "New York 2027 fall-back: a 01:00-01:30 window covers the first run of the repeated half hour only",
+    spec: windows("America/New_York", [["Sun"], "01:00", "01:30"]),
+    now: "2027-11-07T06:00:00Z",
+    expected: closed("OutsideWindows", "2027-11-14T06:00:00Z"),
+  },
+
   // Australia/Lord_Howe shifts by 30 minutes: +11:00 -> +10:30 at 15:00Z on 2026-04-04 (02:00 ->
   // 01:30 on Sunday 5 April) and +10:30 -> +11:00 at 15:30Z on 2026-10-03 (02:00 -> 02:30 on 4 October).
   {

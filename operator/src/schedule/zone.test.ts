@@ -102,6 +102,97 @@ describe("localWallClockToInstant", () => {
   });
 });
 
+// The two rules docs/concepts.md states, at every 2026 and 2027 change in Berlin and New York: a
+// repeated local time means its first occurrence, a skipped one the moment of the change.
+describe("localWallClockToInstant at the 2026 and 2027 daylight-saving changes", () => {
+  const TRANSITIONS = [
+    // zone, date, clocks change at (UTC), the local time before, the local time after
+    { zone: "Europe/Berlin", date: "2026-03-29", change: "2026-03-29T01:00:00Z", from: "02:00", to: "03:00" },
+    { zone: "Europe/Berlin", date: "2026-10-25", change: "2026-10-25T01:00:00Z", from: "03:00", to: "02:00" },
+    { zone: "Europe/Berlin", date: "2027-03-28", change: "2027-03-28T01:00:00Z", from: "02:00", to: "03:00" },
+    { zone: "Europe/Berlin", date: "2027-10-31", change: "2027-10-31T01:00:00Z", from: "03:00", to: "02:00" },
+    {
+      zone: "America/New_York",
+      date: "2026-03-08",
+      change: "2026-03-08T07:00:00Z",
+      from: "02:00",
+      to: "03:00",
+    },
+    {
+      zone: "America/New_York",
+      date: "2026-11-01",
+      change: "2026-11-01T06:00:00Z",
+      from: "02:00",
+      to: "01:00",
+    },
+    {
+      zone: "America/New_York",
+      date: "2027-03-14",
+      change: "2027-03-14T07:00:00Z",
+      from: "02:00",
+      to: "03:00",
+    },
+    {
+      zone: "America/New_York",
+      date: "2027-11-07",
+      change: "2027-11-07T06:00:00Z",
+      from: "02:00",
+      to: "01:00",
+    },
+  ];
+  const wallOf = (date: string, time: string): WallClock => {
+    const [year, month, day] = date.split("-").map(Number) as [number, number, number];
+    const [hour, minute] = time.split(":").map(Number) as [number, number];
+    return { year, month, day, hour, minute };
+  };
+  const minutes = (time: string) => Number(time.slice(0, 2)) * 60 + Number(time.slice(3));
+  const HOUR = 3_600_000;
+
+  it.each(TRANSITIONS)("$zone $date: the local clock jumps from $from to $to at $change", (t) => {
+    const change = Date.parse(t.change);
+    const before = instantToLocal(change - 1, t.zone);
+    const after = instantToLocal(change, t.zone);
+    expect([before.hour, before.minute, before.second]).toEqual([minutes(t.from) / 60 - 1, 59, 59]);
+    expect([after.hour, after.minute]).toEqual([minutes(t.to) / 60, 0]);
+  });
+
+  it.each(TRANSITIONS.filter((t) => t.to > t.from))(
+    "$zone $date: every skipped time from $from to before $to is the moment of the change, $change",
+    (t) => {
+      for (let m = minutes(t.from); m < minutes(t.to); m++) {
+        const time = `${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
+        expect(localWallClockToInstant(wallOf(t.date, time), t.zone).toISOString(), time).toBe(
+          new Date(t.change).toISOString(),
+        );
+      }
+      // The first time after the gap is the change itself; the last before it is a minute earlier.
+      expect(localWallClockToInstant(wallOf(t.date, t.to), t.zone).getTime()).toBe(Date.parse(t.change));
+      const lastBefore = `${String(minutes(t.from) / 60 - 1).padStart(2, "0")}:59`;
+      expect(localWallClockToInstant(wallOf(t.date, lastBefore), t.zone).getTime()).toBe(
+        Date.parse(t.change) - 60_000,
+      );
+    },
+  );
+
+  it.each(TRANSITIONS.filter((t) => t.to < t.from))(
+    "$zone $date: every repeated time from $to to before $from is its first occurrence, an hour before its second",
+    (t) => {
+      const change = Date.parse(t.change);
+      for (let m = minutes(t.to); m < minutes(t.from); m++) {
+        const time = `${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
+        const first = localWallClockToInstant(wallOf(t.date, time), t.zone).getTime();
+        const offset = (m - minutes(t.to)) * 60_000;
+        // The first run of the repeated hour ends at the change; the second starts there.
+        expect(first, time).toBe(change - HOUR + offset);
+        const second = instantToLocal(change + offset, t.zone);
+        expect([second.hour * 60 + second.minute], time).toEqual([m]);
+      }
+      // The time the clocks fall back to is read before the change, the one after it is not repeated.
+      expect(localWallClockToInstant(wallOf(t.date, t.from), t.zone).getTime()).toBe(change + HOUR);
+    },
+  );
+});
+
 describe("instantToLocal", () => {
   it.each([
     {
