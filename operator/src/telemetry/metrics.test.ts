@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { FakeClock } from "../kube/fake-clock.ts";
+import { WorkQueue } from "../kube/queue.ts";
 import { SignetMetrics } from "./metrics.ts";
 
 async function value(
@@ -47,5 +49,79 @@ describe("SignetMetrics", () => {
       await value(metrics, "signet_reconcile_total", { controller: "accesspolicy", result: "success" }),
     ).toBe(1);
     expect(await value(metrics, "signet_reconcile_errors_total", { controller: "accesspolicy" })).toBe(2);
+  });
+
+  it("should record a work queue's depth, adds, waits, work, retries and work in progress, by queue name", async () => {
+    const metrics = new SignetMetrics();
+    const clock = new FakeClock();
+    const queue = new WorkQueue({ clock, name: "things", metrics });
+    new WorkQueue({ clock, name: "others", metrics }).add("ns/x");
+    const things = { name: "things" };
+    const sample = async (metricName: string, labels: Record<string, string> = things) => {
+      for (const metric of await metrics.registry.getMetricsAsJSON()) {
+        const found = metric.values.find(
+          (v) =>
+            ((v as { metricName?: string }).metricName ?? metric.name) === metricName &&
+            Object.entries(labels).every(([k, l]) => String(v.labels[k]) === l),
+        );
+        if (found !== undefined) return found.value;
+      }
+      return undefined;
+    };
+    expect(await sample("signet_workqueue_adds_total")).toBe(0);
+    expect(await sample("signet_workqueue_retries_total")).toBe(0);
+    expect(await sample("signet_workqueue_queue_duration_seconds_count")).toBe(0);
+
+    queue.add("ns/a");
+    queue.add("ns/a"); // a duplicate
+    queue.add("ns/b");
+    expect(await sample("signet_workqueue_depth")).toBe(2);
+    expect(await sample("signet_workqueue_adds_total")).toBe(2);
+
+    await clock.advance(2000);
+    await queue.get(); // ns/a, after 2 s
+    expect(await sample("signet_workqueue_depth")).toBe(1);
+    await clock.advance(500);
+    expect(await sample("signet_workqueue_longest_running_processor_seconds")).toBe(0.5);
+    expect(await sample("signet_workqueue_unfinished_work_seconds")).toBe(0.5);
+    await queue.get(); // ns/b, after 2.5 s
+    await clock.advance(1000);
+    expect(await sample("signet_workqueue_longest_running_processor_seconds")).toBe(1.5);
+    expect(await sample("signet_workqueue_unfinished_work_seconds")).toBe(2.5);
+
+    queue.done("ns/a"); // after 1.5 s
+    queue.addRateLimited("ns/b"); // its reconcile failed: back in 100 ms
+    queue.done("ns/b"); // after 1 s
+    queue.addAfter("ns/c", 3000);
+    expect(await sample("signet_workqueue_retries_total")).toBe(1);
+    expect(await sample("signet_workqueue_depth")).toBe(0);
+    expect(await sample("signet_workqueue_adds_total")).toBe(2);
+    await clock.advance(100);
+    expect(await sample("signet_workqueue_depth")).toBe(1);
+    await clock.advance(2900);
+    expect(await sample("signet_workqueue_depth")).toBe(2);
+    expect(await sample("signet_workqueue_adds_total")).toBe(4);
+
+    expect(await sample("signet_workqueue_queue_duration_seconds_count")).toBe(2);
+    expect(await sample("signet_workqueue_queue_duration_seconds_sum")).toBe(4.5);
+    expect(await sample("signet_workqueue_queue_duration_seconds_bucket", { ...things, le: "1" })).toBe(0);
+    expect(await sample("signet_workqueue_queue_duration_seconds_bucket", { ...things, le: "2.5" })).toBe(2);
+    expect(await sample("signet_workqueue_work_duration_seconds_count")).toBe(2);
+    expect(await sample("signet_workqueue_work_duration_seconds_sum")).toBe(2.5);
+    expect(await sample("signet_workqueue_longest_running_processor_seconds")).toBe(0);
+    expect(await sample("signet_workqueue_unfinished_work_seconds")).toBe(0);
+
+    expect(await sample("signet_workqueue_depth", { name: "others" })).toBe(1);
+    expect(await sample("signet_workqueue_adds_total", { name: "others" })).toBe(1);
+    expect(await sample("signet_workqueue_retries_total", { name: "others" })).toBe(0);
+
+    queue.shutDown();
+    expect(await sample("signet_workqueue_depth")).toBe(0);
+  });
+
+  it("should hand out one sink per queue name", () => {
+    const metrics = new SignetMetrics();
+    expect(metrics.workQueue("things")).toBe(metrics.workQueue("things"));
+    expect(metrics.workQueue("things")).not.toBe(metrics.workQueue("others"));
   });
 });

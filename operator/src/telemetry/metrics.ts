@@ -1,7 +1,14 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { WorkInProgress, WorkQueueMetrics, WorkQueueMetricsProvider } from "../kube/queue.ts";
 
-/** Every metric Signet exports, on one registry per process (tests make their own). */
-export class SignetMetrics {
+/** Waits and reconciles in a controller's queue: from a millisecond to minutes when it is backed up. */
+const QUEUE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+/**
+ * Every metric Signet exports, on one registry per process (tests make their own). It is the
+ * metrics provider of the work queues: `new WorkQueue({ name: "machineidentity", metrics })`.
+ */
+export class SignetMetrics implements WorkQueueMetricsProvider {
   readonly registry: Registry;
   readonly svidsIssued: Counter<"namespace">;
   readonly svidsRotated: Counter<"namespace">;
@@ -13,6 +20,16 @@ export class SignetMetrics {
   readonly reconcileDuration: Histogram<"controller">;
   readonly activeWorkers: Gauge<"controller">;
   readonly tamperDetected: Counter<"kind">;
+  readonly workqueueDepth: Gauge<"name">;
+  readonly workqueueAdds: Counter<"name">;
+  readonly workqueueQueueDuration: Histogram<"name">;
+  readonly workqueueWorkDuration: Histogram<"name">;
+  readonly workqueueRetries: Counter<"name">;
+  readonly workqueueLongestRunning: Gauge<"name">;
+  readonly workqueueUnfinishedWork: Gauge<"name">;
+  readonly #queues = new Map<string, WorkQueueMetrics>();
+  /** How to read each queue's work in progress, at scrape time; the latest queue of a name wins. */
+  readonly #inProgress = new Map<string, () => WorkInProgress>();
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -78,6 +95,86 @@ export class SignetMetrics {
       labelNames: ["kind"],
       registers,
     });
+    this.workqueueDepth = new Gauge({
+      name: "signet_workqueue_depth",
+      help: "Keys waiting in a work queue, counting keys added again while being processed.",
+      labelNames: ["name"],
+      registers,
+    });
+    this.workqueueAdds = new Counter({
+      name: "signet_workqueue_adds_total",
+      help: "Keys added to a work queue that were not already waiting.",
+      labelNames: ["name"],
+      registers,
+    });
+    this.workqueueQueueDuration = new Histogram({
+      name: "signet_workqueue_queue_duration_seconds",
+      help: "Time a key waits in a work queue, from its add to the start of its processing.",
+      labelNames: ["name"],
+      buckets: QUEUE_BUCKETS,
+      registers,
+    });
+    this.workqueueWorkDuration = new Histogram({
+      name: "signet_workqueue_work_duration_seconds",
+      help: "Time from handing a key out of a work queue to its being marked done.",
+      labelNames: ["name"],
+      buckets: QUEUE_BUCKETS,
+      registers,
+    });
+    this.workqueueRetries = new Counter({
+      name: "signet_workqueue_retries_total",
+      help: "Keys added again to a work queue with backoff after a failure.",
+      labelNames: ["name"],
+      registers,
+    });
+    const inProgress = this.#inProgress;
+    this.workqueueLongestRunning = new Gauge({
+      name: "signet_workqueue_longest_running_processor_seconds",
+      help: "How long the key processed longest so far in a work queue has been processed.",
+      labelNames: ["name"],
+      registers,
+      collect() {
+        for (const [name, read] of inProgress) this.set({ name }, read().longestMs / 1000);
+      },
+    });
+    this.workqueueUnfinishedWork = new Gauge({
+      name: "signet_workqueue_unfinished_work_seconds",
+      help: "Processing time of the keys of a work queue not yet done; a stuck worker makes it grow.",
+      labelNames: ["name"],
+      registers,
+      collect() {
+        for (const [name, read] of inProgress) this.set({ name }, read().unfinishedMs / 1000);
+      },
+    });
+  }
+
+  /** The metrics sink of the work queue `name` (the same one for every call with that name). */
+  workQueue(name: string): WorkQueueMetrics {
+    const known = this.#queues.get(name);
+    if (known !== undefined) return known;
+    const labels = { name };
+    const depth = this.workqueueDepth.labels(labels);
+    const adds = this.workqueueAdds.labels(labels);
+    const queueDuration = this.workqueueQueueDuration.labels(labels);
+    const workDuration = this.workqueueWorkDuration.labels(labels);
+    const retries = this.workqueueRetries.labels(labels);
+    const sink: WorkQueueMetrics = {
+      depth: (keys) => depth.set(keys),
+      added: () => adds.inc(),
+      started: (waitedMs) => queueDuration.observe(waitedMs / 1000),
+      finished: (workedMs) => workDuration.observe(workedMs / 1000),
+      retried: () => retries.inc(),
+      inProgress: (read) => {
+        this.#inProgress.set(name, read);
+      },
+    };
+    // Every series of the queue exists from the start, at zero, so that rate() sees the first add.
+    adds.inc(0);
+    retries.inc(0);
+    this.workqueueQueueDuration.zero(labels);
+    this.workqueueWorkDuration.zero(labels);
+    this.#queues.set(name, sink);
+    return sink;
   }
 
   /** Wraps a reconcile function so that signet_reconcile_active_workers counts the calls in flight. */
