@@ -19,11 +19,24 @@ export type Weekday = (typeof WEEKDAYS)[number];
 export const MAX_GRANT = "168h";
 const MAX_GRANT_MS = 168 * 3_600_000;
 
+/** A window's end: a time of day, or 24:00, the midnight that ends the day (RE2 and ECMAScript). */
+export const WINDOW_END_PATTERN = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$";
+
 function timeOfDay(what: string) {
   return z
     .string()
     .max(5)
     .regex(new RegExp(TIME_OF_DAY_PATTERN), `${what} must be a 24-hour time HH:MM between 00:00 and 23:59`);
+}
+
+function windowEnd() {
+  return z
+    .string()
+    .max(5)
+    .regex(
+      new RegExp(WINDOW_END_PATTERN),
+      "end must be a 24-hour time HH:MM between 00:00 and 23:59, or 24:00 for midnight at the end of the day",
+    );
 }
 
 export const WindowSchema = withRules(
@@ -32,14 +45,15 @@ export const WindowSchema = withRules(
       .min(1, "list at least one day, e.g. [Mon, Tue, Wed, Thu, Fri]")
       .describe("Days on which the window opens, each at most once: Mon, Tue, Wed, Thu, Fri, Sat, Sun."),
     start: timeOfDay("start").describe("Local time the window opens, HH:MM."),
-    end: timeOfDay("end").describe(
-      "Local time the window closes, HH:MM. An end earlier than start closes on the next day.",
+    end: windowEnd().describe(
+      "Local time the window closes, HH:MM. An end earlier than start closes on the next day; 24:00 closes at midnight, so start 00:00 and end 24:00 is the whole day.",
     ),
   }),
   [
     {
       rule: "self.start != self.end",
-      message: "end must differ from start; an end earlier than start closes the window on the next day",
+      message:
+        'end must differ from start; an end earlier than start closes the window on the next day, and start "00:00" with end "24:00" is the whole day',
       fieldPath: ".end",
       holds: (w) => w.start !== w.end,
     },

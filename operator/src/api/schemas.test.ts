@@ -102,6 +102,36 @@ describe("grant timestamps", () => {
   });
 });
 
+describe("window times", () => {
+  const withWindow = (start: string, end: string) =>
+    accessSchedule({ windows: [{ days: ["Sat", "Sun"], start, end }] });
+
+  it.each([
+    ["00:00", "24:00"],
+    ["18:00", "24:00"],
+    ["22:00", "00:00"],
+    ["00:00", "23:59"],
+  ])("should accept a window from %s to %s", (start, end) => {
+    expect(checkSemantics("AccessSchedule", withWindow(start, end))).toEqual([]);
+  });
+
+  it.each([
+    ["24:00", "06:00", "spec.windows[0].start: start must be a 24-hour time HH:MM between 00:00 and 23:59"],
+    [
+      "09:00",
+      "24:01",
+      "spec.windows[0].end: end must be a 24-hour time HH:MM between 00:00 and 23:59, or 24:00 for midnight at the end of the day",
+    ],
+    [
+      "00:00",
+      "00:00",
+      'spec.windows[0].end: end must differ from start; an end earlier than start closes the window on the next day, and start "00:00" with end "24:00" is the whole day',
+    ],
+  ])("should refuse a window from %s to %s", (start, end, message) => {
+    expect(formatProblems(checkSemantics("AccessSchedule", withWindow(start, end)))).toBe(message);
+  });
+});
+
 describe("checkSemantics", () => {
   it.each([
     ["an unknown time zone", { timeZone: "Europe/Berlim" }, ["spec.timeZone"]],

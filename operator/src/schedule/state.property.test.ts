@@ -47,7 +47,7 @@ const instant = fc.oneof(
 const window = fc.record({
   days: fc.subarray(DAYS, { minLength: 1 }),
   start: timeOfDay,
-  end: timeOfDay,
+  end: fc.oneof({ arbitrary: timeOfDay, weight: 4 }, { arbitrary: fc.constant("24:00"), weight: 1 }),
 });
 
 function grantsAround(t: number) {

@@ -141,6 +141,62 @@ const cases: Case[] = [
     expected: open("InsideWindow", "2026-11-17T00:00:00Z"),
   },
 
+  // 24:00 is the midnight that ends the day: 00:00 to 24:00 is the whole day.
+  {
+    name: "a 00:00-24:00 window is open from midnight to midnight",
+    spec: windows("UTC", [["Mon"], "00:00", "24:00"]),
+    now: "2026-11-16T00:00:00Z",
+    expected: open("InsideWindow", "2026-11-17T00:00:00Z"),
+  },
+  {
+    name: "a 00:00-24:00 window is closed at the midnight that ends it",
+    spec: windows("UTC", [["Mon"], "00:00", "24:00"]),
+    now: "2026-11-17T00:00:00Z",
+    expected: closed("OutsideWindows", "2026-11-23T00:00:00Z"),
+  },
+  {
+    name: "a window ending at 24:00 is the same as one ending at 00:00",
+    spec: windows("UTC", [["Mon"], "18:00", "24:00"]),
+    now: "2026-11-16T23:59:59.999Z",
+    expected: open("InsideWindow", "2026-11-17T00:00:00Z"),
+  },
+  {
+    name: "whole-day windows on Saturday and Sunday merge into the weekend",
+    spec: windows("Europe/Berlin", [["Sat", "Sun"], "00:00", "24:00"]),
+    now: "2026-11-21T12:00:00Z",
+    expected: open("InsideWindow", "2026-11-22T23:00:00Z"),
+  },
+  {
+    name: "whole-day windows on every day are open with no end",
+    spec: windows("Europe/Berlin", [ALL_DAYS, "00:00", "24:00"]),
+    now: "2026-10-25T01:30:00Z",
+    expected: open("InsideWindow"),
+  },
+  {
+    name: "Berlin spring-forward: the whole of Sunday 2026-03-29 is 23 hours",
+    spec: windows("Europe/Berlin", [["Sun"], "00:00", "24:00"]),
+    now: "2026-03-28T23:00:00Z",
+    expected: open("InsideWindow", "2026-03-29T22:00:00Z"),
+  },
+  {
+    name: "Berlin fall-back: the whole of Sunday 2026-10-25 is 25 hours",
+    spec: windows("Europe/Berlin", [["Sun"], "00:00", "24:00"]),
+    now: "2026-10-24T22:00:00Z",
+    expected: open("InsideWindow", "2026-10-25T23:00:00Z"),
+  },
+  {
+    name: "New York 2027 spring-forward: the whole of Sunday 14 March is 23 hours",
+    spec: windows("America/New_York", [["Sun"], "00:00", "24:00"]),
+    now: "2027-03-14T05:00:00Z",
+    expected: open("InsideWindow", "2027-03-15T04:00:00Z"),
+  },
+  {
+    name: "New York 2027 fall-back: the whole of Sunday 7 November is 25 hours",
+    spec: windows("America/New_York", [["Sun"], "00:00", "24:00"]),
+    now: "2027-11-07T04:00:00Z",
+    expected: open("InsideWindow", "2027-11-08T05:00:00Z"),
+  },
+
   // Merging: overlapping and adjacent windows form one active period.
   {
     name: "back-to-back windows merge into one period",
@@ -604,6 +660,18 @@ const cases: Case[] = [
     expected: closed("InvalidWindow"),
   },
   {
+    name: "a window may not start at 24:00",
+    spec: windows("UTC", [["Mon"], "24:00", "06:00"]),
+    now: "2026-11-16T12:00:00Z",
+    expected: closed("InvalidWindow"),
+  },
+  {
+    name: "a window may not end after 24:00",
+    spec: windows("UTC", [["Mon"], "09:00", "24:01"]),
+    now: "2026-11-16T12:00:00Z",
+    expected: closed("InvalidWindow"),
+  },
+  {
     name: "a malformed grant instant closes the schedule",
     spec: { ...nineToFive, grants: [{ start: "tomorrow", end: "2026-11-16T18:00:00Z" }] },
     now: "2026-11-16T12:00:00Z",
@@ -639,6 +707,16 @@ describe("scheduleState", () => {
       name: "names the window field and value when a time is malformed",
       spec: windows("UTC", [["Mon"], "09:00", "17:00"], [["Tue"], "9:00", "12:00"]),
       fragments: ["spec.windows[1].start", '"9:00"'],
+    },
+    {
+      name: "says 24:00 is accepted as an end when an end is malformed",
+      spec: windows("UTC", [["Mon"], "09:00", "25:00"]),
+      fragments: ['spec.windows[0].end "25:00"', "or 24:00 for midnight at the end of the day"],
+    },
+    {
+      name: "says 24:00 is not a start",
+      spec: windows("UTC", [["Mon"], "24:00", "06:00"]),
+      fragments: ['spec.windows[0].start "24:00"', "(00:00 to 23:59)"],
     },
     {
       name: "names the grant field and value when an instant is malformed",

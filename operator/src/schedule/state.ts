@@ -62,6 +62,7 @@ interface Interval {
 interface CompiledWindow {
   days: ReadonlySet<Weekday>;
   startMinute: number;
+  /** Minutes after the midnight that starts the window's day: startMinute < endMinute <= startMinute + 1440. */
   endMinute: number;
 }
 
@@ -71,6 +72,8 @@ interface CompiledGrant extends Interval {
 
 const MINUTES_PER_DAY = 1440;
 const HH_MM = /^([01]\d|2[0-3]):([0-5]\d)$/;
+/** A window's end may also be 24:00, the midnight that ends its day. */
+const END_OF_DAY = "24:00";
 // A window recurs weekly, so a search of a week and a day finds its next start; the extra week
 // covers a start that a daylight-saving gap swallowed this week.
 const WINDOW_SEARCH_DAYS = 15;
@@ -103,7 +106,9 @@ function invalidGrant(field: string, text: string, problem: string): ScheduleSta
  *
  * Semantics:
  * - A window is active on [start, end) of the local days it lists; end < start runs past midnight
- *   and belongs to the day it starts on. start == end is empty (the schema refuses it).
+ *   and belongs to the day it starts on. end 24:00 is the midnight that ends the day, so 00:00 to
+ *   24:00 is the whole day however long daylight saving makes it. start == end is empty (the
+ *   schema refuses it).
  * - Wall-clock times that daylight saving skips or repeats follow localWallClockToInstant's rules.
  * - A grant is active on [start, end) of its absolute instants; end <= start is empty.
  * - suspend wins over everything: inactive, with no transition until the spec changes.
@@ -126,16 +131,23 @@ export function scheduleState(spec: AccessScheduleSpecInput, now: Date): Schedul
   const windows: CompiledWindow[] = [];
   for (const [i, window] of (spec.windows ?? []).entries()) {
     const startMinute = minuteOfDay(window.start);
-    const endMinute = minuteOfDay(window.end);
-    if (startMinute === undefined || endMinute === undefined) {
-      const field = startMinute === undefined ? "start" : "end";
+    if (startMinute === undefined) {
       return inactive(
         ScheduleReason.InvalidWindow,
-        `spec.windows[${i}].${field} ${JSON.stringify(window[field])} is not a time of day "HH:MM" (00:00 to 23:59); access is closed until it is corrected`,
+        `spec.windows[${i}].start ${JSON.stringify(window.start)} is not a time of day "HH:MM" (00:00 to 23:59); access is closed until it is corrected`,
+      );
+    }
+    const endMinute = window.end === END_OF_DAY ? MINUTES_PER_DAY : minuteOfDay(window.end);
+    if (endMinute === undefined) {
+      return inactive(
+        ScheduleReason.InvalidWindow,
+        `spec.windows[${i}].end ${JSON.stringify(window.end)} is not a time of day "HH:MM" (00:00 to 23:59, or 24:00 for midnight at the end of the day); access is closed until it is corrected`,
       );
     }
     if (startMinute !== endMinute && window.days.length > 0) {
-      windows.push({ days: new Set(window.days), startMinute, endMinute });
+      // An end earlier than the start is on the next day.
+      const end = endMinute < startMinute ? endMinute + MINUTES_PER_DAY : endMinute;
+      windows.push({ days: new Set(window.days), startMinute, endMinute: end });
     }
   }
 
@@ -254,7 +266,10 @@ class WindowCalendar {
       for (const w of this.#windows) {
         if (!w.days.has(date.weekday)) continue;
         const start = this.#instant(day, w.startMinute);
-        const end = this.#instant(w.endMinute < w.startMinute ? day + 1 : day, w.endMinute);
+        const end = this.#instant(
+          day + Math.floor(w.endMinute / MINUTES_PER_DAY),
+          w.endMinute % MINUTES_PER_DAY,
+        );
         if (end > start) intervals.push({ start, end });
       }
       intervals.sort((a, b) => a.start - b.start || a.end - b.end);
@@ -306,7 +321,7 @@ function coversWholeWeek(windows: readonly CompiledWindow[]): boolean {
   const week = MINUTES_PER_DAY * 7;
   const covered = new Uint8Array(week);
   for (const w of windows) {
-    const length = (w.endMinute - w.startMinute + MINUTES_PER_DAY) % MINUTES_PER_DAY;
+    const length = w.endMinute - w.startMinute;
     for (const weekday of w.days) {
       const first = WEEKDAYS.indexOf(weekday) * MINUTES_PER_DAY + w.startMinute;
       for (let m = 0; m < length; m++) covered[(first + m) % week] = 1;
