@@ -32,12 +32,12 @@ async function serve(args: string[], mode: { controllers: boolean; webhook: bool
     "signet started",
   );
   let stopping = false;
-  const shutdown = (signal: string) => {
+  const shutdown = (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutting down");
     operator.stop().then(
-      () => process.exit(0),
+      () => process.exit(code),
       (err: unknown) => {
         log.error({ err: (err as Error).message }, "shutdown failed");
         process.exit(1);
@@ -46,6 +46,11 @@ async function serve(args: string[], mode: { controllers: boolean; webhook: bool
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+  // A controller that cannot start leaves leadership to another replica, or to a restart.
+  void operator.failure.then((err) => {
+    log.error({ err: err.message }, "a controller failed to start; exiting");
+    shutdown("failure", 1);
+  });
 }
 
 const [command, ...args] = process.argv.slice(2);

@@ -24,10 +24,10 @@ const REPORT_POLL_MS = 20;
  */
 export const startAccessControllers: StartControllers = async (ctx) => {
   const { kc, log, metrics, events, now } = ctx;
-  const scheduleQueue = new WorkQueue();
+  const scheduleQueue = new WorkQueue({ name: "accessschedule", metrics });
   // Keyed by namespace: a target's default deny is shared by the policies of its namespace.
-  const policyQueue = new WorkQueue();
-  const policyStatusQueue = new WorkQueue();
+  const policyQueue = new WorkQueue({ name: "accesspolicy", metrics });
+  const policyStatusQueue = new WorkQueue({ name: "accesspolicystatus", metrics });
 
   // Reports wait while NetworkPolicy writes are queued or running (at most REPORT_HOLD_MS), so
   // that at a boundary shared by many policies the API server serves the access changes first.
@@ -95,13 +95,16 @@ export const startAccessControllers: StartControllers = async (ctx) => {
   };
   const onNetworkPolicy = (np: k8s.V1NetworkPolicy) => policyQueue.add(np.metadata?.namespace ?? "");
 
-  ctx.schedules.on("add", onSchedule);
-  ctx.schedules.on("update", onScheduleUpdate);
-  ctx.schedules.on("delete", onSchedule);
-  ctx.policies.on("add", onPolicy);
-  ctx.policies.on("update", onPolicyUpdate);
-  ctx.policies.on("delete", onPolicy);
-  for (const event of ["add", "update", "delete"] as const) ctx.networkPolicies.on(event, onNetworkPolicy);
+  // Removed when these controllers stop, so that a later term starts with handlers of its own only.
+  const offs = [
+    ctx.schedules.on("add", onSchedule),
+    ctx.schedules.on("update", onScheduleUpdate),
+    ctx.schedules.on("delete", onSchedule),
+    ctx.policies.on("add", onPolicy),
+    ctx.policies.on("update", onPolicyUpdate),
+    ctx.policies.on("delete", onPolicy),
+    ...(["add", "update", "delete"] as const).map((event) => ctx.networkPolicies.on(event, onNetworkPolicy)),
+  ];
 
   for (const schedule of ctx.schedules.list()) scheduleQueue.add(keyOf(schedule));
   for (const policy of ctx.policies.list()) policyQueue.add(policy.metadata.namespace ?? "");
@@ -132,6 +135,7 @@ export const startAccessControllers: StartControllers = async (ctx) => {
   ]);
 
   return async () => {
+    for (const off of offs) off();
     timers.stop();
     scheduleQueue.shutDown();
     policyQueue.shutDown();

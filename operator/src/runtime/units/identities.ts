@@ -1,0 +1,126 @@
+import type * as k8s from "@kubernetes/client-node";
+import { type AccessSchedule, IDENTITY_LABEL, type MachineIdentity } from "../../api/index.ts";
+import { IDENTITY_LABEL as SECRET_IDENTITY_LABEL } from "../../controllers/machineidentity/desired.ts";
+import { MachineIdentityReconciler } from "../../controllers/machineidentity/reconciler.ts";
+import { keyOf, type Unsubscribe } from "../../kube/informer.ts";
+import { OwnWrites } from "../../kube/own-writes.ts";
+import { runWorkers, WorkQueue } from "../../kube/queue.ts";
+import { EventRecorder } from "../../telemetry/events.ts";
+import { logRetry } from "../../telemetry/logger.ts";
+import type { Runnable } from "../runnables.ts";
+import type { OperatorContext } from "./context.ts";
+import type { CaHolder } from "./pki.ts";
+
+/**
+ * Leader-elected: the MachineIdentity controller. Every handler it registers, its queue, its
+ * workers and its timer belong to one term and are gone when it stops.
+ */
+export function identitiesUnit(ctx: OperatorContext, ca: CaHolder): Runnable {
+  const { config, log, metrics, now, caches, claimIndex } = ctx;
+  return {
+    name: "machineidentities",
+    leaderElected: true,
+    async start() {
+      const events = new EventRecorder(ctx.kc, log, { component: "signet-controller" });
+      const queue = new WorkQueue({ name: "machineidentity", metrics });
+      const ownWrites = new OwnWrites();
+      const reconciler = new MachineIdentityReconciler({
+        kc: ctx.kc,
+        policy: { trustDomain: config.trustDomain, minTtlMs: config.minTtlMs, maxTtlMs: config.maxTtlMs },
+        ca: () => ca.current(),
+        identities: caches.identities,
+        secrets: caches.secrets,
+        schedules: caches.schedules,
+        pods: caches.pods,
+        events,
+        metrics,
+        log: log.child({ controller: "machineidentity" }),
+        now,
+        ownWrites,
+        reserved: ctx.reservedSecrets,
+        issuance: ctx.claimRules,
+        claimants: claimIndex,
+        requeue: (key) => queue.add(key),
+      });
+      const enqueueAll = () => {
+        for (const mi of caches.identities.list()) queue.add(keyOf(mi));
+      };
+      const offs: Unsubscribe[] = [];
+      // One SPIFFE ID, one holder: when an identity lets go of an ID (deleted, or claiming another),
+      // the others that claim it are looked at again, since one of them may now hold it.
+      offs.push(
+        claimIndex.onReleased((spiffeId, released) => {
+          for (const rival of claimIndex.bySpiffeId(spiffeId)) {
+            if (keyOf(rival) !== released) queue.add(keyOf(rival));
+          }
+        }),
+      );
+      // Every ca.crt follows the workload trust bundle.
+      offs.push(ca.onTrustChanged(enqueueAll));
+      const onIdentity = (mi: MachineIdentity) => {
+        if (!ownWrites.isOwn("MachineIdentity", mi)) queue.add(keyOf(mi));
+      };
+      const onSecret = (s: k8s.V1Secret) => {
+        const owner = s.metadata?.labels?.[SECRET_IDENTITY_LABEL];
+        if (owner && !ownWrites.isOwn("Secret", s)) queue.add(`${s.metadata?.namespace}/${owner}`);
+      };
+      const onPod = (p: k8s.V1Pod) => {
+        const id = p.metadata?.labels?.[IDENTITY_LABEL];
+        if (id) queue.add(`${p.metadata?.namespace}/${id}`);
+      };
+      const onSchedule = (s: AccessSchedule) => {
+        for (const mi of caches.identities.list(s.metadata?.namespace)) {
+          if (mi.spec.scheduleRef?.name === s.metadata?.name) queue.add(keyOf(mi));
+        }
+      };
+      // What a namespace may claim changes with the admin's policies and the namespace's labels.
+      const onNamespace = (ns: k8s.V1Namespace) => {
+        for (const mi of caches.identities.list(ns.metadata?.name)) queue.add(keyOf(mi));
+      };
+      for (const event of ["add", "update"] as const) {
+        offs.push(caches.identities.on(event, onIdentity), caches.secrets.on(event, onSecret));
+      }
+      offs.push(
+        caches.identities.on("delete", (mi) => {
+          ownWrites.forget("MachineIdentity", mi);
+          queue.add(keyOf(mi));
+        }),
+        caches.secrets.on("delete", (s) => {
+          ownWrites.forget("Secret", s);
+          onSecret(s);
+        }),
+      );
+      for (const event of ["add", "update", "delete"] as const) {
+        offs.push(
+          caches.pods.on(event, onPod),
+          caches.schedules.on(event, onSchedule),
+          caches.issuancePolicies.on(event, enqueueAll),
+          caches.namespaces.on(event, onNamespace),
+        );
+      }
+      enqueueAll();
+
+      const workers = runWorkers({
+        queue,
+        concurrency: config.workers,
+        reconcile: metrics.tracked("machineidentity", (key: string) => reconciler.reconcile(key)),
+        onResult: (_key, outcome, ms) => metrics.observeReconcile("machineidentity", outcome, ms),
+        onError: (key, err) => logRetry(log, { identity: key }, "reconcile failed", err),
+      });
+      const expiry = setInterval(() => {
+        let soonest = Number.POSITIVE_INFINITY;
+        for (const mi of caches.identities.list()) {
+          const notAfter = mi.status?.notAfter ? new Date(mi.status.notAfter).getTime() : Number.NaN;
+          if (notAfter < soonest) soonest = notAfter;
+        }
+        if (Number.isFinite(soonest)) metrics.soonestExpirySeconds.set((soonest - now().getTime()) / 1000);
+      }, 5_000);
+      return async () => {
+        for (const off of offs) off();
+        clearInterval(expiry);
+        queue.shutDown();
+        await workers;
+      };
+    },
+  };
+}

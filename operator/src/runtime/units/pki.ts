@@ -1,0 +1,123 @@
+import { type CaState, CaStore } from "../../controllers/ca/store.ts";
+import { SERVING_CA_SECRET_NAME } from "../../controllers/machineidentity/ownership.ts";
+import { SERVING_TTL_MS, WebhookCertKeeper } from "../../controllers/webhookcert/keeper.ts";
+import type { Runnable } from "../runnables.ts";
+import { type OperatorContext, retryUntil } from "./context.ts";
+
+/** The workload CA as the PKI unit last read it, and who wants to hear when its trust changes. */
+export class CaHolder {
+  #current: CaState | undefined;
+  readonly #listeners = new Set<() => void>();
+
+  /** The CA to mint with; only leader-elected units started after the PKI unit read it. */
+  current(): CaState {
+    if (!this.#current) throw new Error("the workload CA has not been read yet");
+    return this.#current;
+  }
+
+  /** Called when the trust bundle or the issuing root changes; the returned function unsubscribes. */
+  onTrustChanged(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  set(next: CaState | undefined): void {
+    const previous = this.#current;
+    this.#current = next;
+    if (!previous || !next) return;
+    if (
+      next.bundlePem !== previous.bundlePem ||
+      next.issuer.rootFingerprint !== previous.issuer.rootFingerprint
+    ) {
+      for (const listener of this.#listeners) listener();
+    }
+  }
+}
+
+/**
+ * Leader-elected: the workload CA (read, or created once, and rotated), Signet's serving CA, and the
+ * webhook's serving certificate with the caBundle of the webhook configurations. Its start
+ * resolves once the workload CA is known, so the units after it can mint.
+ */
+export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
+  const { config, log, now } = ctx;
+  return {
+    name: "pki",
+    leaderElected: true,
+    async start(signal) {
+      const owned = await ctx.owners(signal);
+      const caStore = new CaStore({
+        kc: ctx.kc,
+        namespace: config.namespace,
+        secretName: config.caSecretName,
+        purpose: "workload",
+        userSecretName: config.userCaSecretName,
+        trustDomain: config.trustDomain,
+        leafMaxTtlMs: config.maxTtlMs,
+        now,
+        ownerReferences: owned,
+      });
+      // Signet's own endpoints get a CA of their own: the webhook configurations trust only it, so
+      // no workload SVID (whatever DNS names it claims) is ever accepted as Signet's webhook.
+      const servingCaStore = new CaStore({
+        kc: ctx.kc,
+        namespace: config.namespace,
+        secretName: SERVING_CA_SECRET_NAME,
+        purpose: "serving",
+        trustDomain: config.trustDomain,
+        leafMaxTtlMs: SERVING_TTL_MS,
+        now,
+        ownerReferences: owned,
+      });
+      const keeper = new WebhookCertKeeper({
+        kc: ctx.kc,
+        namespace: config.namespace,
+        secretName: config.webhookSecretName,
+        dnsNames: config.webhookDnsNames,
+        ipAddresses: config.webhookIpAddresses,
+        mutatingWebhookConfigurationName: config.webhookConfigurationName,
+        validatingWebhookConfigurationName: config.validatingWebhookConfigurationName,
+        log,
+        now,
+        ownerReferences: owned,
+      });
+      holder.set(await retryUntil(() => caStore.reconcile(), signal, log, "CA"));
+
+      // The workload CA, the serving CA and the webhook certificate are looked at again when the
+      // soonest of them is due (at least every hour, at most every second).
+      let timer: NodeJS.Timeout | undefined;
+      let running: Promise<void> = Promise.resolve();
+      const loop = async () => {
+        try {
+          holder.set(await caStore.reconcile());
+          const serving = await servingCaStore.reconcile();
+          const keeperNext = await keeper.reconcile(serving);
+          const due = Math.min(
+            keeperNext.getTime(),
+            holder.current().nextCheck?.getTime() ?? Number.POSITIVE_INFINITY,
+            serving.nextCheck?.getTime() ?? Number.POSITIVE_INFINITY,
+          );
+          schedule(Math.min(Math.max(1_000, due - now().getTime()), 3_600_000));
+        } catch (err) {
+          if (signal.aborted) return;
+          log.error({ err: (err as Error).message }, "CA or webhook certificate reconcile failed");
+          schedule(5_000);
+        }
+      };
+      const schedule = (ms: number) => {
+        if (signal.aborted) return;
+        timer = setTimeout(() => {
+          running = loop();
+        }, ms);
+      };
+      running = loop();
+      await running;
+      return async () => {
+        clearTimeout(timer);
+        await running;
+        clearTimeout(timer);
+        holder.set(undefined);
+      };
+    },
+  };
+}
