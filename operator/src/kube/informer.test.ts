@@ -1,20 +1,49 @@
-import { KubeConfig, type KubernetesListObject, type V1Secret } from "@kubernetes/client-node";
+import { ApiException, KubeConfig, type KubernetesListObject, type V1Secret } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { FakeClock, settle } from "./fake-clock.ts";
 import {
   createInformer,
   type InformerOptions,
   keyOf,
+  RETRY_AFTER_CAP_MS,
+  retryAfterMs,
+  SHORT_WATCH_MS,
   splitKey,
+  statusOf,
   type WatchLike,
   withoutManagedFields,
 } from "./informer.ts";
+
+/** A fake clock that also records the delay of every timer set on it: the informer's waits. */
+class RecordingClock extends FakeClock {
+  readonly delays: number[] = [];
+
+  override setTimeout(callback: () => void, delayMs: number): unknown {
+    this.delays.push(delayMs);
+    return super.setTimeout(callback, delayMs);
+  }
+}
+
+/** What undici's fetch throws when nothing listens on the API server's port. */
+const refused = () =>
+  Object.assign(new TypeError("fetch failed"), {
+    cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6443"), { code: "ECONNREFUSED" }),
+  });
+/** What client-node's Watch passes to `done` when the watch request is answered 429. */
+const watchTooManyRequests = () => Object.assign(new Error("Too Many Requests"), { statusCode: 429 });
+/** What a generated API client throws for a list answered with `code`. */
+const listAnswered = (code: number, headers: Record<string, string> = {}) =>
+  new ApiException(code, "refused", { kind: "Status", code }, headers);
 
 type Params = Record<string, string | number | boolean | undefined>;
 
 interface WatchCall {
   path: string;
   params: Params;
+  /** When the watch was requested. */
+  at: number;
+  /** Whether the server answered 200 (and not an error). */
+  opened: boolean;
   send(type: string, obj: unknown): void;
   close(error?: unknown): void;
 }
@@ -27,6 +56,14 @@ class ScriptedWatch implements WatchLike {
   readonly calls: WatchCall[] = [];
   /** Errors with which the next openings fail, one per opening. */
   readonly openErrors: unknown[] = [];
+  /** While set, every opening fails with what it returns: the API server is down. */
+  refuse: (() => unknown) | undefined;
+
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
 
   async watch(
     path: string,
@@ -42,16 +79,20 @@ class ScriptedWatch implements WatchLike {
       done(error);
     };
     controller.signal.addEventListener("abort", () => finish(new DOMException("aborted", "AbortError")));
-    this.calls.push({
+    const call: WatchCall = {
       path,
       params,
+      at: this.#now(),
+      opened: false,
       send: (type, obj) => {
         if (!finished) callback(type, obj, { type, object: obj });
       },
       close: (error = null) => finish(error),
-    });
-    const openError = this.openErrors.shift();
+    };
+    this.calls.push(call);
+    const openError = this.refuse?.() ?? this.openErrors.shift();
     if (openError !== undefined) finish(openError);
+    else call.opened = true;
     return controller;
   }
 
@@ -86,9 +127,14 @@ class Collection {
   };
 }
 
-function setUp(options: Pick<InformerOptions<V1Secret>, "transform"> = {}) {
-  const clock = new FakeClock();
-  const watch = new ScriptedWatch();
+function setUp(
+  options: Pick<
+    InformerOptions<V1Secret>,
+    "transform" | "random" | "restartBaseDelayMs" | "restartMaxDelayMs"
+  > = {},
+) {
+  const clock = new RecordingClock();
+  const watch = new ScriptedWatch(() => clock.now());
   const server = new Collection();
   const events: string[] = [];
   const errors: unknown[] = [];
@@ -99,6 +145,8 @@ function setUp(options: Pick<InformerOptions<V1Secret>, "transform"> = {}) {
     watchTimeoutSeconds: 60,
     clock,
     watch,
+    // The middle of every jitter range unless a test says otherwise: waits of 150, 300, 600, 750 ms.
+    random: () => 0.5,
     ...options,
   });
   for (const event of ["add", "update", "delete"] as const) {
@@ -172,7 +220,7 @@ describe("createInformer", () => {
     watch.last.close(Object.assign(new Error("connection reset"), { code: "ECONNRESET" }));
     await settle();
     expect(errors).toHaveLength(1);
-    await clock.advance(199);
+    await clock.advance(149);
     expect(watch.calls).toHaveLength(1);
     await clock.advance(1);
     expect(watch.calls).toHaveLength(2);
@@ -183,24 +231,232 @@ describe("createInformer", () => {
     informer.stop();
   });
 
-  it("should wait longer after each consecutive failure, and start over once events flow again", async () => {
+  it("should wait longer after each consecutive failure up to 1 s, and start over once events flow again", async () => {
     const { clock, watch, informer } = setUp();
     await informer.start();
     const waits: number[] = [];
     const failAndMeasure = async () => {
       const opened = watch.calls.length;
       const before = clock.now();
+      // Dropped as soon as it opened, without an event: not a watch reestablished.
       watch.last.close(new Error("boom"));
-      while (watch.calls.length === opened) await clock.advance(50);
+      while (watch.calls.length === opened) await clock.advance(10);
       waits.push(clock.now() - before);
     };
-    await failAndMeasure();
-    await failAndMeasure();
-    await failAndMeasure();
+    for (let i = 0; i < 5; i++) await failAndMeasure();
     watch.last.send("ADDED", secret("a", "120"));
     await failAndMeasure();
-    expect(waits).toEqual([200, 400, 800, 200]);
+    expect(waits).toEqual([150, 300, 600, 750, 750, 150]);
     informer.stop();
+  });
+
+  it("should start the backoff over once a watch reopens, without waiting for an event", async () => {
+    const { clock, watch, informer } = setUp();
+    await informer.start();
+    watch.openErrors.push(refused(), refused(), refused(), refused());
+    watch.last.close(refused());
+    await clock.advance(5_000);
+    expect(clock.delays).toEqual([150, 300, 600, 750, 750]);
+    expect(watch.last.opened).toBe(true);
+    // Open on a quiet collection: no event, not even a bookmark, then the connection breaks.
+    await clock.advance(SHORT_WATCH_MS);
+    watch.last.close(refused());
+    await settle();
+    expect(clock.delays.at(-1)).toBe(150);
+    informer.stop();
+  });
+
+  it("should start the backoff over once a list succeeds", async () => {
+    const { clock, watch, server, informer } = setUp();
+    server.failures = [refused(), refused(), refused(), refused()];
+    const started = informer.start();
+    await clock.advance(5_000);
+    await started;
+    expect(clock.delays).toEqual([150, 300, 600, 750]);
+    watch.last.close(refused());
+    await settle();
+    expect(clock.delays.at(-1)).toBe(150);
+    informer.stop();
+  });
+
+  it.each([
+    { downMs: 3_000, random: 0 },
+    { downMs: 3_000, random: 0.999_999 },
+    { downMs: 60_000, random: 0 },
+    { downMs: 60_000, random: 0.999_999 },
+    { downMs: 600_000, random: 0.999_999 },
+  ])(
+    "should rewatch within 1 s of the API server coming back after $downMs ms down (random $random)",
+    async ({ downMs, random }) => {
+      const { clock, watch, server, informer } = setUp({ random: () => random });
+      await informer.start();
+      watch.last.send("ADDED", secret("a", "170"));
+      const downAt = clock.now();
+      watch.refuse = refused;
+      watch.last.close(Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }));
+      await clock.advance(downMs);
+      watch.refuse = undefined;
+      const upAt = clock.now();
+      while (!watch.last.opened && clock.now() - upAt < 5_000) await clock.advance(1);
+      expect(watch.last.opened).toBe(true);
+      expect(watch.last.at - upAt).toBeLessThanOrEqual(1_000);
+      // Probing the down server costs it at most one refused connection every 500 ms.
+      const probes = watch.calls.filter((c) => c.at > downAt && c.at < upAt).length;
+      expect(probes).toBeLessThanOrEqual(downMs / 500 + 3);
+      expect(watch.last.params.resourceVersion).toBe("170");
+      expect(server.lists).toBe(1);
+      informer.stop();
+    },
+  );
+
+  it("should retry a watch refused with 429 promptly, however long the outage before it", async () => {
+    const { clock, watch, informer } = setUp();
+    await informer.start();
+    watch.refuse = refused;
+    watch.last.close(refused());
+    await clock.advance(60_000);
+    expect(clock.delays.at(-1)).toBe(750);
+    // Back, with its watch cache still filling: two 429s (a watch's carry no Retry-After), then 200.
+    watch.refuse = undefined;
+    watch.openErrors.push(watchTooManyRequests(), watchTooManyRequests());
+    const upAt = clock.now();
+    const refusedBefore = clock.delays.length;
+    while (!watch.last.opened) await clock.advance(1);
+    // The wait already pending when it came back, then two short ones.
+    expect(clock.delays.slice(refusedBefore)).toEqual([150, 300]);
+    expect(watch.last.at - upAt).toBeLessThanOrEqual(750 + 150 + 300);
+    informer.stop();
+  });
+
+  it.each([
+    { case: "429 with Retry-After: 1", error: () => listAnswered(429, { "retry-after": "1" }), wait: 1_050 },
+    { case: "429 with Retry-After: 0", error: () => listAnswered(429, { "retry-after": "0" }), wait: 50 },
+    {
+      case: "429 with a Retry-After of 2 minutes, cut to the cap",
+      error: () => listAnswered(429, { "retry-after": "120" }),
+      wait: RETRY_AFTER_CAP_MS + 50,
+    },
+    {
+      case: "429 with Retry-After as an HTTP date 30 s on, cut to the cap",
+      error: () =>
+        listAnswered(429, { "retry-after": new Date(Date.parse("2026-01-01T00:00:30Z")).toUTCString() }),
+      wait: RETRY_AFTER_CAP_MS + 50,
+    },
+    { case: "503 with Retry-After: 1", error: () => listAnswered(503, { "retry-after": "1" }), wait: 1_050 },
+    { case: "429 without Retry-After", error: () => listAnswered(429), wait: 150 },
+  ])(
+    "should retry a list answered $case after $wait ms, not after the outage's backoff",
+    async ({ error, wait }) => {
+      const { clock, server, informer } = setUp();
+      // Six refused connections first: the next ordinary wait would be 750 ms.
+      server.failures = [refused(), refused(), refused(), refused(), refused(), refused(), error()];
+      const started = informer.start();
+      while (server.lists < 7) await clock.advance(1);
+      const answeredAt = clock.now();
+      expect(clock.delays.at(-1)).toBe(wait);
+      while (server.lists < 8) await clock.advance(1);
+      expect(clock.now() - answeredAt).toBe(wait);
+      await started;
+      informer.stop();
+    },
+  );
+
+  it("should back off a 503 without Retry-After as any other failure", async () => {
+    const { clock, server, informer } = setUp();
+    server.failures = [refused(), refused(), listAnswered(503)];
+    const started = informer.start();
+    await clock.advance(2_000);
+    await started;
+    expect(clock.delays).toEqual([150, 300, 600]);
+    informer.stop();
+  });
+
+  it("should keep backing off repeated 429s without Retry-After, up to the same 1 s", async () => {
+    const { clock, server, informer } = setUp();
+    server.failures = Array.from({ length: 6 }, () => listAnswered(429));
+    const started = informer.start();
+    await clock.advance(5_000);
+    await started;
+    expect(clock.delays).toEqual([150, 300, 600, 750, 750, 750]);
+    informer.stop();
+  });
+
+  it("should draw each wait between half its ceiling and its ceiling", async () => {
+    const draws = [0, 0.25, 0.5, 0.75, 0.999_999, 0];
+    const { clock, server, informer } = setUp({ random: () => draws.shift() ?? 0.5 });
+    server.failures = Array.from({ length: 6 }, refused);
+    const started = informer.start();
+    await clock.advance(10_000);
+    await started;
+    expect(clock.delays.map(Math.round)).toEqual([100, 250, 600, 875, 1_000, 500]);
+    informer.stop();
+  });
+
+  it("should spread the waits of informers that fail together", async () => {
+    const { clock, server, informer } = setUp({ random: Math.random });
+    server.failures = Array.from({ length: 200 }, refused);
+    const started = informer.start();
+    await clock.advance(300_000);
+    await started;
+    const ceilings = clock.delays.map((_, n) => Math.min(200 * 2 ** n, 1_000));
+    clock.delays.forEach((delay, n) => {
+      expect(delay).toBeGreaterThanOrEqual((ceilings[n] ?? 0) / 2);
+      expect(delay).toBeLessThanOrEqual(ceilings[n] ?? 0);
+    });
+    expect(new Set(clock.delays.slice(3).map(Math.round)).size).toBeGreaterThan(100);
+    informer.stop();
+  });
+
+  it("should reopen a watch that the server closes without events on the same schedule, not ListWatch's 1-30 s", async () => {
+    const { clock, watch, informer } = setUp();
+    await informer.start();
+    for (let i = 0; i < 6; i++) {
+      watch.last.close();
+      await clock.advance(1_000);
+    }
+    expect(watch.calls).toHaveLength(7);
+    // The first reopening is at once; then 150, 300, 600 and 750 ms, however often it happens.
+    expect(clock.delays).toEqual([150, 300, 600, 750, 750]);
+    watch.last.send("BOOKMARK", { metadata: { resourceVersion: "180" } });
+    watch.last.close();
+    await settle();
+    watch.last.close();
+    await clock.advance(1_000);
+    expect(clock.delays.slice(5)).toEqual([150]);
+    expect(watch.last.params.resourceVersion).toBe("180");
+    informer.stop();
+  });
+
+  it("should cancel a pending restart on stop, and open nothing after", async () => {
+    const { clock, watch, errors, informer } = setUp();
+    await informer.start();
+    watch.refuse = refused;
+    watch.last.close(refused());
+    await clock.advance(2_000);
+    const calls = watch.calls.length;
+    const reported = errors.length;
+    expect(clock.pending()).toBe(1);
+    informer.stop();
+    expect(clock.pending()).toBe(0);
+    watch.refuse = undefined;
+    await clock.advance(60_000);
+    expect(watch.calls).toHaveLength(calls);
+    expect(errors).toHaveLength(reported);
+  });
+
+  it("should cut short ListWatch's pause before reopening on stop, and open nothing after", async () => {
+    const { clock, watch, errors, informer } = setUp();
+    await informer.start();
+    watch.last.close();
+    await settle();
+    watch.last.close();
+    await settle();
+    expect(clock.pending()).toBe(1);
+    informer.stop();
+    expect(clock.pending()).toBe(0);
+    await clock.advance(60_000);
+    expect(watch.calls).toHaveLength(2);
+    expect(errors).toEqual([]);
   });
 
   it("should relist after a 410 Gone in the stream and report objects deleted meanwhile", async () => {
@@ -244,10 +500,10 @@ describe("createInformer", () => {
     const started = informer.start().then(() => {
       resolved = true;
     });
-    await clock.advance(200);
+    await clock.advance(150);
     expect(resolved).toBe(false);
     expect(errors).toHaveLength(2);
-    await clock.advance(400);
+    await clock.advance(300);
     await started;
     expect(server.lists).toBe(3);
     expect(names(informer.list())).toEqual(["a"]);
@@ -419,5 +675,42 @@ describe("keyOf and splitKey", () => {
   ])("should key $key and split it back", ({ obj, key }) => {
     expect(keyOf(obj)).toBe(key);
     expect(splitKey(key)).toEqual({ namespace: obj.metadata.namespace ?? "", name: obj.metadata.name });
+  });
+});
+
+describe("statusOf and retryAfterMs", () => {
+  const now = Date.parse("2026-01-01T00:00:00Z");
+
+  it.each([
+    { case: "a refused watch", error: watchTooManyRequests(), status: 429 },
+    { case: "a refused list", error: listAnswered(503), status: 503 },
+    { case: "a refused connection", error: refused(), status: undefined },
+    {
+      case: "a Node error code",
+      error: Object.assign(new Error("x"), { code: "ECONNRESET" }),
+      status: undefined,
+    },
+    { case: "nothing", error: undefined, status: undefined },
+  ])("should read the status of $case", ({ error, status }) => {
+    expect(statusOf(error)).toBe(status);
+  });
+
+  it.each([
+    { header: "1", ms: 1_000 },
+    { header: " 3 ", ms: 3_000 },
+    { header: "0", ms: 0 },
+    { header: "Thu, 01 Jan 2026 00:00:02 GMT", ms: 2_000 },
+    { header: "Wed, 31 Dec 2025 23:59:00 GMT", ms: 0 },
+    { header: "soon", ms: undefined },
+    { header: "-1", ms: undefined },
+    { header: "", ms: undefined },
+  ])("should read Retry-After '$header' as $ms ms", ({ header, ms }) => {
+    expect(retryAfterMs(listAnswered(429, { "retry-after": header }), now)).toBe(ms);
+  });
+
+  it("should find no Retry-After on an error without headers", () => {
+    expect(retryAfterMs(watchTooManyRequests(), now)).toBeUndefined();
+    expect(retryAfterMs(listAnswered(429), now)).toBeUndefined();
+    expect(retryAfterMs(undefined, now)).toBeUndefined();
   });
 });

@@ -19,10 +19,20 @@ export interface InformerOptions<T extends KubernetesObject> {
   list: () => Promise<KubernetesListObject<T>>;
   labelSelector?: string;
   fieldSelector?: string;
-  /** First delay before restarting after a watch or list error; doubles up to the max. Default 200 ms. */
+  /**
+   * Ceiling of the first wait before restarting after a watch or list error; it doubles with each
+   * further failure in a row, up to the max, and the wait is drawn between half the ceiling and
+   * the ceiling. Default 200 ms.
+   */
   restartBaseDelayMs?: number;
-  /** Default 30 s. */
+  /**
+   * The highest ceiling. Default 1 s: after an outage of any length, the API server is asked again
+   * within 1 s of being back. A failure costs the server one refused connection or one short error
+   * answer, so the probing of a down server stays cheap.
+   */
   restartMaxDelayMs?: number;
+  /** Random numbers in [0, 1) for the jitter of the waits. Default Math.random. */
+  random?: () => number;
   /**
    * How long the server keeps one watch open before closing it (it is then resumed from the last
    * resourceVersion). Default: random between 5 and 10 minutes, as client-go does, so that watches of
@@ -65,6 +75,53 @@ export type Unsubscribe = () => void;
 /** Watch event types that carry an object of the collection (BOOKMARK and ERROR do not). */
 const OBJECT_PHASES = new Set(["ADDED", "MODIFIED", "DELETED"]);
 
+/** The longest a server's Retry-After holds a restart back; a longer one is cut to this. */
+export const RETRY_AFTER_CAP_MS = 1_000;
+
+/**
+ * A watch that ends with an error sooner than this after it opened, without having delivered an
+ * event, does not count as reestablished: the failures before it keep counting, so a server that
+ * accepts watches and drops them at once is not asked again at the first wait every time.
+ */
+export const SHORT_WATCH_MS = 1_000;
+
+/**
+ * The HTTP status of a failed list or watch: client-node's Watch puts it in `statusCode`, its
+ * generated API clients (ApiException) in `code`. Network errors have neither as a number.
+ */
+export function statusOf(error: unknown): number | undefined {
+  const { statusCode, code } = (error ?? {}) as { statusCode?: unknown; code?: unknown };
+  if (typeof statusCode === "number") return statusCode;
+  if (typeof code === "number") return code;
+  return undefined;
+}
+
+/**
+ * The Retry-After of a failed list, in milliseconds from `now`: delta-seconds or an HTTP date.
+ * ApiException keeps the response's headers under lower-case names; client-node's Watch keeps
+ * none, so a refused watch has no Retry-After.
+ */
+export function retryAfterMs(error: unknown, now: number): number | undefined {
+  const headers = ((error ?? {}) as { headers?: unknown }).headers;
+  if (typeof headers !== "object" || headers === null) return undefined;
+  const value = (headers as Record<string, unknown>)["retry-after"];
+  if (typeof value !== "string" || value.trim() === "") return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // An HTTP date names its day and month; Date.parse would take "-1" for a year.
+  const date = /[a-z]/i.test(text) ? Date.parse(text) : Number.NaN;
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * A 429, or a 503 that says when to come back: the server is up and asks for a moment (its watch
+ * cache is still filling after a restart, or priority and fairness turned the request away).
+ */
+function isThrottled(error: unknown, retryAfter: number | undefined): boolean {
+  const status = statusOf(error);
+  return status === 429 || (status === 503 && retryAfter !== undefined);
+}
+
 /** The work-queue key of an object: "namespace/name", or "name" for a cluster-scoped object. */
 export function keyOf(obj: KubernetesObject): string {
   const namespace = obj.metadata?.namespace;
@@ -100,6 +157,17 @@ export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
  * itself (it relists, and emits deletes for objects that vanished meanwhile) but stops for good on any
  * other error; this informer restarts it with backoff, resuming from the last resourceVersion, so the
  * cache is never left stale without an error having been reported.
+ *
+ * The backoff: the n-th failure in a row waits between half and all of min(base * 2^(n-1), max),
+ * drawn at random so that the informers of many replicas spread out (200 ms base and 1 s max by
+ * default: 100-200 ms, 200-400, 400-800, then 500-1000 ms for as long as the server stays down).
+ * The count starts over as soon as the server is back: a list succeeded or a watch opened (its
+ * request was answered 200), not only once an event arrives, which may take minutes on a quiet
+ * collection. A throttled answer (429, or 503 with Retry-After) shows the server up and busy; it
+ * is asked again after its Retry-After, capped at RETRY_AFTER_CAP_MS, or, without one, at waits
+ * that start from the base again whatever the failures before, never at the outage's backoff.
+ * ListWatch's own pause before reopening a watch that the server closed without an event (which
+ * would double from 1 s to 30 s) follows the same jittered schedule.
  */
 export function createInformer<T extends KubernetesObject>(
   kc: KubeConfig,
@@ -107,7 +175,8 @@ export function createInformer<T extends KubernetesObject>(
 ): Informer<T> {
   const clock = options.clock ?? systemClock;
   const baseDelayMs = options.restartBaseDelayMs ?? 200;
-  const maxDelayMs = options.restartMaxDelayMs ?? 30_000;
+  const maxDelayMs = options.restartMaxDelayMs ?? 1_000;
+  const random = options.random ?? Math.random;
   const inner = options.watch ?? new Watch(kc);
   const transform = options.transform;
   const errorListeners: ((error: unknown) => void)[] = [];
@@ -116,7 +185,11 @@ export function createInformer<T extends KubernetesObject>(
   let stopped = false;
   let synced = false;
   let listedOnce = false;
+  // Failures in a row since the server last answered well; throttled answers in a row, apart.
   let failures = 0;
+  let throttles = 0;
+  // Watches that ListWatch reopened in a row after the server closed them without an event.
+  let quietCloses = 0;
   let restartTimer: unknown;
   const pendingDelays = new Set<() => void>();
   let resolveSynced!: () => void;
@@ -127,6 +200,18 @@ export function createInformer<T extends KubernetesObject>(
   });
   // A caller that never awaits start() must not see an unhandled rejection when it stops early.
   syncedPromise.catch(() => {});
+
+  /** Equal jitter: half the ceiling for certain, so that retries never come back to back. */
+  const backoff = (attempt: number) => {
+    const ceiling = Math.min(baseDelayMs * 2 ** Math.min(attempt, 30), maxDelayMs);
+    return ceiling / 2 + (random() * ceiling) / 2;
+  };
+
+  /** The server answered well: the next failure waits as the first one would. */
+  const reestablished = () => {
+    failures = 0;
+    throttles = 0;
+  };
 
   const watch: WatchLike = {
     async watch(path, queryParams, callback, done) {
@@ -141,30 +226,53 @@ export function createInformer<T extends KubernetesObject>(
         allowWatchBookmarks: true,
         timeoutSeconds: options.watchTimeoutSeconds ?? Math.floor(300 + Math.random() * 300),
       };
-      return inner.watch(
+      // Watch calls `done` before it returns when the request fails (no answer, or not 200), and
+      // only later, when the stream ends, once it has opened.
+      let ended = false;
+      let openedAt: number | undefined;
+      let failuresBefore = 0;
+      let sawEvent = false;
+      const controller = await inner.watch(
         path,
         params,
         (phase, obj, raw) => {
           // Anything the server sends proves the watch healthy again.
-          failures = 0;
+          sawEvent = true;
+          reestablished();
+          if (phase !== "ERROR") quietCloses = 0;
           const kept = transform && OBJECT_PHASES.has(phase) ? transform(obj as T) : obj;
           callback(phase, kept, raw);
         },
-        done,
+        (error) => {
+          ended = true;
+          const short = openedAt !== undefined && clock.now() - openedAt < SHORT_WATCH_MS;
+          if (error && short && !sawEvent) failures = failuresBefore;
+          done(error);
+        },
       );
+      if (!ended) {
+        openedAt = clock.now();
+        failuresBefore = failures;
+        reestablished();
+      }
+      return controller;
     },
   };
 
   const list = async () => {
     const result = await options.list();
     listedOnce = true;
+    reestablished();
     if (transform) result.items = result.items.map(transform);
     return result;
   };
 
-  // ListWatch's own reconnect pause: on the injected clock, and cut short by stop().
-  const delayFn = (ms: number) =>
+  // ListWatch's own pause before reopening a watch that ended without an event since it opened
+  // (its `ms` doubles from 1 s to 30 s): on the jittered schedule instead, on the injected clock,
+  // and cut short by stop().
+  const delayFn = (_ms: number) =>
     new Promise<void>((resolve) => {
+      const ms = backoff(quietCloses++);
       const finish = () => {
         pendingDelays.delete(finish);
         clock.clearTimeout(handle);
@@ -188,6 +296,7 @@ export function createInformer<T extends KubernetesObject>(
   const attempt = async () => {
     restartTimer = undefined;
     if (stopped) return;
+    quietCloses = 0;
     try {
       await listWatch.start();
     } catch (error) {
@@ -204,8 +313,19 @@ export function createInformer<T extends KubernetesObject>(
     if (stopped) return;
     for (const listener of errorListeners) listener(error);
     if (restartTimer !== undefined) return;
-    const delay = Math.min(baseDelayMs * 2 ** Math.min(failures, 30), maxDelayMs);
-    failures++;
+    const retryAfter = retryAfterMs(error, clock.now());
+    let delay: number;
+    if (isThrottled(error, retryAfter)) {
+      // A little jitter on top, so that informers turned away together do not return together.
+      delay =
+        retryAfter === undefined
+          ? backoff(throttles)
+          : Math.min(retryAfter, RETRY_AFTER_CAP_MS) + (random() * baseDelayMs) / 2;
+      throttles++;
+    } else {
+      delay = backoff(failures);
+      failures++;
+    }
     restartTimer = clock.setTimeout(() => void attempt(), delay);
     unref(restartTimer);
   };
