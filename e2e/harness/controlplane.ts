@@ -24,6 +24,13 @@ export interface ControlPlane {
   readonly ca: TestCa;
   /** Writes a kubeconfig for a user authenticated by a client certificate from the cluster CA. */
   writeKubeconfig(path: string, user: string, groups?: string[]): Promise<void>;
+  /**
+   * SIGKILLs kube-apiserver, as a crash or an OOM kill would end it, and starts it again with the
+   * same flags, port, etcd and certificates, after `downMs` (default 0) without one, as a control
+   * plane upgrade or a node reboot would leave it. Resolves once /readyz answers ok again, with the
+   * times (Date.now()) of the kill and of that first ok.
+   */
+  restartApiServer(options?: { downMs?: number }): Promise<{ killedAt: number; readyAt: number }>;
   stop(): Promise<void>;
 }
 
@@ -110,6 +117,44 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   };
   // Webhook calls to 127.0.0.1 must never go through a proxy.
   const env = { ...process.env, NO_PROXY: "127.0.0.1,localhost", no_proxy: "127.0.0.1,localhost" };
+  const apiServerArgs = [
+    `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+    `--cert-dir=${pki}`,
+    `--tls-cert-file=${files.servingCrt}`,
+    `--tls-private-key-file=${files.servingKey}`,
+    `--client-ca-file=${files.caCrt}`,
+    `--secure-port=${apiPort}`,
+    `--bind-address=${apiAddress}`,
+    `--advertise-address=${apiAddress}`,
+    `--service-cluster-ip-range=${full?.serviceClusterIpRange ?? "10.0.0.0/24"}`,
+    "--allow-privileged=true",
+    ...(full
+      ? [
+          // Pods get ServiceAccount tokens; kubelets may touch only their own node and pods.
+          "--enable-admission-plugins=NodeRestriction",
+          "--authorization-mode=Node,RBAC",
+          // Node names do not resolve here: exec and logs go to the kubelet by its address.
+          "--kubelet-preferred-address-types=InternalIP",
+          `--kubelet-certificate-authority=${files.caCrt}`,
+          `--kubelet-client-certificate=${join(pki, "kubelet-client.crt")}`,
+          `--kubelet-client-key=${join(pki, "kubelet-client.key")}`,
+          "--endpoint-reconciler-type=lease",
+        ]
+      : ["--disable-admission-plugins=ServiceAccount", "--authorization-mode=RBAC"]),
+    `--service-account-issuer=${server}/`,
+    `--service-account-key-file=${files.saPub}`,
+    `--service-account-signing-key-file=${files.saKey}`,
+    "--shutdown-delay-duration=0s",
+    "--v=1",
+  ];
+  const startApiServer = () =>
+    startSupervised(
+      "kube-apiserver",
+      bins.kubeApiserver,
+      apiServerArgs,
+      join(dir, "kube-apiserver.log"),
+      env,
+    );
   const processes: Supervised[] = [];
   // kube-apiserver first: it shuts down cleanly only while etcd still answers.
   const stopAll = async () => {
@@ -136,44 +181,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
         env,
       ),
     );
-    processes.push(
-      startSupervised(
-        "kube-apiserver",
-        bins.kubeApiserver,
-        [
-          `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-          `--cert-dir=${pki}`,
-          `--tls-cert-file=${files.servingCrt}`,
-          `--tls-private-key-file=${files.servingKey}`,
-          `--client-ca-file=${files.caCrt}`,
-          `--secure-port=${apiPort}`,
-          `--bind-address=${apiAddress}`,
-          `--advertise-address=${apiAddress}`,
-          `--service-cluster-ip-range=${full?.serviceClusterIpRange ?? "10.0.0.0/24"}`,
-          "--allow-privileged=true",
-          ...(full
-            ? [
-                // Pods get ServiceAccount tokens; kubelets may touch only their own node and pods.
-                "--enable-admission-plugins=NodeRestriction",
-                "--authorization-mode=Node,RBAC",
-                // Node names do not resolve here: exec and logs go to the kubelet by its address.
-                "--kubelet-preferred-address-types=InternalIP",
-                `--kubelet-certificate-authority=${files.caCrt}`,
-                `--kubelet-client-certificate=${join(pki, "kubelet-client.crt")}`,
-                `--kubelet-client-key=${join(pki, "kubelet-client.key")}`,
-                "--endpoint-reconciler-type=lease",
-              ]
-            : ["--disable-admission-plugins=ServiceAccount", "--authorization-mode=RBAC"]),
-          `--service-account-issuer=${server}/`,
-          `--service-account-key-file=${files.saPub}`,
-          `--service-account-signing-key-file=${files.saKey}`,
-          "--shutdown-delay-duration=0s",
-          "--v=1",
-        ],
-        join(dir, "kube-apiserver.log"),
-        env,
-      ),
-    );
+    processes.push(startApiServer());
     await waitReady(server, ca.certPem, admin, processes, options.readyTimeoutMs ?? 90_000, dir);
     if (full) await startControllers(full, dir, files, writeKubeconfig, processes, env, bins);
   } catch (err) {
@@ -194,14 +202,36 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     { mode: 0o600 },
   );
 
+  let stopped = false;
+  const restartApiServer = async ({ downMs = 0 }: { downMs?: number } = {}) => {
+    if (stopped) throw new Error("the control plane is stopped");
+    const at = processes.findIndex((p) => p.name === "kube-apiserver");
+    const killed = processes[at];
+    if (!killed) throw new Error("kube-apiserver is not running");
+    const killedAt = Date.now();
+    // The guard shell, its watcher and kube-apiserver share one process group.
+    process.kill(-killed.pid, "SIGKILL");
+    await killed.stop();
+    await new Promise((r) => setTimeout(r, Math.max(0, killedAt + downMs - Date.now())));
+    if (stopped) throw new Error("the control plane was stopped during the restart");
+    processes[at] = startApiServer();
+    // Polled often, so that readyAt is at most a few tens of milliseconds after the first ok.
+    await waitReady(server, ca.certPem, admin, processes, options.readyTimeoutMs ?? 90_000, dir, 25);
+    return { killedAt, readyAt: Date.now() };
+  };
+
   return {
     dir,
     server,
     kubeconfigPath,
-    pids: processes.map((p) => p.pid),
+    get pids() {
+      return processes.map((p) => p.pid);
+    },
     ca,
     writeKubeconfig,
+    restartApiServer,
     async stop() {
+      stopped = true;
       await stopAll();
       if (removeOnStop) rmSync(dir, { recursive: true, force: true });
     },
@@ -277,6 +307,7 @@ async function waitReady(
   processes: Supervised[],
   timeoutMs: number,
   dir: string,
+  intervalMs = 250,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let died: string | undefined;
@@ -286,7 +317,7 @@ async function waitReady(
     if (died) throw new Error(`${died} exited during start-up; see ${join(dir, `${died}.log`)}`);
     last = await probe(`${server}/readyz`, caPem, admin).catch((e: Error) => e.message);
     if (last === "ok") return;
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`kube-apiserver not ready after ${timeoutMs} ms (last answer: ${last}); see ${dir}`);
 }
