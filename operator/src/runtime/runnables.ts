@@ -150,6 +150,7 @@ export class RunnableManager {
           break;
         }
       }
+      if (!abort.signal.aborted) this.#log.info({ units: stops.length }, "controllers started");
       return stops;
     })();
     this.#term = { abort, started };
@@ -162,6 +163,7 @@ export class RunnableManager {
     term.abort.abort();
     const stops = await term.started;
     for (const stop of [...stops].reverse()) await stop();
+    if (stops.length > 0) this.#log.info({ units: stops.length }, "controllers stopped");
     if (this.#term === term) this.#term = undefined;
   }
 
