@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,6 +31,13 @@ export interface ControlPlane {
    * times (Date.now()) of the kill and of that first ok.
    */
   restartApiServer(options?: { downMs?: number }): Promise<{ killedAt: number; readyAt: number }>;
+  /** Where kube-apiserver writes audit events (one JSON object a line), when started with a policy. */
+  readonly auditLogPath: string | undefined;
+  /**
+   * Stops etcd (SIGSTOP) for `ms`, then lets it run again (SIGCONT): the API server's requests
+   * hang meanwhile, as in a disk or network stall. Resolves once etcd runs again.
+   */
+  stallEtcd(ms: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -58,6 +65,8 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** A full control plane for a real node; without it, a bare API server on loopback. */
   full?: FullControlPlaneOptions;
+  /** An audit policy (YAML): kube-apiserver then writes JSON audit events to `auditLogPath`. */
+  auditPolicy?: string;
 }
 
 const ADMIN = "signet-admin";
@@ -108,6 +117,8 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   writeFileSync(files.saPub, saKeys.publicKeyPem);
 
   const [etcdClient, etcdPeer] = [await freePort(), await freePort()];
+  const auditLogPath = options.auditPolicy ? join(dir, "audit.log") : undefined;
+  if (options.auditPolicy) writeFileSync(join(dir, "audit-policy.yaml"), options.auditPolicy);
   const apiPort = full?.port ?? (await freePort());
   const apiAddress = full?.address ?? "127.0.0.1";
   const server = `https://${apiAddress}:${apiPort}`;
@@ -145,6 +156,15 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     `--service-account-key-file=${files.saPub}`,
     `--service-account-signing-key-file=${files.saKey}`,
     "--shutdown-delay-duration=0s",
+    ...(auditLogPath
+      ? [
+          `--audit-policy-file=${join(dir, "audit-policy.yaml")}`,
+          `--audit-log-path=${auditLogPath}`,
+          "--audit-log-format=json",
+          "--audit-log-mode=blocking",
+          "--audit-log-maxsize=0",
+        ]
+      : []),
     "--v=1",
   ];
   const startApiServer = () =>
@@ -220,10 +240,24 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     return { killedAt, readyAt: Date.now() };
   };
 
+  const stallEtcd = async (ms: number) => {
+    const guard = processes.find((p) => p.name === "etcd");
+    const etcd = guard ? childNamed(guard.pid, "etcd") : undefined;
+    if (etcd === undefined) throw new Error("etcd is not running");
+    process.kill(etcd, "SIGSTOP");
+    try {
+      await new Promise((r) => setTimeout(r, ms));
+    } finally {
+      process.kill(etcd, "SIGCONT");
+    }
+  };
+
   return {
     dir,
     server,
     kubeconfigPath,
+    auditLogPath,
+    stallEtcd,
     get pids() {
       return processes.map((p) => p.pid);
     },
@@ -338,4 +372,20 @@ function probe(url: string, ca: string, admin: { certPem: string; keyPem: string
     req.on("error", reject);
     req.end();
   });
+}
+
+/** The pid of the child of `parent` whose command is `name` (the process a guard shell runs). */
+function childNamed(parent: number, name: string): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${parent}/task/${parent}/children`, "utf8").trim().split(/\s+/);
+    return children.map(Number).find((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === name;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return undefined;
+  }
 }
