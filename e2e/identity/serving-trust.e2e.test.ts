@@ -162,6 +162,35 @@ describe.runIf(inject("localControlPlane"))("separate trust for Signet's own end
       expect(Buffer.from(bundle ?? "", "base64").toString("utf8")).toBe(caBundlePem);
   });
 
+  it("puts back at once a caBundle that an apply or a replace dropped, for both configurations", async () => {
+    for (const kind of ["mutating", "validating"] as const) {
+      const read = () =>
+        kind === "mutating"
+          ? admission.readMutatingWebhookConfiguration({ name: mutatingName })
+          : admission.readValidatingWebhookConfiguration({ name: validatingName });
+      const cfg = await read();
+      for (const webhook of cfg.webhooks ?? []) delete webhook.clientConfig.caBundle;
+      const droppedAt = Date.now();
+      if (kind === "mutating")
+        await admission.replaceMutatingWebhookConfiguration({ name: mutatingName, body: cfg as never });
+      else
+        await admission.replaceValidatingWebhookConfiguration({ name: validatingName, body: cfg as never });
+      await waitFor(
+        `the ${kind} caBundle restored`,
+        async () => {
+          const bundles = ((await read()).webhooks ?? []).map((w) => w.clientConfig.caBundle);
+          return bundles.length > 0 &&
+            bundles.every((b) => Buffer.from(b ?? "", "base64").toString() === caBundlePem)
+            ? true
+            : undefined;
+        },
+        // The timer alone would take up to an hour; the watch brings it back in moments.
+        { timeoutMs: 10_000, intervalMs: 50 },
+      );
+      console.log(`[figure] ${kind} caBundle restored ${Date.now() - droppedAt} ms after it was dropped`);
+    }
+  });
+
   it("issues the tenant's SVID with both serverAuth and clientAuth, though the spec lists client only", () => {
     expect([...(verifiedLeaf(tenantFiles).keyUsage ?? [])].sort()).toEqual([
       "1.3.6.1.5.5.7.3.1",

@@ -162,13 +162,13 @@ function operatorNeeds(release: string, releaseNs: string, managedNs: string): A
     ...["signet-ca", "signet-serving-ca", "signet-webhook-tls"].flatMap((name) =>
       ["get", "update"].map((verb) => ({ verb, resource: "secrets", namespace: releaseNs, name })),
     ),
-    ...["get", "update"].map((verb) => ({
+    ...["get", "list", "watch", "update"].map((verb) => ({
       verb,
       resource: "mutatingwebhookconfigurations",
       group: "admissionregistration.k8s.io",
       name: `${release}-pod-identity`,
     })),
-    ...["get", "update"].map((verb) => ({
+    ...["get", "list", "watch", "update"].map((verb) => ({
       verb,
       resource: "validatingwebhookconfigurations",
       group: "admissionregistration.k8s.io",

@@ -74,6 +74,8 @@ export function informerFor<T extends k8s.KubernetesObject>(
   ref: ResourceRef,
   namespaces: readonly (string | undefined)[],
   labelSelector?: string,
+  /** e.g. metadata.name=<name>: one named object, which RBAC can grant by resourceNames. */
+  fieldSelector?: string,
 ): MultiInformer<T> {
   const client = kc.makeApiClient(k8s.CustomObjectsApi);
   const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -84,6 +86,7 @@ export function informerFor<T extends k8s.KubernetesObject>(
       const listPage = (page: PageRequest): Promise<k8s.KubernetesListObject<T>> => {
         const query = {
           labelSelector,
+          ...(fieldSelector ? { fieldSelector } : {}),
           limit: page.limit,
           ...(page.continue ? { _continue: page.continue } : {}),
         };
@@ -114,6 +117,7 @@ export function informerFor<T extends k8s.KubernetesObject>(
         list,
         transform: withoutManagedFields,
         ...(labelSelector ? { labelSelector } : {}),
+        ...(fieldSelector ? { fieldSelector } : {}),
       });
     }),
   );

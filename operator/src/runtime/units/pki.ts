@@ -1,6 +1,7 @@
 import { type CaState, CaStore } from "../../controllers/ca/store.ts";
 import { SERVING_CA_SECRET_NAME } from "../../controllers/machineidentity/ownership.ts";
 import { SERVING_TTL_MS, WebhookCertKeeper } from "../../controllers/webhookcert/keeper.ts";
+import { informerFor, type MultiInformer } from "../informers.ts";
 import type { Runnable } from "../runnables.ts";
 import { type OperatorContext, retryUntil } from "./context.ts";
 
@@ -87,7 +88,10 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
       // soonest of them is due (at least every hour, at most every second).
       let timer: NodeJS.Timeout | undefined;
       let running: Promise<void> = Promise.resolve();
+      let looping = false;
+      let again = false;
       const loop = async () => {
+        looping = true;
         try {
           holder.set(await caStore.reconcile());
           const serving = await servingCaStore.reconcile();
@@ -102,7 +106,24 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
           if (signal.aborted) return;
           log.error({ err: (err as Error).message }, "CA or webhook certificate reconcile failed");
           schedule(5_000);
+        } finally {
+          looping = false;
+          if (again) {
+            again = false;
+            clearTimeout(timer);
+            schedule(0);
+          }
         }
+      };
+      /** Looks again at once (or right after the pass in progress). */
+      const wake = () => {
+        if (signal.aborted) return;
+        if (looping) {
+          again = true;
+          return;
+        }
+        clearTimeout(timer);
+        schedule(0);
       };
       const schedule = (ms: number) => {
         if (signal.aborted) return;
@@ -112,7 +133,16 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
       };
       running = loop();
       await running;
+      // The caBundle follows edits of the webhook configurations at once (a Helm upgrade, an Argo
+      // sync or a kubectl replace that drops it), not at the next timer: each is watched by name.
+      const watched = webhookConfigurations(ctx);
+      const offs = watched.flatMap((informer) => [informer.on("add", wake), informer.on("update", wake)]);
+      for (const informer of watched) {
+        informer.start().catch(() => undefined);
+      }
       return async () => {
+        for (const off of offs) off();
+        for (const informer of watched) informer.stop();
         clearTimeout(timer);
         await running;
         clearTimeout(timer);
@@ -120,4 +150,17 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
       };
     },
   };
+}
+
+/** Informers on the webhook configurations whose caBundle the operator keeps, each by its name. */
+function webhookConfigurations(ctx: OperatorContext): MultiInformer<{ metadata?: { name?: string } }>[] {
+  const group = "admissionregistration.k8s.io";
+  const watch = (plural: string, name: string | undefined) =>
+    name
+      ? [informerFor(ctx.kc, { group, version: "v1", plural }, [], undefined, `metadata.name=${name}`)]
+      : [];
+  return [
+    ...watch("mutatingwebhookconfigurations", ctx.config.webhookConfigurationName),
+    ...watch("validatingwebhookconfigurations", ctx.config.validatingWebhookConfigurationName),
+  ];
 }
