@@ -73,14 +73,32 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   caches.identities.on("add", (mi) => claimIndex.upsert(mi));
   caches.identities.on("update", (mi) => claimIndex.upsert(mi));
   caches.identities.on("delete", (mi) => claimIndex.remove(mi));
-  const all = Object.values(caches) as MultiInformer<k8s.KubernetesObject>[];
-  for (const informer of all)
-    informer.onError((err) => log.warn({ err: (err as Error).message }, "watch restarted"));
+  const all = Object.entries(caches) as [string, MultiInformer<k8s.KubernetesObject>][];
+  // While the API server is down every informer fails a few times a second: one line per cache
+  // every 10 s says so, with how many failures it folded.
+  for (const [cache, informer] of all) {
+    let quietUntil = 0;
+    let folded = 0;
+    informer.onError((err) => {
+      const at = Date.now();
+      if (at < quietUntil) {
+        folded++;
+        return;
+      }
+      log.warn(
+        { cache, err: (err as Error).message, ...(folded ? { alsoFailed: folded } : {}) },
+        "watch restarted",
+      );
+      quietUntil = at + 10_000;
+      folded = 0;
+    });
+  }
+  const informers = all.map(([, informer]) => informer);
 
   const health = await serveHealth(config.metricsPort, config.metricsHost, metrics, () =>
-    all.every((i) => i.hasSynced()),
+    informers.every((i) => i.hasSynced()),
   );
-  await Promise.all(all.map((i) => i.start()));
+  await Promise.all(informers.map((i) => i.start()));
   log.info({ namespaces: config.watchNamespaces.length ? config.watchNamespaces : "all" }, "caches synced");
 
   // Resolved once, by whoever first needs it (the elector creating the Lease, the leader its Secrets).
@@ -184,7 +202,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     failure,
     async stop() {
       await running.stop();
-      for (const informer of all) informer.stop();
+      for (const informer of informers) informer.stop();
       await new Promise<void>((resolve) => health.close(() => resolve()));
     },
   };
