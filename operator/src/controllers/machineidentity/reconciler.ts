@@ -21,8 +21,10 @@ import type { SignetMetrics } from "../../telemetry/metrics.ts";
 import type { CaState } from "../ca/store.ts";
 import { isApiStatus, type ObjectCache } from "../shared/cache.ts";
 import { type ConditionInput, jsonEqual, setConditions } from "../shared/conditions.ts";
-import { decodeSecretData } from "../shared/secret-data.ts";
+import { decodeSecretData, encodeSecretData } from "../shared/secret-data.ts";
 import {
+  ANNOTATIONS,
+  contentHash,
   desiredIdentity,
   type IdentityPolicy,
   identitySecret,
@@ -31,6 +33,7 @@ import {
   uidOf,
 } from "./desired.ts";
 import { type ReservedSecrets, type SecretClaim, secretClaim } from "./ownership.ts";
+import { DEFAULT_ISSUER_SPREAD_MS, issuerMoveAt, onlyIssuerMoved, RekeyLimiter } from "./pacing.ts";
 
 export const IDENTITY_POD_LABEL = "signet.dev/identity";
 
@@ -67,6 +70,13 @@ export interface MachineIdentityReconcilerDeps {
    * its Secret gone), the other identities naming it may now be the one to create it.
    */
   requeue?: (key: string) => void;
+  /**
+   * How a CA rotation reaches the identities. A leaf whose issuer no longer issues, but which the
+   * bundle still trusts, moves to the new issuer at a jittered moment within `issuerSpreadMs`
+   * (default 10 minutes, cut short by the leaf's own renewal time); every mint passes `limiter`
+   * (default 20 re-keys per second), which holds back only those moves.
+   */
+  pacing?: { issuerSpreadMs?: number | undefined; limiter?: RekeyLimiter | undefined };
 }
 
 /** Reasons that appear verbatim in conditions and events. */
@@ -106,9 +116,15 @@ export class MachineIdentityReconciler {
   readonly #objects: k8s.CustomObjectsApi;
   /** The secretName each identity named when last reconciled, and whether it held that Secret. */
   readonly #claims = new Map<string, { secretName: string; held: boolean }>();
+  readonly #limiter: RekeyLimiter;
+  readonly #spreadMs: number;
+  /** When this reconciler first saw each issuing CA (by fingerprint): the start of its spread. */
+  readonly #issuerSince = new Map<string, number>();
 
   constructor(deps: MachineIdentityReconcilerDeps) {
     this.#d = deps;
+    this.#limiter = deps.pacing?.limiter ?? new RekeyLimiter();
+    this.#spreadMs = deps.pacing?.issuerSpreadMs ?? DEFAULT_ISSUER_SPREAD_MS;
     this.#core = deps.kc.makeApiClient(k8s.CoreV1Api);
     this.#objects = deps.kc.makeApiClient(k8s.CustomObjectsApi);
   }
@@ -237,7 +253,7 @@ export class MachineIdentityReconciler {
     }
     // Decoded once: the renewal chain and the trust-bundle check both read it.
     const current = secret ? decodeSecretData(secret.data) : undefined;
-    const decision = evaluateRenewal({
+    const renewalInput = {
       secret: tamper || !current ? undefined : (current as SecretData),
       desired: desired.svid,
       issuer: ca.issuer,
@@ -245,8 +261,18 @@ export class MachineIdentityReconciler {
       now,
       windowEnd,
       jitterKey: uidOf(mi) || key,
-    });
-    const bundleStale = !decision.reissue && current !== undefined && current["ca.crt"] !== ca.bundlePem;
+    };
+    let decision = evaluateRenewal(renewalInput);
+    const paceMs = this.#pace(decision, renewalInput, ca, now, key, mi);
+    if (paceMs !== undefined) decision = { ...decision, reissue: false };
+    // Whatever remains (a current leaf, or one waiting for its move) chains to the bundle, so only
+    // ca.crt is brought up to date: same key, same certificate.
+    if (!decision.reissue && secret && current && current["ca.crt"] !== ca.bundlePem) {
+      const written = await this.#writeSecret(mi, withBundle(secret, ca.bundlePem), secret);
+      if (written === "lost") return { requeueAfterMs: RETRY_SOON_MS };
+      if (written !== "written") return this.#refuse(mi, now, written, consumers);
+      this.#d.log.debug({ identity: key }, "trust bundle updated");
+    }
 
     let notBefore = decision.view?.notBefore;
     let notAfter = decision.view?.notAfter;
@@ -264,7 +290,7 @@ export class MachineIdentityReconciler {
       mi.status?.serialNumber === serialNumber
         ? previousReady.reason
         : Reason.UpToDate;
-    if (decision.reissue || bundleStale) {
+    if (decision.reissue) {
       const { svid, renewalAt } = await this.#issue(mi, desired, ca, now, windowEnd, key).catch(
         async (err: Error) => {
           this.#d.metrics.svidsFailed.inc({ namespace, reason: "MintFailed" });
@@ -339,6 +365,7 @@ export class MachineIdentityReconciler {
       },
     );
     const due = [
+      paceMs === undefined ? undefined : now.getTime() + paceMs,
       renewal?.getTime(),
       notAfter?.getTime(),
       windowRequeue === undefined ? undefined : now.getTime() + windowRequeue,
@@ -346,6 +373,42 @@ export class MachineIdentityReconciler {
       .filter((t): t is number => t !== undefined)
       .map((t) => t - now.getTime());
     return due.length > 0 ? { requeueAfterMs: Math.max(0, Math.min(...due)) } : undefined;
+  }
+
+  /**
+   * Milliseconds to wait before reissuing, when the reissue only moves the leaf to a new issuer
+   * and its spread moment or the limiter says not yet; undefined when it goes ahead (counted).
+   */
+  #pace(
+    decision: ReturnType<typeof evaluateRenewal>,
+    input: Parameters<typeof evaluateRenewal>[0],
+    ca: CaState,
+    now: Date,
+    key: string,
+    mi: MachineIdentity,
+  ): number | undefined {
+    if (!decision.reissue) return undefined;
+    const nowMs = now.getTime();
+    if (!onlyIssuerMoved(decision, input) || !decision.renewalTime) {
+      this.#limiter.force(nowMs);
+      return undefined;
+    }
+    const issuer = ca.issuer.certificate.fingerprint256;
+    let anchorMs = this.#issuerSince.get(issuer);
+    if (anchorMs === undefined) {
+      anchorMs = nowMs;
+      this.#issuerSince.set(issuer, anchorMs);
+    }
+    const at = issuerMoveAt({
+      anchorMs,
+      spreadMs: this.#spreadMs,
+      renewalAtMs: decision.renewalTime.getTime(),
+      jitterKey: uidOf(mi) || key,
+      issuer,
+    });
+    if (nowMs < at) return at - nowMs;
+    const grant = this.#limiter.tryAcquire(nowMs);
+    return grant.granted ? undefined : grant.retryAfterMs;
   }
 
   async #issue(
@@ -389,12 +452,12 @@ export class MachineIdentityReconciler {
     try {
       if (cached) {
         body.metadata = { ...body.metadata, resourceVersion: cached.metadata?.resourceVersion };
-        this.#d.ownWrites?.record(
-          "Secret",
-          await this.#core.replaceNamespacedSecret({ namespace, name, body }),
-        );
+        // Written first: `ownWrites?.record(…, await …)` would skip the write without ownWrites.
+        const written = await this.#core.replaceNamespacedSecret({ namespace, name, body });
+        this.#d.ownWrites?.record("Secret", written);
       } else {
-        this.#d.ownWrites?.record("Secret", await this.#core.createNamespacedSecret({ namespace, body }));
+        const written = await this.#core.createNamespacedSecret({ namespace, body });
+        this.#d.ownWrites?.record("Secret", written);
       }
       return "written";
     } catch (err) {
@@ -553,6 +616,24 @@ export class MachineIdentityReconciler {
     });
     this.#d.ownWrites?.record("MachineIdentity", written as MachineIdentity);
   }
+}
+
+/** The identity's Secret as it is, with ca.crt replaced by `bundlePem` and the content hash to match. */
+function withBundle(secret: k8s.V1Secret, bundlePem: string): k8s.V1Secret {
+  const data = { ...secret.data, ...encodeSecretData({ "ca.crt": bundlePem }) };
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: secret.type,
+    metadata: {
+      ...secret.metadata,
+      annotations: {
+        ...secret.metadata?.annotations,
+        [ANNOTATIONS.contentHash]: contentHash(data),
+      },
+    },
+    data,
+  };
 }
 
 function readyReasonOf(mi: MachineIdentity): string | undefined {

@@ -1,0 +1,299 @@
+import { X509Certificate } from "node:crypto";
+import * as k8s from "@kubernetes/client-node";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { MachineIdentity } from "../../api/index.ts";
+import { splitPemCertificates } from "../../pki/certificate.ts";
+import { chainProblem, type RootCaMaterial, trustBundle } from "../../pki/index.ts";
+import { NOW, rootCa } from "../../pki/test-support.ts";
+import { createLogger } from "../../telemetry/logger.ts";
+import { SignetMetrics } from "../../telemetry/metrics.ts";
+import type { CaState } from "../ca/store.ts";
+import { decodeSecretData } from "../shared/secret-data.ts";
+import { tamperedWith } from "./desired.ts";
+import { RekeyLimiter } from "./pacing.ts";
+import { MachineIdentityReconciler, Reason } from "./reconciler.ts";
+
+const MINUTE = 60_000;
+const NS = "shop";
+
+interface Harness {
+  reconciler: MachineIdentityReconciler;
+  secrets: Map<string, k8s.V1Secret>;
+  writes: k8s.V1Secret[];
+  events: { reason: string; message: string }[];
+  metrics: SignetMetrics;
+  clock: { now: Date };
+  ca: { state: CaState };
+  reconcile(name?: string): ReturnType<MachineIdentityReconciler["reconcile"]>;
+}
+
+function identity(name: string): MachineIdentity {
+  return {
+    apiVersion: "signet.dev/v1alpha1",
+    kind: "MachineIdentity",
+    metadata: { name, namespace: NS, uid: `uid-${name}`, generation: 1, creationTimestamp: new Date(0) },
+    spec: { serviceAccounts: ["default"], ttl: "1h" },
+  } as unknown as MachineIdentity;
+}
+
+/** The reconciler over in-memory caches and an API that applies writes to them. */
+function harness(
+  state: CaState,
+  names: string[] = ["api"],
+  pacing?: { spreadMs?: number; perSecond?: number },
+) {
+  const identities = new Map(names.map((n) => [n, identity(n)]));
+  const secrets = new Map<string, k8s.V1Secret>();
+  const writes: k8s.V1Secret[] = [];
+  const events: { reason: string; message: string }[] = [];
+  let rv = 1;
+  const store = (body: k8s.V1Secret) => {
+    const stored = structuredClone({
+      ...body,
+      metadata: { ...body.metadata, resourceVersion: String(++rv) },
+    });
+    secrets.set(body.metadata?.name ?? "", stored);
+    writes.push(stored);
+    return stored;
+  };
+  const core = {
+    createNamespacedSecret: async ({ body }: { body: k8s.V1Secret }) => store(body),
+    replaceNamespacedSecret: async ({ name, body }: { name: string; body: k8s.V1Secret }) => {
+      if (secrets.get(name)?.metadata?.resourceVersion !== body.metadata?.resourceVersion) {
+        throw Object.assign(new Error("conflict"), { code: 409 });
+      }
+      return store(body);
+    },
+    readNamespacedSecret: async ({ name }: { name: string }) => secrets.get(name),
+    deleteNamespacedSecret: async () => ({}),
+  };
+  const objects = {
+    replaceNamespacedCustomObjectStatus: async ({ name, body }: { name: string; body: MachineIdentity }) => {
+      const next = structuredClone(body);
+      identities.set(name, next);
+      return next;
+    },
+  };
+  const kc = {
+    makeApiClient: (api: unknown) => (api === k8s.CoreV1Api ? core : objects),
+  } as unknown as k8s.KubeConfig;
+  const clock = { now: NOW };
+  const ca = { state };
+  const metrics = new SignetMetrics();
+  const list = () => [...identities.values()];
+  const reconciler = new MachineIdentityReconciler({
+    kc,
+    policy: { trustDomain: "cluster.local", minTtlMs: 5 * MINUTE, maxTtlMs: 24 * 60 * MINUTE },
+    ca: () => ca.state,
+    identities: { get: (_ns, name) => identities.get(name), list },
+    secrets: { get: (_ns, name) => secrets.get(name), list: () => [...secrets.values()] },
+    schedules: { get: () => undefined, list: () => [] },
+    pods: { get: () => undefined, list: () => [] },
+    events: { record: (_t, _type, reason, message) => events.push({ reason, message }) },
+    metrics,
+    log: createLogger({ level: "silent" }),
+    now: () => clock.now,
+    reserved: { namespace: "signet-system", names: [] },
+    claimants: {
+      bySpiffeId: (id) =>
+        list().filter((mi) => `spiffe://cluster.local/ns/${NS}/id/${mi.metadata.name}` === id),
+      bySecretName: (_ns, secretName) => list().filter((mi) => `${mi.metadata.name}-identity` === secretName),
+    },
+    issuance: { clusterDomain: "cluster.local", policies: () => [], namespaceLabels: () => ({}) },
+    pacing: {
+      issuerSpreadMs: pacing?.spreadMs ?? 10 * MINUTE,
+      limiter: new RekeyLimiter(pacing?.perSecond ?? 20),
+    },
+  });
+  const h: Harness = {
+    reconciler,
+    secrets,
+    writes,
+    events,
+    metrics,
+    clock,
+    ca,
+    reconcile: (name = "api") => reconciler.reconcile(`${NS}/${name}`),
+  };
+  return h;
+}
+
+const state = (issuer: RootCaMaterial, ...trusted: RootCaMaterial[]): CaState => ({
+  issuer: issuer.ca,
+  bundlePem: trustBundle(trusted.map((t) => t.ca)),
+  nextCheck: undefined,
+});
+
+const filesOf = (secret: k8s.V1Secret | undefined) => decodeSecretData(secret?.data);
+
+/** The roots in ca.crt include the one that signed the chain in tls.crt. */
+function trustsItsIssuer(secret: k8s.V1Secret): boolean {
+  const files = filesOf(secret);
+  const [leaf, ...intermediates] = splitPemCertificates(files["tls.crt"] ?? "").map(
+    (p) => new X509Certificate(p),
+  );
+  const roots = splitPemCertificates(files["ca.crt"] ?? "").map((p) => new X509Certificate(p));
+  return leaf !== undefined && chainProblem(leaf, intermediates, roots) === undefined;
+}
+
+const rotations = async (h: Harness) =>
+  (await h.metrics.svidsRotated.get()).values.reduce((sum, v) => sum + v.value, 0);
+
+describe("MachineIdentityReconciler through a CA rotation", () => {
+  it("should rewrite only ca.crt when only the trust bundle changed: same key, certificate and serial, one write", async () => {
+    const [a, b] = [await rootCa(undefined, "Root A"), await rootCa(undefined, "Root B")];
+    const h = harness(state(a, a));
+    await h.reconcile();
+    const before = filesOf(h.secrets.get("api-identity"));
+    const serial = h.secrets.get("api-identity")?.metadata?.annotations?.["signet.dev/serial-number"];
+    const writes = h.writes.length;
+    const events = h.events.length;
+
+    h.ca.state = state(a, a, b); // prepare: the next root is trusted, issuance stays
+    await h.reconcile();
+    expect(h.writes.length).toBe(writes + 1);
+    const after = h.secrets.get("api-identity") as k8s.V1Secret;
+    const files = filesOf(after);
+    expect(files["tls.key"]).toBe(before["tls.key"]);
+    expect(files["tls.crt"]).toBe(before["tls.crt"]);
+    expect(files["ca.crt"]).toBe(h.ca.state.bundlePem);
+    expect(after.metadata?.annotations?.["signet.dev/serial-number"]).toBe(serial);
+    expect(tamperedWith(after)).toBeUndefined();
+    expect(h.events.slice(events).map((e) => e.reason)).not.toContain(Reason.Rotated);
+    expect(await rotations(h)).toBe(0);
+
+    // Nothing more to do: the next reconcile writes nothing.
+    await h.reconcile();
+    expect(h.writes.length).toBe(writes + 1);
+  });
+
+  it("should move a still-trusted leaf to the new issuer only at its spread moment, then re-key once", async () => {
+    const [a, b] = [await rootCa(undefined, "Root A"), await rootCa(undefined, "Root B")];
+    const h = harness(state(a, a, b));
+    await h.reconcile();
+    const first = filesOf(h.secrets.get("api-identity"));
+    const writes = h.writes.length;
+
+    h.ca.state = state(b, a, b); // switch
+    const deferred = await h.reconcile();
+    expect(h.writes.length).toBe(writes);
+    const wait = deferred?.requeueAfterMs ?? -1;
+    expect(wait).toBeGreaterThanOrEqual(0);
+    expect(wait).toBeLessThan(10 * MINUTE);
+
+    // The same moment on every reconcile before it.
+    h.clock.now = new Date(NOW.getTime() + Math.floor(wait / 2));
+    const again = await h.reconcile();
+    expect(h.writes.length).toBe(writes);
+    expect(again?.requeueAfterMs).toBe(wait - Math.floor(wait / 2));
+
+    h.clock.now = new Date(NOW.getTime() + wait);
+    await h.reconcile();
+    expect(h.writes.length).toBe(writes + 1);
+    const moved = filesOf(h.secrets.get("api-identity"));
+    expect(moved["tls.key"]).not.toBe(first["tls.key"]);
+    const leaf = new X509Certificate(splitPemCertificates(moved["tls.crt"] ?? "")[0] ?? "");
+    expect(leaf.checkIssued(b.ca.certificate)).toBe(true);
+    expect(h.events.at(-1)?.reason).toBe(Reason.Rotated);
+    expect(await rotations(h)).toBe(1);
+  });
+
+  it("should re-key at once, in one write, a leaf the bundle no longer trusts", async () => {
+    const [a, b] = [await rootCa(undefined, "Root A"), await rootCa(undefined, "Root B")];
+    const h = harness(state(a, a));
+    await h.reconcile();
+    const writes = h.writes.length;
+    h.ca.state = state(b, b); // the old root left before the leaf moved
+    await h.reconcile();
+    expect(h.writes.length).toBe(writes + 1);
+    const secret = h.secrets.get("api-identity") as k8s.V1Secret;
+    expect(trustsItsIssuer(secret)).toBe(true);
+    expect(filesOf(secret)["ca.crt"]).toBe(h.ca.state.bundlePem);
+  });
+
+  it("should re-key at once a leaf whose renewal is due, whatever the spread", async () => {
+    const [a, b] = [await rootCa(undefined, "Root A"), await rootCa(undefined, "Root B")];
+    const h = harness(state(a, a, b), ["api"], { spreadMs: 24 * 60 * MINUTE });
+    await h.reconcile();
+    const writes = h.writes.length;
+    h.ca.state = state(b, a, b);
+    h.clock.now = new Date(NOW.getTime() + 50 * MINUTE); // 1h ttl: renewal due after ~40 min
+    await h.reconcile();
+    expect(h.writes.length).toBe(writes + 1);
+  });
+
+  it("should spread N identities inside the window, never above the limit in any second", async () => {
+    const [a, b] = [await rootCa(undefined, "Root A"), await rootCa(undefined, "Root B")];
+    const names = Array.from({ length: 40 }, (_, i) => `id-${i}`);
+    const perSecond = 3;
+    const spreadMs = 10_000;
+    const h = harness(state(a, a, b), names, { spreadMs, perSecond });
+    for (const n of names) await h.reconcile(n);
+    h.ca.state = state(b, a, b);
+    // An event-driven queue: each identity is reconciled again when it asked to be.
+    const due = new Map(names.map((n) => [n, NOW.getTime()]));
+    const rekeyedAt: number[] = [];
+    while (due.size > 0) {
+      const [name, at] = [...due.entries()].sort((x, y) => x[1] - y[1] || (x[0] < y[0] ? -1 : 1))[0] as [
+        string,
+        number,
+      ];
+      h.clock.now = new Date(at);
+      const writes = h.writes.length;
+      const result = await h.reconcile(name);
+      if (h.writes.length > writes) {
+        rekeyedAt.push(at);
+        due.delete(name);
+      } else {
+        due.set(name, at + (result?.requeueAfterMs ?? 0));
+      }
+    }
+    const spanMs = Math.max(spreadMs, Math.ceil(names.length / perSecond) * 1000);
+    for (const t of rekeyedAt) {
+      expect(t - NOW.getTime()).toBeLessThan(spanMs + 1000);
+      expect(rekeyedAt.filter((u) => u > t - 1000 && u <= t).length).toBeLessThanOrEqual(perSecond);
+    }
+    for (const n of names) {
+      const leaf = new X509Certificate(
+        splitPemCertificates(filesOf(h.secrets.get(`${n}-identity`))["tls.crt"] ?? "")[0] ?? "",
+      );
+      expect(leaf.checkIssued(b.ca.certificate)).toBe(true);
+    }
+  }, 60_000);
+
+  it("should keep, through any order of rotation phases and reconciles, every ca.crt trusting its leaf's issuer", async () => {
+    const [a, b] = [await rootCa(undefined, "Root A"), await rootCa(undefined, "Root B")];
+    const phases = [state(a, a), state(a, a, b), state(b, a, b), state(b, b)];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            phase: fc.integer({ min: 0, max: 3 }),
+            advanceMs: fc.integer({ min: 0, max: 20 * MINUTE }),
+          }),
+          {
+            minLength: 1,
+            maxLength: 8,
+          },
+        ),
+        async (steps) => {
+          const h = harness(phases[0] as CaState, ["p", "q"], { spreadMs: 5 * MINUTE, perSecond: 1 });
+          await h.reconcile("p");
+          await h.reconcile("q");
+          // Phases only move forward, but any of them may be skipped.
+          let phase = 0;
+          for (const step of steps) {
+            phase = Math.max(phase, step.phase);
+            h.ca.state = phases[phase] as CaState;
+            h.clock.now = new Date(h.clock.now.getTime() + step.advanceMs);
+            await h.reconcile("p");
+            await h.reconcile("q");
+          }
+          for (const written of h.writes) expect(trustsItsIssuer(written)).toBe(true);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+});
