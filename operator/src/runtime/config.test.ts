@@ -54,6 +54,18 @@ describe("parseConfig", () => {
       env: { SIGNET_VALIDATING_WEBHOOK_CONFIGURATION: "signet-validate" },
       want: { validatingWebhookConfigurationName: "signet-validate" },
     },
+    {
+      name: "should spread a move to a new issuer over 10 minutes at 20 re-keys per second unless told otherwise",
+      argv: [],
+      env: {},
+      want: { issuerSpreadMs: 600_000, rekeysPerSecond: 20 },
+    },
+    {
+      name: "should take the issuer spread and re-key limit from flags",
+      argv: ["--issuer-spread=20s", "--rekeys-per-second=2.5"],
+      env: {},
+      want: { issuerSpreadMs: 20_000, rekeysPerSecond: 2.5 },
+    },
   ])("$name", ({ argv, env, want }) => {
     expect(parseConfig(argv, env)).toMatchObject(want);
   });
@@ -68,6 +80,11 @@ describe("parseConfig", () => {
       name: "should refuse a webhook IP SAN that is not an address",
       argv: ["--webhook-ip-addresses=127.0.0.1,localhost"],
       error: /--webhook-ip-addresses: "localhost" is not an IP address/,
+    },
+    {
+      name: "should refuse a re-key limit that is not positive",
+      argv: ["--rekeys-per-second=0"],
+      error: /--rekeys-per-second must be a positive number/,
     },
   ])("$name", ({ argv, error }) => {
     expect(() => parseConfig(argv, {})).toThrow(ConfigError);

@@ -37,6 +37,10 @@ export interface OperatorConfig {
   /** When set, the operator keeps this ValidatingWebhookConfiguration's caBundle current. */
   validatingWebhookConfigurationName: string | undefined;
   workers: number;
+  /** How long the move of every identity to a new issuing CA is spread over (cut short by each leaf's renewal time). */
+  issuerSpreadMs: number;
+  /** The most re-keys per second over all identities; a move to a new issuer waits for room. */
+  rekeysPerSecond: number;
   logLevel: string;
   /** The cluster's DNS domain: the default issuance rule lets a namespace claim <svc>.<ns>.svc.<clusterDomain>. */
   clusterDomain: string;
@@ -77,6 +81,8 @@ const OPTIONS = {
     default: "",
   },
   workers: { type: "string", env: "SIGNET_WORKERS", default: "4" },
+  "issuer-spread": { type: "string", env: "SIGNET_ISSUER_SPREAD", default: "10m" },
+  "rekeys-per-second": { type: "string", env: "SIGNET_REKEYS_PER_SECOND", default: "20" },
   "log-level": { type: "string", env: "SIGNET_LOG_LEVEL", default: "info" },
   "cluster-domain": { type: "string", env: "SIGNET_CLUSTER_DOMAIN", default: "cluster.local" },
 } as const;
@@ -146,6 +152,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     webhookConfigurationName: get("webhook-configuration") || undefined,
     validatingWebhookConfigurationName: get("validating-webhook-configuration") || undefined,
     workers: Number(get("workers")),
+    issuerSpreadMs: duration("issuer-spread"),
+    rekeysPerSecond: Number(get("rekeys-per-second")),
     logLevel: get("log-level"),
     clusterDomain: get("cluster-domain"),
   };
@@ -170,5 +178,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     throw new ConfigError("--renew-deadline must be shorter than --lease-duration");
   if (!Number.isInteger(config.workers) || config.workers < 1)
     throw new ConfigError("--workers must be a positive integer");
+  if (!(config.rekeysPerSecond > 0) || !Number.isFinite(config.rekeysPerSecond))
+    throw new ConfigError("--rekeys-per-second must be a positive number");
   return config;
 }

@@ -1,6 +1,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import { type AccessSchedule, IDENTITY_LABEL, type MachineIdentity } from "../../api/index.ts";
 import { IDENTITY_LABEL as SECRET_IDENTITY_LABEL } from "../../controllers/machineidentity/desired.ts";
+import { RekeyLimiter } from "../../controllers/machineidentity/pacing.ts";
 import { MachineIdentityReconciler } from "../../controllers/machineidentity/reconciler.ts";
 import { keyOf, type Unsubscribe } from "../../kube/informer.ts";
 import { OwnWrites } from "../../kube/own-writes.ts";
@@ -41,6 +42,7 @@ export function identitiesUnit(ctx: OperatorContext, ca: CaHolder): Runnable {
         issuance: ctx.claimRules,
         claimants: claimIndex,
         requeue: (key) => queue.add(key),
+        pacing: { issuerSpreadMs: config.issuerSpreadMs, limiter: new RekeyLimiter(config.rekeysPerSecond) },
       });
       const enqueueAll = () => {
         for (const mi of caches.identities.list()) queue.add(keyOf(mi));
