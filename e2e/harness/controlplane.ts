@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import {
 } from "./certs.ts";
 import { renderKubeconfig } from "./kubeconfig.ts";
 import { freePort } from "./ports.ts";
-import { type Supervised, startSupervised } from "./supervised.ts";
+import { childNamed, type Supervised, startSupervised } from "./supervised.ts";
 
 export interface ControlPlane {
   /** Working directory: certificates, etcd data, logs, kubeconfig. */
@@ -372,20 +372,4 @@ function probe(url: string, ca: string, admin: { certPem: string; keyPem: string
     req.on("error", reject);
     req.end();
   });
-}
-
-/** The pid of the child of `parent` whose command is `name` (the process a guard shell runs). */
-function childNamed(parent: number, name: string): number | undefined {
-  try {
-    const children = readFileSync(`/proc/${parent}/task/${parent}/children`, "utf8").trim().split(/\s+/);
-    return children.map(Number).find((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === name;
-      } catch {
-        return false;
-      }
-    });
-  } catch {
-    return undefined;
-  }
 }

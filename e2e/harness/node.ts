@@ -25,7 +25,7 @@ import { stringify } from "yaml";
 import { controlPlaneBinaries } from "./binaries.ts";
 import { issueServingCert } from "./certs.ts";
 import { type ControlPlane, startControlPlane } from "./controlplane.ts";
-import { type Supervised, startSupervised } from "./supervised.ts";
+import { childrenOf, type Supervised, startSupervised } from "./supervised.ts";
 
 /**
  * The address plan of the node in `slot` (several nodes can run side by side, each with its own
@@ -318,7 +318,7 @@ async function startNamespaces(dir: string): Promise<Holder> {
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline && child.pid !== undefined) {
-    const init = onlyChild(child.pid);
+    const [init] = childrenOf(child.pid);
     if (init && readFileSync(logPath, "utf8").includes("ready")) {
       return {
         pid: init,
@@ -343,19 +343,6 @@ interface Holder {
   readonly pid: number;
   readonly exited: Promise<void>;
   stop(): Promise<void>;
-}
-
-/** The host pid of `unshare`'s forked child, the namespaces' init. */
-function onlyChild(pid: number): number | undefined {
-  try {
-    const [first] = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean);
-    return first ? Number(first) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function connectNetwork(initPid: number, net: NodeNetwork): void {
