@@ -70,7 +70,8 @@ export interface StartOptions {
 }
 
 const ADMIN = "signet-admin";
-const KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client";
+/** kube-apiserver's user towards kubelets (exec, logs); a node binds it to system:kubelet-api-admin. */
+export const KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client";
 
 export async function startControlPlane(options: StartOptions = {}): Promise<ControlPlane> {
   const bins = controlPlaneBinaries();

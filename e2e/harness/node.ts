@@ -24,7 +24,7 @@ import * as k8s from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { controlPlaneBinaries } from "./binaries.ts";
 import { issueServingCert } from "./certs.ts";
-import { type ControlPlane, startControlPlane } from "./controlplane.ts";
+import { type ControlPlane, KUBELET_CLIENT_USER, startControlPlane } from "./controlplane.ts";
 import { childrenOf, type Supervised, startSupervised } from "./supervised.ts";
 
 /**
@@ -515,9 +515,7 @@ async function bindNodeComponents(kc: k8s.KubeConfig): Promise<void> {
         kind: "ClusterRole",
         name: "system:kubelet-api-admin",
       },
-      subjects: [
-        { apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "kube-apiserver-kubelet-client" },
-      ],
+      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: KUBELET_CLIENT_USER }],
     },
   });
   // kube-router's firewall reads pods, namespaces, nodes and NetworkPolicies; it writes nothing.
