@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { daysInMonth, MONTHS } from "../schedule/instant.ts";
 import { DURATION_PATTERN, isDuration, parseDuration } from "./duration.ts";
 
 // Every pattern here is written for both RE2 (the API server's OpenAPI `pattern` and CEL
@@ -151,20 +152,6 @@ export function durationField(what: string, min: string, max: string) {
 }
 
 const RFC3339_RE = new RegExp(RFC3339_PATTERN);
-const MONTHS = [
-  "January",
-  "February",
-  "March",
-  "April",
-  "May",
-  "June",
-  "July",
-  "August",
-  "September",
-  "October",
-  "November",
-  "December",
-];
 
 /**
  * Why a date the RFC 3339 pattern admits is not on the calendar ("February 2027 has 28 days"), or
@@ -173,8 +160,7 @@ const MONTHS = [
  */
 function missingDay(text: string): string | undefined {
   const [year, month, day] = text.slice(0, 10).split("-").map(Number) as [number, number, number];
-  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-  const length = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+  const length = daysInMonth(year, month);
   return day <= length ? undefined : `${MONTHS[month - 1]} ${text.slice(0, 4)} has ${length} days`;
 }
 

@@ -10,7 +10,8 @@ export type InstantParse = { ok: true; ms: number } | { ok: false; problem: stri
 const SYNTAX =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
 
-const MONTHS = [
+/** English month names, January first. */
+export const MONTHS = [
   "January",
   "February",
   "March",
