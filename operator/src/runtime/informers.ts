@@ -7,6 +7,7 @@ import {
   withoutManagedFields,
 } from "../kube/informer.ts";
 import { listInPages, type PageRequest } from "../kube/pages.ts";
+import type { Logger } from "../telemetry/logger.ts";
 
 /**
  * One informer per watched namespace (or one cluster-wide), behind a single cache facade. With a
@@ -121,4 +122,30 @@ export function informerFor<T extends k8s.KubernetesObject>(
       });
     }),
   );
+}
+
+/**
+ * Logs the watch failures of one cache. While the API server is down an informer fails a few times
+ * a second: one line every 10 s says so, with how many failures it folded.
+ */
+export function logWatchErrors(
+  log: Logger,
+  cache: string,
+  informer: MultiInformer<k8s.KubernetesObject>,
+): Unsubscribe {
+  let quietUntil = 0;
+  let folded = 0;
+  return informer.onError((err) => {
+    const at = Date.now();
+    if (at < quietUntil) {
+      folded++;
+      return;
+    }
+    log.warn(
+      { cache, err: (err as Error).message, ...(folded ? { alsoFailed: folded } : {}) },
+      "watch restarted",
+    );
+    quietUntil = at + 10_000;
+    folded = 0;
+  });
 }

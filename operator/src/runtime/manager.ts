@@ -24,7 +24,7 @@ import { LeaderElector } from "../kube/leader.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { SignetMetrics } from "../telemetry/metrics.ts";
 import type { OperatorConfig } from "./config.ts";
-import { informerFor, type MultiInformer } from "./informers.ts";
+import { informerFor, logWatchErrors, type MultiInformer } from "./informers.ts";
 import { RunnableManager } from "./runnables.ts";
 import { accessUnit } from "./units/access.ts";
 import { type Caches, type OperatorContext, retryUntil } from "./units/context.ts";
@@ -74,25 +74,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   caches.identities.on("update", (mi) => claimIndex.upsert(mi));
   caches.identities.on("delete", (mi) => claimIndex.remove(mi));
   const all = Object.entries(caches) as [string, MultiInformer<k8s.KubernetesObject>][];
-  // While the API server is down every informer fails a few times a second: one line per cache
-  // every 10 s says so, with how many failures it folded.
-  for (const [cache, informer] of all) {
-    let quietUntil = 0;
-    let folded = 0;
-    informer.onError((err) => {
-      const at = Date.now();
-      if (at < quietUntil) {
-        folded++;
-        return;
-      }
-      log.warn(
-        { cache, err: (err as Error).message, ...(folded ? { alsoFailed: folded } : {}) },
-        "watch restarted",
-      );
-      quietUntil = at + 10_000;
-      folded = 0;
-    });
-  }
+  for (const [cache, informer] of all) logWatchErrors(log, cache, informer);
   const informers = all.map(([, informer]) => informer);
 
   const health = await serveHealth(config.metricsPort, config.metricsHost, metrics, () =>

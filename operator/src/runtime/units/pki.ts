@@ -1,7 +1,8 @@
+import type * as k8s from "@kubernetes/client-node";
 import { type CaState, CaStore } from "../../controllers/ca/store.ts";
 import { SERVING_CA_SECRET_NAME } from "../../controllers/machineidentity/ownership.ts";
 import { SERVING_TTL_MS, WebhookCertKeeper } from "../../controllers/webhookcert/keeper.ts";
-import { informerFor, type MultiInformer } from "../informers.ts";
+import { informerFor, logWatchErrors, type MultiInformer } from "../informers.ts";
 import type { Runnable } from "../runnables.ts";
 import { type OperatorContext, retryUntil } from "./context.ts";
 
@@ -136,16 +137,20 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
       // The caBundle follows edits of the webhook configurations at once (a Helm upgrade, an Argo
       // sync or a kubectl replace that drops it), not at the next timer: each is watched by name.
       const watched = webhookConfigurations(ctx);
-      const offs = watched.flatMap((informer) => [informer.on("add", wake), informer.on("update", wake)]);
-      for (const informer of watched) {
+      const offs = watched.flatMap(([name, informer]) => [
+        informer.on("add", wake),
+        informer.on("update", wake),
+        logWatchErrors(log, name, informer),
+      ]);
+      for (const [, informer] of watched) {
         informer.start().catch(() => undefined);
       }
       return async () => {
         for (const off of offs) off();
-        for (const informer of watched) informer.stop();
+        for (const [, informer] of watched) informer.stop();
+        // The manager aborts the signal before it stops a unit, so the pass in flight schedules no other.
         clearTimeout(timer);
         await running;
-        clearTimeout(timer);
         holder.set(undefined);
       };
     },
@@ -153,11 +158,19 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
 }
 
 /** Informers on the webhook configurations whose caBundle the operator keeps, each by its name. */
-function webhookConfigurations(ctx: OperatorContext): MultiInformer<{ metadata?: { name?: string } }>[] {
+function webhookConfigurations(ctx: OperatorContext): [string, MultiInformer<k8s.KubernetesObject>][] {
   const group = "admissionregistration.k8s.io";
-  const watch = (plural: string, name: string | undefined) =>
+  const watch = (
+    plural: string,
+    name: string | undefined,
+  ): [string, MultiInformer<k8s.KubernetesObject>][] =>
     name
-      ? [informerFor(ctx.kc, { group, version: "v1", plural }, [], undefined, `metadata.name=${name}`)]
+      ? [
+          [
+            plural,
+            informerFor(ctx.kc, { group, version: "v1", plural }, [], undefined, `metadata.name=${name}`),
+          ],
+        ]
       : [];
   return [
     ...watch("mutatingwebhookconfigurations", ctx.config.webhookConfigurationName),
