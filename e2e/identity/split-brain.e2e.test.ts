@@ -1,6 +1,8 @@
-// Two replicas under the faults that cause split brain: etcd stalls longer than the lease, and the
-// Lease taken from the leader. At no time may two replicas write; a replica that lost the Lease
-// stops its controllers and its writes within the renew deadline. The API server's audit log
+// Two replicas under the faults that cause split brain: etcd stalls longer than the lease, the
+// Lease taken from the leader, and the leader frozen (SIGSTOP, as a long pause would) past the
+// lease so that the other replica takes over while it sleeps. At no time may two replicas write; a
+// replica that lost the Lease stops its controllers and its writes within the renew deadline, and
+// one that wakes up after its lease ran out sends no write of its old term. The API server's audit log
 // says who wrote what, and when: each replica has a user of its own.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -175,6 +177,20 @@ describe.runIf(inject("localControlPlane"))("two replicas under etcd stalls and 
       await stealLease();
       await sleep(LEASE.durationMs + 5_000);
     }
+    // The leader frozen past its lease: the other replica takes over while it sleeps (which makes
+    // both replicas lead in every run, whoever won the races above), and the frozen one, woken up
+    // with its old term's timers and queue due at once, must find its writes fenced.
+    const frozen = await holder();
+    const other = REPLICAS.find((r) => r !== frozen);
+    expect(frozen === "replica-a" || frozen === "replica-b", `a replica holds the Lease, not ${frozen}`).toBe(
+      true,
+    );
+    await operators.get(frozen ?? "")?.freeze(LEASE.durationMs + 3_000);
+    await waitFor("the other replica leading", () => holder().then((h) => (h === other ? h : undefined)), {
+      timeoutMs: 10_000,
+    });
+    // Long enough for 15 s identities to come due under the new leader.
+    await sleep(12_000);
     // Every identity is still served after the faults.
     await waitFor(
       "a leader again",

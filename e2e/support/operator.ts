@@ -15,6 +15,8 @@ export interface OperatorProcess {
   log(): string;
   /** SIGKILL: the process gets no chance to release its lease or finish writes. */
   kill(): Promise<void>;
+  /** SIGSTOP for `ms`, then SIGCONT: a process frozen as by a long GC pause or a throttled cgroup. */
+  freeze(ms: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -47,6 +49,14 @@ export async function startOperatorProcess(
     kill: async () => {
       process.kill(-proc.pid, "SIGKILL");
       await proc.exited;
+    },
+    freeze: async (ms) => {
+      process.kill(-proc.pid, "SIGSTOP");
+      try {
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      } finally {
+        process.kill(-proc.pid, "SIGCONT");
+      }
     },
     stop: () => proc.stop(),
   };
