@@ -20,6 +20,8 @@ const NS = "shop";
 interface Harness {
   reconciler: MachineIdentityReconciler;
   secrets: Map<string, k8s.V1Secret>;
+  /** The MachineIdentities as the API holds them, status included. */
+  identities: Map<string, MachineIdentity>;
   writes: k8s.V1Secret[];
   events: { reason: string; message: string }[];
   metrics: SignetMetrics;
@@ -109,6 +111,7 @@ function harness(
   const h: Harness = {
     reconciler,
     secrets,
+    identities,
     writes,
     events,
     metrics,
@@ -295,5 +298,79 @@ describe("MachineIdentityReconciler through a CA rotation", () => {
       ),
       { numRuns: 25 },
     );
+  });
+});
+
+describe("MachineIdentityReconciler status", () => {
+  const ready = (h: Harness) => h.identities.get("api")?.status?.conditions?.find((c) => c.type === "Ready");
+  const issuing = (h: Harness) =>
+    h.identities.get("api")?.status?.conditions?.find((c) => c.type === "Issuing");
+  /** The same CA with another validity, which makes every mint fail while every leaf still verifies. */
+  const withValidity = (ca: CaState, validity: { notBefore?: Date; notAfter?: Date }): CaState => ({
+    ...ca,
+    issuer: { ...ca.issuer, ...validity },
+  });
+
+  it("should say Ready False with IssuanceFailed when the reissue of an expired Secret fails", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    await h.reconcile();
+    expect(ready(h)).toMatchObject({ status: "True", reason: Reason.Issued });
+
+    h.ca.state = withValidity(h.ca.state, { notAfter: new Date(NOW.getTime() + 30 * MINUTE) });
+    h.clock.now = new Date(NOW.getTime() + 61 * MINUTE); // the 1h leaf has expired
+    await expect(h.reconcile()).rejects.toThrow(/the issuing CA expired/);
+    expect(ready(h)).toMatchObject({
+      status: "False",
+      reason: Reason.IssuanceFailed,
+      lastTransitionTime: h.clock.now.toISOString(),
+    });
+    expect(ready(h)?.message).toContain("the issuing CA expired");
+    expect(issuing(h)).toMatchObject({ status: "True", reason: Reason.IssuanceFailed });
+  });
+
+  it("should keep Ready True, with the failure on Issuing, when a renewal fails before expiry", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    await h.reconcile();
+    const before = ready(h);
+
+    h.ca.state = withValidity(h.ca.state, { notBefore: new Date(NOW.getTime() + 120 * MINUTE) });
+    h.clock.now = new Date(NOW.getTime() + 50 * MINUTE); // renewal due, the leaf valid for 10 more minutes
+    await expect(h.reconcile()).rejects.toThrow(/the issuing CA is not valid before/);
+    expect(ready(h)).toEqual(before);
+    expect(issuing(h)).toMatchObject({ status: "True", reason: Reason.IssuanceFailed });
+  });
+
+  it("should keep status.rotations through reconciles and count a rotation whose status write was lost", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    await h.reconcile();
+    expect(h.identities.get("api")?.status?.rotations).toBe(0);
+
+    h.clock.now = new Date(NOW.getTime() + 50 * MINUTE);
+    await h.reconcile();
+    expect(h.identities.get("api")?.status?.rotations).toBe(1);
+
+    // The next rotation's status write is lost (a conflict): the API keeps the status before it.
+    h.clock.now = new Date(NOW.getTime() + 100 * MINUTE);
+    const unwritten = h.identities.get("api") as MachineIdentity;
+    await h.reconcile();
+    h.identities.set("api", unwritten);
+    expect(await rotations(h)).toBe(2);
+
+    // The retry finds the Secret current, mints nothing, and still counts it.
+    await h.reconcile();
+    const status = h.identities.get("api")?.status;
+    expect(status?.rotations).toBe(2);
+    expect(status?.serialNumber).toBe(
+      h.secrets.get("api-identity")?.metadata?.annotations?.["signet.dev/serial-number"],
+    );
+    expect(ready(h)).toMatchObject({ status: "True", reason: Reason.Rotated });
+
+    // And a reconcile that finds nothing new writes no status.
+    const written = h.identities.get("api");
+    await h.reconcile();
+    expect(h.identities.get("api")).toBe(written);
   });
 });

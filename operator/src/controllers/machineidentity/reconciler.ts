@@ -10,17 +10,17 @@ import {
   VERSION,
 } from "../../api/index.ts";
 import type { Claimants } from "../../issuance/claim-index.ts";
-import { claimOf, claimProblems, IssuanceReason, spiffeIdConflict } from "../../issuance/claims.ts";
+import { claimOf, claimProblems, spiffeIdConflict } from "../../issuance/claims.ts";
 import type { OwnWrites } from "../../kube/own-writes.ts";
 import type { ReconcileResult } from "../../kube/queue.ts";
-import { evaluateRenewal, mintSvid, renewalTime, type SecretData } from "../../pki/index.ts";
+import { evaluateRenewal, mintSvid, RenewalReason, renewalTime, type SecretData } from "../../pki/index.ts";
 import { scheduleState } from "../../schedule/index.ts";
 import type { EventSink } from "../../telemetry/events.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { SignetMetrics } from "../../telemetry/metrics.ts";
 import type { CaState } from "../ca/store.ts";
 import { isApiStatus, type ObjectCache } from "../shared/cache.ts";
-import { type ConditionInput, jsonEqual, setConditions } from "../shared/conditions.ts";
+import { jsonEqual } from "../shared/conditions.ts";
 import { decodeSecretData, encodeSecretData } from "../shared/secret-data.ts";
 import {
   ANNOTATIONS,
@@ -34,6 +34,9 @@ import {
 } from "./desired.ts";
 import { type ReservedSecrets, type SecretClaim, secretClaim } from "./ownership.ts";
 import { DEFAULT_ISSUER_SPREAD_MS, issuerMoveAt, onlyIssuerMoved, RekeyLimiter } from "./pacing.ts";
+import { type Credential, type IdentityState, Reason, statusFor } from "./status.ts";
+
+export { Reason };
 
 export const IDENTITY_POD_LABEL = "signet.dev/identity";
 
@@ -79,31 +82,25 @@ export interface MachineIdentityReconcilerDeps {
   pacing?: { issuerSpreadMs?: number | undefined; limiter?: RekeyLimiter | undefined };
 }
 
-/** Reasons that appear verbatim in conditions and events. */
-export const Reason = {
-  Issued: "Issued",
-  Rotated: "Rotated",
-  Revoked: "Revoked",
-  Suspended: "Suspended",
-  Active: "Active",
-  OutsideWindow: "OutsideWindow",
-  ScheduleNotFound: "ScheduleNotFound",
-  InvalidSpec: "InvalidSpec",
-  IssuanceFailed: "IssuanceFailed",
-  SecretConflict: "SecretConflict",
-  SecretNameReserved: "SecretNameReserved",
-  ClaimNotPermitted: IssuanceReason.ClaimNotPermitted,
-  SpiffeIDConflict: IssuanceReason.SpiffeIDConflict,
-  TamperDetected: "TamperDetected",
-  UpToDate: "UpToDate",
-} as const;
-
 const RETRY_SOON_MS = 1_000;
 /**
  * How often a refused claim is looked at again. A Secret Signet did not create is not in the cache,
  * so no watch event says when it goes away.
  */
 const CONFLICT_RECHECK_MS = 60_000;
+
+/**
+ * What converging the Secret came to: the state the status reports (none when a race was lost and
+ * nothing is known), when to look again, and the error to back off on.
+ */
+interface Outcome {
+  state?: IdentityState | undefined;
+  result?: ReconcileResult | undefined;
+  error?: Error | undefined;
+}
+
+/** A write or delete lost a resourceVersion race: the cache is behind, so look again soon. */
+const LOST: Outcome = { result: { requeueAfterMs: RETRY_SOON_MS } };
 
 /**
  * Level-based reconcile of one MachineIdentity into its kubernetes.io/tls Secret and status:
@@ -143,6 +140,27 @@ export class MachineIdentityReconciler {
       return undefined;
     }
     const now = this.#d.now();
+    const consumers = this.#d.pods
+      .list(namespace)
+      .filter((p) => p.metadata?.labels?.[IDENTITY_POD_LABEL] === name).length;
+    const outcome = await this.#converge(mi, key, namespace, name, now);
+    // The one status write of the reconcile, from what it found and did.
+    if (outcome.state) {
+      const facts = { generation: mi.metadata?.generation, consumers, state: outcome.state };
+      await this.#writeStatus(mi, statusFor(facts, mi.status, now));
+    }
+    if (outcome.error) throw outcome.error;
+    return outcome.result;
+  }
+
+  /** Brings the identity's Secret to what its spec, claim, schedule and CA say, and tells what it did. */
+  async #converge(
+    mi: MachineIdentity,
+    key: string,
+    namespace: string,
+    name: string,
+    now: Date,
+  ): Promise<Outcome> {
     const desired = desiredIdentity(mi, this.#d.policy);
     const secretName = secretNameOf(mi);
     let secret = this.#d.secrets.get(namespace, secretName);
@@ -158,33 +176,19 @@ export class MachineIdentityReconciler {
       reserved: this.#d.reserved,
     });
     this.#observeClaim(key, namespace, name, secretName, claim.ok && secret !== undefined);
-    const consumers = this.#d.pods
-      .list(namespace)
-      .filter((p) => p.metadata?.labels?.[IDENTITY_POD_LABEL] === name).length;
 
-    if (!desired.ok) {
-      await this.#writeStatus(
-        mi,
-        now,
-        [
-          { type: "Ready", status: "False", reason: Reason.InvalidSpec, message: desired.message },
-          { type: "Issuing", status: "False", reason: Reason.InvalidSpec, message: desired.message },
-        ],
-        { consumers },
-      );
-      return undefined;
-    }
+    if (!desired.ok) return { state: { kind: "InvalidSpec", message: desired.message } };
 
     // Nothing below may write or delete a Secret that is not this identity's own.
-    if (!claim.ok) return this.#refuse(mi, now, claim, consumers);
+    if (!claim.ok) return this.#refuse(mi, claim);
 
     // Nor mint what the namespace may not claim, or a SPIFFE ID another identity holds; a
     // credential minted before the claim was withdrawn is revoked.
     const refusal = this.#issuanceRefusal(mi);
     if (refusal) {
       const revoked = await this.#revoke(mi, secret, refusal.reason, refusal.message);
-      if (!revoked) return { requeueAfterMs: RETRY_SOON_MS };
-      return this.#refuse(mi, now, refusal, consumers);
+      if (!revoked) return LOST;
+      return this.#refuse(mi, refusal);
     }
 
     if (mi.spec.suspend) {
@@ -194,19 +198,8 @@ export class MachineIdentityReconciler {
         Reason.Suspended,
         "spec.suspend is true: the credential was revoked",
       );
-      if (!revoked) return { requeueAfterMs: RETRY_SOON_MS };
-      const message = "spec.suspend is true: no credential exists until it is set to false";
-      await this.#writeStatus(
-        mi,
-        now,
-        [
-          { type: "Ready", status: "False", reason: Reason.Suspended, message },
-          { type: "Suspended", status: "True", reason: Reason.Suspended, message },
-          { type: "Issuing", status: "False", reason: Reason.Suspended, message },
-        ],
-        { consumers, cleared: true },
-      );
-      return undefined;
+      if (!revoked) return LOST;
+      return { state: { kind: "Suspended" } };
     }
 
     let windowEnd: Date | undefined;
@@ -220,19 +213,12 @@ export class MachineIdentityReconciler {
           ? `outside the access windows of AccessSchedule ${namespace}/${mi.spec.scheduleRef.name}${state.nextWindowStart ? `; the next window opens at ${state.nextWindowStart.toISOString()}` : "; no window is ahead"}`
           : `AccessSchedule ${namespace}/${mi.spec.scheduleRef.name} named in spec.scheduleRef does not exist; no credential is issued until it does`;
         const revoked = await this.#revoke(mi, secret, reason, message);
-        if (!revoked) return { requeueAfterMs: RETRY_SOON_MS };
-        await this.#writeStatus(
-          mi,
-          now,
-          [
-            { type: "Ready", status: "False", reason, message },
-            { type: "Suspended", status: "False", reason: Reason.Active, message: "spec.suspend is false" },
-            { type: "Issuing", status: "False", reason, message },
-          ],
-          { consumers, cleared: true },
-        );
+        if (!revoked) return LOST;
         const next = state?.nextTransition;
-        return next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : undefined;
+        return {
+          state: { kind: "Inactive", reason, message },
+          result: next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : undefined,
+        };
       }
       windowEnd = state.currentWindowEnd;
       if (state.nextTransition) windowRequeue = state.nextTransition.getTime() - now.getTime();
@@ -269,58 +255,56 @@ export class MachineIdentityReconciler {
     // ca.crt is brought up to date: same key, same certificate.
     if (!decision.reissue && secret && current && current["ca.crt"] !== ca.bundlePem) {
       const written = await this.#writeSecret(mi, withBundle(secret, ca.bundlePem), secret);
-      if (written === "lost") return { requeueAfterMs: RETRY_SOON_MS };
-      if (written !== "written") return this.#refuse(mi, now, written, consumers);
+      if (written === "lost") return LOST;
+      if (written !== "written") return this.#refuse(mi, written);
       this.#d.log.debug({ identity: key }, "trust bundle updated");
     }
 
-    let notBefore = decision.view?.notBefore;
-    let notAfter = decision.view?.notAfter;
-    let serialNumber = decision.view?.serialNumber;
-    let renewal = decision.renewalTime;
-    let rotations = mi.status?.rotations ?? 0;
-    // Ready keeps naming what made the current credential ready (Issued, Rotated) for as long as that
-    // credential is the one in the Secret: the reconcile that follows our own writes then finds the
-    // status unchanged and writes nothing.
-    const previousReady = mi.status?.conditions?.find((c) => c.type === "Ready");
-    let readyReason: string =
-      previousReady?.status === "True" &&
-      (previousReady.reason === Reason.Issued || previousReady.reason === Reason.Rotated) &&
-      serialNumber !== undefined &&
-      mi.status?.serialNumber === serialNumber
-        ? previousReady.reason
-        : Reason.UpToDate;
+    const view = decision.view;
+    let credential: Credential | undefined = view && {
+      spiffeID: view.spiffeId,
+      serialNumber: view.serialNumber,
+      notBefore: view.notBefore,
+      notAfter: view.notAfter,
+      renewalTime: decision.renewalTime,
+    };
+    let minted: { replaced: boolean } | undefined;
     if (decision.reissue) {
-      const { svid, renewalAt } = await this.#issue(mi, desired, ca, now, windowEnd, key).catch(
-        async (err: Error) => {
-          this.#d.metrics.svidsFailed.inc({ namespace, reason: "MintFailed" });
-          this.#d.events.record(mi, "Warning", Reason.IssuanceFailed, err.message);
-          await this.#writeStatus(
-            mi,
-            now,
-            [
-              {
-                type: "Ready",
-                status: secret ? "True" : "False",
-                reason: Reason.IssuanceFailed,
-                message: err.message,
-              },
-              { type: "Issuing", status: "True", reason: Reason.IssuanceFailed, message: err.message },
-            ],
-            { consumers },
-          );
-          throw err;
-        },
+      const issued = await this.#issue(mi, desired, ca, now, windowEnd, key).then(
+        (value) => ({ ok: true as const, ...value }),
+        (err: unknown) => ({
+          ok: false as const,
+          error: err instanceof Error ? err : new Error(String(err)),
+        }),
       );
+      if (!issued.ok) {
+        const { error } = issued;
+        this.#d.metrics.svidsFailed.inc({ namespace, reason: "MintFailed" });
+        this.#d.events.record(mi, "Warning", Reason.IssuanceFailed, error.message);
+        // The certificate left in place still serves only when the reissue was a renewal ahead of
+        // its expiry or a move to a new issuer that the bundle still trusts.
+        const serves =
+          decision.reason === RenewalReason.NearingRenewal || onlyIssuerMoved(decision, renewalInput);
+        const unfit = serves ? undefined : { reason: decision.reason, message: decision.message };
+        return {
+          state: {
+            kind: "Active",
+            credential: credential && { ...credential, unfit },
+            issuanceError: error.message,
+            windowEnd,
+          },
+          error,
+        };
+      }
+      const { svid, renewalAt } = issued;
       const body = identitySecret(mi, desired.secretName, svid, ca.bundlePem);
       const written = await this.#writeSecret(mi, body, secret);
-      if (written === "lost") return { requeueAfterMs: RETRY_SOON_MS };
-      if (written !== "written") return this.#refuse(mi, now, written, consumers);
+      if (written === "lost") return LOST;
+      if (written !== "written") return this.#refuse(mi, written);
       const first = !secret && mi.status?.serialNumber === undefined;
       if (first) {
         this.#d.metrics.svidsIssued.inc({ namespace });
       } else {
-        rotations += 1;
         this.#d.metrics.svidsRotated.inc({ namespace });
       }
       this.#d.events.record(
@@ -338,41 +322,30 @@ export class MachineIdentityReconciler {
         },
         first ? "issued" : "rotated",
       );
-      readyReason = first ? Reason.Issued : Reason.Rotated;
-      notBefore = svid.notBefore;
-      notAfter = svid.notAfter;
-      serialNumber = svid.serialNumber;
-      renewal = renewalAt;
+      credential = {
+        spiffeID: svid.spiffeId,
+        serialNumber: svid.serialNumber,
+        notBefore: svid.notBefore,
+        notAfter: svid.notAfter,
+        renewalTime: renewalAt,
+      };
+      minted = { replaced: !first };
     }
 
-    const message = `${desired.svid.spiffeId} valid until ${notAfter?.toISOString()}${windowEnd ? ` (access window ends ${windowEnd.toISOString()})` : ""}`;
-    await this.#writeStatus(
-      mi,
-      now,
-      [
-        { type: "Ready", status: "True", reason: readyReason, message },
-        { type: "Suspended", status: "False", reason: Reason.Active, message: "spec.suspend is false" },
-        { type: "Issuing", status: "False", reason: Reason.UpToDate, message: "the credential is current" },
-      ],
-      {
-        consumers,
-        spiffeID: desired.svid.spiffeId,
-        serialNumber,
-        notBefore: notBefore?.toISOString(),
-        notAfter: notAfter?.toISOString(),
-        renewalTime: renewal?.toISOString(),
-        rotations,
-      },
-    );
     const due = [
       paceMs === undefined ? undefined : now.getTime() + paceMs,
-      renewal?.getTime(),
-      notAfter?.getTime(),
+      // A certificate from a clock ahead of ours makes the identity Ready only from its notBefore.
+      credential && credential.notBefore > now ? credential.notBefore.getTime() : undefined,
+      credential?.renewalTime?.getTime(),
+      credential?.notAfter.getTime(),
       windowRequeue === undefined ? undefined : now.getTime() + windowRequeue,
     ]
       .filter((t): t is number => t !== undefined)
       .map((t) => t - now.getTime());
-    return due.length > 0 ? { requeueAfterMs: Math.max(0, Math.min(...due)) } : undefined;
+    return {
+      state: { kind: "Active", credential, minted, windowEnd },
+      result: due.length > 0 ? { requeueAfterMs: Math.max(0, Math.min(...due)) } : undefined,
+    };
   }
 
   /**
@@ -513,26 +486,18 @@ export class MachineIdentityReconciler {
    * Reports a refused claim and writes nothing else: no Secret, no counter. The Warning event goes
    * out when the refusal is new, not on every recheck.
    */
-  async #refuse(
+  #refuse(
     mi: MachineIdentity,
-    now: Date,
     claim: Pick<Extract<SecretClaim, { ok: false }>, "message"> & { reason: string },
-    consumers: number,
-  ): Promise<ReconcileResult | undefined> {
+  ): Outcome {
     const previous = mi.status?.conditions?.find((c) => c.type === "Ready");
     if (previous?.reason !== claim.reason || previous.message !== claim.message) {
       this.#d.events.record(mi, "Warning", claim.reason, claim.message);
     }
-    await this.#writeStatus(
-      mi,
-      now,
-      [
-        { type: "Ready", status: "False", reason: claim.reason, message: claim.message },
-        { type: "Issuing", status: "False", reason: claim.reason, message: claim.message },
-      ],
-      { consumers, cleared: true },
-    );
-    return claim.reason === Reason.SecretConflict ? { requeueAfterMs: CONFLICT_RECHECK_MS } : undefined;
+    return {
+      state: { kind: "Refused", reason: claim.reason, message: claim.message },
+      result: claim.reason === Reason.SecretConflict ? { requeueAfterMs: CONFLICT_RECHECK_MS } : undefined,
+    };
   }
 
   /**
@@ -582,21 +547,8 @@ export class MachineIdentityReconciler {
     }
   }
 
-  async #writeStatus(
-    mi: MachineIdentity,
-    now: Date,
-    conditions: ConditionInput[],
-    fields: Partial<MachineIdentityStatus> & { cleared?: boolean },
-  ): Promise<void> {
-    const { cleared, ...rest } = fields;
-    const previous = mi.status ?? {};
-    const base = cleared ? { rotations: previous.rotations, consumers: previous.consumers } : { ...previous };
-    const status: MachineIdentityStatus = {
-      ...base,
-      ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
-      observedGeneration: mi.metadata?.generation,
-      conditions: setConditions(previous.conditions, conditions, now, mi.metadata?.generation),
-    } as MachineIdentityStatus;
+  /** Replaces the status, guarded by the cached resourceVersion; a status equal to the cached one costs nothing. */
+  async #writeStatus(mi: MachineIdentity, status: MachineIdentityStatus): Promise<void> {
     if (jsonEqual(status, mi.status)) return;
     const namespace = mi.metadata?.namespace ?? "";
     const name = mi.metadata?.name ?? "";
