@@ -15,6 +15,7 @@ export default defineConfig({
             "operator/**/*.test.ts",
             "webhooks/**/*.test.ts",
             "e2e/harness/**/*.test.ts",
+            "e2e/support/**/!(*.e2e).test.ts",
             "e2e/node/**/!(*.node).test.ts", // *.node.test.ts need a real node
             "scripts/**/*.test.ts",
           ],

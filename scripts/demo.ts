@@ -27,9 +27,9 @@ import {
   RELEASE_NAMESPACE,
   type SignetStatus,
 } from "../e2e/node/cluster-ops.ts";
+import { applyObject } from "../e2e/support/apply.ts";
 import { waitFor } from "../e2e/support/wait.ts";
 import type { AccessSchedule, MachineIdentity } from "../operator/src/api/index.ts";
-import { applyObject } from "../operator/src/kube/apply.ts";
 
 const { values: flags } = parseArgs({ options: { keep: { type: "boolean", default: false } } });
 const root = fileURLToPath(new URL("../", import.meta.url));

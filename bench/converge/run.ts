@@ -7,11 +7,13 @@ import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { startControlPlane } from "../../e2e/harness/controlplane.ts";
 import { identity, MI } from "../../e2e/identity/support.ts";
+import { reuseConnections } from "../../e2e/support/connections.ts";
 import { installCrds } from "../../e2e/support/crds.ts";
 import { type OperatorProcess, scrapeMetrics, startOperatorProcess } from "../../e2e/support/operator.ts";
 import type { MachineIdentity } from "../../operator/src/api/index.ts";
-import { reuseConnections } from "../../operator/src/kube/connections.ts";
+import { KubeClient } from "../../operator/src/kube/client.ts";
 import { createInformer } from "../../operator/src/kube/informer.ts";
+import { loadConnection } from "../../operator/src/kube/kubeconfig.ts";
 
 /**
  * Convergence of many MachineIdentities on a real control plane: the operator runs as its own
@@ -186,7 +188,11 @@ interface Progress {
  * Follows identities and their Secrets through the operator's own informer (it resumes after watch
  * timeouts and relists on 410); an identity is done when Ready=True with its Secret present.
  */
-async function watchConvergence(kc: k8s.KubeConfig, progress: Progress): Promise<() => void> {
+async function watchConvergence(
+  kc: k8s.KubeConfig,
+  kubeconfigPath: string,
+  progress: Progress,
+): Promise<() => void> {
   const check = (name: string) => {
     if (progress.ready.has(name) && progress.secrets.has(`${name}-identity`) && !progress.done.has(name)) {
       progress.done.add(name);
@@ -195,14 +201,15 @@ async function watchConvergence(kc: k8s.KubeConfig, progress: Progress): Promise
   };
   const objects = kc.makeApiClient(k8s.CustomObjectsApi);
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  const identities = createInformer<MachineIdentity>(kc, {
+  const kube = new KubeClient(loadConnection({ env: { KUBECONFIG: kubeconfigPath } }));
+  const identities = createInformer<MachineIdentity>(kube, {
     path: `/apis/${MI.group}/${MI.version}/namespaces/${NAMESPACE}/${MI.plural}`,
     list: () =>
       objects.listNamespacedCustomObject({ ...MI, namespace: NAMESPACE }) as Promise<
         k8s.KubernetesListObject<MachineIdentity>
       >,
   });
-  const secrets = createInformer<k8s.V1Secret>(kc, {
+  const secrets = createInformer<k8s.V1Secret>(kube, {
     path: `/api/v1/namespaces/${NAMESPACE}/secrets`,
     labelSelector: SECRET_SELECTOR,
     list: () =>
@@ -432,7 +439,7 @@ try {
   const rssBaselineKb = procStatusKb(nodePid, "VmRSS");
 
   const progress: Progress = { ready: new Set(), secrets: new Set(), done: new Set(), lastDoneAt: 0 };
-  const stopWatch = await watchConvergence(kc, progress);
+  const stopWatch = await watchConvergence(kc, cp.kubeconfigPath, progress);
   stops.push(stopWatch);
   const before = writeCounts(await apiserverMetrics(kc));
   const cpuBefore = cpuOf();

@@ -3,6 +3,7 @@ import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { startControlPlane } from "../../e2e/harness/controlplane.ts";
+import { reuseConnections } from "../../e2e/support/connections.ts";
 import { installCrds } from "../../e2e/support/crds.ts";
 import { type OperatorProcess, scrapeMetrics, startOperatorProcess } from "../../e2e/support/operator.ts";
 import {
@@ -12,7 +13,8 @@ import {
   GROUP,
   VERSION,
 } from "../../operator/src/api/index.ts";
-import { reuseConnections } from "../../operator/src/kube/connections.ts";
+import { KubeClient } from "../../operator/src/kube/client.ts";
+import { loadConnection } from "../../operator/src/kube/kubeconfig.ts";
 import { informerFor } from "../../operator/src/runtime/informers.ts";
 
 /**
@@ -155,10 +157,10 @@ async function main(): Promise<void> {
     const added = new Map<string, number>();
     const deleted = new Map<string, number>();
     const allows = informerFor<k8s.V1NetworkPolicy>(
-      kc,
+      new KubeClient(loadConnection({ env: { KUBECONFIG: cp.kubeconfigPath } })),
       { group: "networking.k8s.io", version: "v1", plural: "networkpolicies" },
       [],
-      "signet.dev/policy",
+      { labelSelector: "signet.dev/policy" },
     );
     const keyOf = (np: k8s.V1NetworkPolicy) => `${np.metadata?.namespace}/${np.metadata?.name}`;
     allows.on("add", (np) => {

@@ -2,7 +2,7 @@ import { X509Certificate } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { CaStore } from "../../operator/src/controllers/ca/store.ts";
-import { createNamespace, kubeConfig } from "../support/cluster.ts";
+import { createNamespace, kubeClient, kubeConfig } from "../support/cluster.ts";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -14,6 +14,7 @@ const rootsOf = (pem: string) =>
 
 describe("Signet's CA in its Secret", () => {
   const kc = kubeConfig();
+  const kube = kubeClient();
   const core = kc.makeApiClient(k8s.CoreV1Api);
 
   it("is created once when two replicas start at the same time", async () => {
@@ -22,7 +23,7 @@ describe("Signet's CA in its Secret", () => {
       { length: 4 },
       () =>
         new CaStore({
-          kc,
+          kube,
           namespace,
           secretName: "signet-ca",
           purpose: "workload",
@@ -42,7 +43,7 @@ describe("Signet's CA in its Secret", () => {
     const namespace = await createNamespace(kc, "ca-rotation");
     let now = new Date();
     const store = new CaStore({
-      kc,
+      kube,
       namespace,
       secretName: "signet-ca",
       purpose: "workload",
@@ -87,7 +88,13 @@ describe("Signet's CA in its Secret", () => {
 
   it("keeps the serving CA apart: its own labelled Secret, a root with no SPIFFE ID, never a user's CA", async () => {
     const namespace = await createNamespace(kc, "ca-serving");
-    const common = { kc, namespace, trustDomain: "cluster.local", leafMaxTtlMs: HOUR, now: () => new Date() };
+    const common = {
+      kube,
+      namespace,
+      trustDomain: "cluster.local",
+      leafMaxTtlMs: HOUR,
+      now: () => new Date(),
+    };
     const workload = await new CaStore({
       ...common,
       secretName: "signet-ca",

@@ -1,12 +1,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  applyObject,
-  applyStatus,
-  deleteIfExists,
-  isConflict,
-  isNotFound,
-} from "../../operator/src/kube/apply.ts";
+import { isConflict, isNotFound } from "../../operator/src/kube/errors.ts";
+import { applyObject, applyStatus, deleteIfExists } from "../support/apply.ts";
 import { createNamespace, kubeConfig } from "../support/cluster.ts";
 
 const GROUP = "kube-e2e.signet.dev";

@@ -1,7 +1,9 @@
 import * as k8s from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
+import { KubeClient } from "../../operator/src/kube/client.ts";
 import { createInformer, type Informer } from "../../operator/src/kube/informer.ts";
-import { createNamespace, kubeConfig } from "../support/cluster.ts";
+import { loadConnection } from "../../operator/src/kube/kubeconfig.ts";
+import { createNamespace, kubeClient, kubeConfig, kubeconfigPath } from "../support/cluster.ts";
 
 const LABEL = "signet.dev/managed";
 
@@ -24,6 +26,7 @@ function secret(name: string, labelled: boolean, value = "v"): k8s.V1Secret {
 describe("informer on the real API server", () => {
   const kc = kubeConfig();
   const core = kc.makeApiClient(k8s.CoreV1Api);
+  const kube = kubeClient();
   const informers: Informer<k8s.V1Secret>[] = [];
   afterEach(() => {
     for (const informer of informers.splice(0)) informer.stop();
@@ -34,7 +37,7 @@ describe("informer on the real API server", () => {
     const events: string[] = [];
     const errors: unknown[] = [];
     let lists = 0;
-    const informer = createInformer<k8s.V1Secret>(kc, {
+    const informer = createInformer<k8s.V1Secret>(kube, {
       path: `/api/v1/namespaces/${namespace}/secrets`,
       labelSelector: `${LABEL}=true`,
       list: () => {
@@ -136,7 +139,10 @@ describe("informer on the real API server", () => {
 
     const events: string[] = [];
     const errors: unknown[] = [];
-    const informer = createInformer<k8s.V1Secret>(readerKc, {
+    // The same API server, as the reader: its token instead of the admin's client certificate.
+    const { cert: _cert, key: _key, ...server } = loadConnection({ env: { KUBECONFIG: kubeconfigPath() } });
+    const reader = new KubeClient({ ...server, token: token.status?.token ?? "", source: "reader" });
+    const informer = createInformer<k8s.V1Secret>(reader, {
       path: `/api/v1/namespaces/${namespace}/secrets`,
       labelSelector: `${LABEL}=true`,
       list: () => readerCore.listNamespacedSecret({ namespace, labelSelector: `${LABEL}=true` }),
@@ -156,7 +162,7 @@ describe("informer on the real API server", () => {
     // Revoking access makes the next watch (the server closes each after a second) fail with 403.
     await rbac.deleteNamespacedRoleBinding({ namespace, name: binding.metadata?.name ?? "" });
     await waitFor("the watch to fail", () => errors.length > 0);
-    expect(errors.some((e) => (e as { statusCode?: number }).statusCode === 403)).toBe(true);
+    expect(errors.some((e) => (e as { code?: number }).code === 403)).toBe(true);
     await core.deleteNamespacedSecret({ namespace, name: "doomed" });
     await core.createNamespacedSecret({ namespace, body: secret("newcomer", true) });
     await new Promise((r) => setTimeout(r, 1_500));

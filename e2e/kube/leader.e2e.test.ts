@@ -1,7 +1,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { LeaderElector } from "../../operator/src/kube/leader.ts";
-import { createNamespace, kubeConfig } from "../support/cluster.ts";
+import { createNamespace, kubeClient, kubeConfig } from "../support/cluster.ts";
 
 const timings = { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 300 };
 
@@ -16,6 +16,7 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): 
 
 describe("leader election on a real Lease", () => {
   const kc = kubeConfig();
+  const kube = kubeClient();
   const electors: LeaderElector[] = [];
   afterEach(async () => {
     await Promise.all(electors.splice(0).map((e) => e.stop({ release: false })));
@@ -24,7 +25,7 @@ describe("leader election on a real Lease", () => {
   function elector(namespace: string, identity: string) {
     const log: string[] = [];
     const e = new LeaderElector({
-      kc,
+      kube,
       namespace,
       name: "signet-controller",
       identity,

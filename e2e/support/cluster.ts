@@ -3,6 +3,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { inject } from "vitest";
+import { KubeClient } from "../../operator/src/kube/client.ts";
+import { loadConnection } from "../../operator/src/kube/kubeconfig.ts";
 import { issueClientCert, loadTestCa } from "../harness/certs.ts";
 import { renderKubeconfig } from "../harness/kubeconfig.ts";
 
@@ -10,6 +12,11 @@ export function kubeConfig(): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(inject("kubeconfigPath"));
   return kc;
+}
+
+/** Signet's own client, on the same kubeconfig. */
+export function kubeClient(path = inject("kubeconfigPath")): KubeClient {
+  return new KubeClient(loadConnection({ env: { KUBECONFIG: path } }));
 }
 
 export function kubeconfigPath(): string {

@@ -18,15 +18,15 @@ ${configUsage()}
 
 async function serve(args: string[], mode: { controllers: boolean; webhook: boolean }): Promise<void> {
   const config = parseConfig(args);
-  const [k8s, { startOperator }, { createLogger }] = await Promise.all([
-    import("@kubernetes/client-node"),
+  const [{ KubeClient }, { loadConnection }, { startOperator }, { createLogger }] = await Promise.all([
+    import("../kube/client.ts"),
+    import("../kube/kubeconfig.ts"),
     import("../runtime/manager.ts"),
     import("../telemetry/logger.ts"),
   ]);
   const log = createLogger({ level: config.logLevel });
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
-  const operator = await startOperator({ kc, config, log, ...mode });
+  const kube = new KubeClient(loadConnection());
+  const operator = await startOperator({ kube, config, log, ...mode });
   log.info(
     { metricsPort: operator.metricsPort, webhookPort: operator.webhookPort, identity: config.identity },
     "signet started",
@@ -82,7 +82,11 @@ try {
       process.exitCode = 2;
   }
 } catch (err) {
-  if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+  if (
+    err instanceof ConfigError ||
+    (err as Error).name === "KubeconfigError" ||
+    (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+  ) {
     process.stderr.write(`signet: ${(err as Error).message}\n`);
     process.exitCode = 2;
   } else {

@@ -1,5 +1,6 @@
-import { ApiException, KubeConfig, type KubernetesListObject, type V1Secret } from "@kubernetes/client-node";
+import type { KubernetesListObject, V1Secret } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import { ApiError, type WatchEvent } from "./client.ts";
 import { FakeClock, settle } from "./fake-clock.ts";
 import {
   createInformer,
@@ -29,11 +30,12 @@ const refused = () =>
   Object.assign(new TypeError("fetch failed"), {
     cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6443"), { code: "ECONNREFUSED" }),
   });
-/** What client-node's Watch passes to `done` when the watch request is answered 429. */
-const watchTooManyRequests = () => Object.assign(new Error("Too Many Requests"), { statusCode: 429 });
-/** What a generated API client throws for a list answered with `code`. */
+/** What KubeClient.watch passes to `done` when the watch request is answered 429. */
+const watchTooManyRequests = () =>
+  new ApiError("GET", "/api/v1/secrets", 429, { kind: "Status", code: 429 }, {});
+/** What KubeClient throws for a list answered with `code`. */
 const listAnswered = (code: number, headers: Record<string, string> = {}) =>
-  new ApiException(code, "refused", { kind: "Status", code }, headers);
+  new ApiError("GET", "/api/v1/secrets", code, { kind: "Status", code }, headers);
 
 type Params = Record<string, string | number | boolean | undefined>;
 
@@ -68,7 +70,7 @@ class ScriptedWatch implements WatchLike {
   async watch(
     path: string,
     params: Params,
-    callback: (phase: string, obj: unknown, raw?: unknown) => void,
+    callback: (phase: string, obj: unknown, raw: WatchEvent) => void,
     done: (error: unknown) => void,
   ): Promise<AbortController> {
     const controller = new AbortController();
@@ -138,13 +140,12 @@ function setUp(
   const server = new Collection();
   const events: string[] = [];
   const errors: unknown[] = [];
-  const informer = createInformer<V1Secret>(new KubeConfig(), {
+  const informer = createInformer<V1Secret>(watch, {
     path: "/api/v1/namespaces/ns/secrets",
     list: () => server.list(),
     labelSelector: "signet.dev/managed=true",
     watchTimeoutSeconds: 60,
     clock,
-    watch,
     // The middle of every jitter range unless a test says otherwise: waits of 150, 300, 600, 750 ms.
     random: () => 0.5,
     ...options,

@@ -1,16 +1,12 @@
-import {
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  ListWatch,
-  Watch,
-} from "@kubernetes/client-node";
+import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
+import type { Watcher } from "./client.ts";
 import { type Clock, systemClock, unref } from "./clock.ts";
+import { ListWatchCache } from "./list-watch.ts";
 
 export type InformerEvent = "add" | "update" | "delete";
 
-/** The one method of client-node's Watch that ListWatch uses; tests put a scripted stream behind it. */
-export type WatchLike = Pick<Watch, "watch">;
+/** What the informer watches through (KubeClient); tests put a scripted stream behind it. */
+export type WatchLike = Watcher;
 
 export interface InformerOptions<T extends KubernetesObject> {
   /** Collection path, e.g. "/api/v1/namespaces/x/secrets" or "/apis/signet.dev/v1alpha1/machineidentities". */
@@ -45,8 +41,9 @@ export interface InformerOptions<T extends KubernetesObject> {
    * transform may change it in place. Default: the object as the server sent it.
    */
   transform?: (obj: T) => T;
+  /** The Accept header of the watch: METADATA_ACCEPT for a cache of metadata only. */
+  accept?: string;
   clock?: Clock;
-  watch?: WatchLike;
 }
 
 export interface Informer<T extends KubernetesObject> {
@@ -170,14 +167,13 @@ export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
  * would double from 1 s to 30 s) follows the same jittered schedule.
  */
 export function createInformer<T extends KubernetesObject>(
-  kc: KubeConfig,
+  inner: Watcher,
   options: InformerOptions<T>,
 ): Informer<T> {
   const clock = options.clock ?? systemClock;
   const baseDelayMs = options.restartBaseDelayMs ?? 200;
   const maxDelayMs = options.restartMaxDelayMs ?? 1_000;
   const random = options.random ?? Math.random;
-  const inner = options.watch ?? new Watch(kc);
   const transform = options.transform;
   const errorListeners: ((error: unknown) => void)[] = [];
 
@@ -213,8 +209,8 @@ export function createInformer<T extends KubernetesObject>(
     throttles = 0;
   };
 
-  const watch: WatchLike = {
-    async watch(path, queryParams, callback, done) {
+  const watch: Watcher = {
+    async watch(path, queryParams, callback, done, watchOptions) {
       // ListWatch does not check whether it was stopped while it listed or waited to reconnect.
       if (stopped) {
         const aborted = new AbortController();
@@ -249,6 +245,7 @@ export function createInformer<T extends KubernetesObject>(
           if (error && short && !sawEvent) failures = failuresBefore;
           done(error);
         },
+        watchOptions,
       );
       if (!ended) {
         openedAt = clock.now();
@@ -270,7 +267,7 @@ export function createInformer<T extends KubernetesObject>(
   // ListWatch's own pause before reopening a watch that ended without an event since it opened
   // (its `ms` doubles from 1 s to 30 s): on the jittered schedule instead, on the injected clock,
   // and cut short by stop().
-  const delayFn = (_ms: number) =>
+  const delay = () =>
     new Promise<void>((resolve) => {
       const ms = backoff(quietCloses++);
       const finish = () => {
@@ -283,15 +280,12 @@ export function createInformer<T extends KubernetesObject>(
       pendingDelays.add(finish);
     });
 
-  const listWatch = new ListWatch<T>(
-    options.path,
-    watch as Watch,
-    list,
-    false,
-    options.labelSelector,
-    options.fieldSelector,
-    { delayFn },
-  );
+  const listWatch = new ListWatchCache<T>(options.path, watch, list, {
+    delay,
+    labelSelector: options.labelSelector,
+    fieldSelector: options.fieldSelector,
+    accept: options.accept,
+  });
 
   const attempt = async () => {
     restartTimer = undefined;
@@ -345,7 +339,7 @@ export function createInformer<T extends KubernetesObject>(
       if (restartTimer !== undefined) clock.clearTimeout(restartTimer);
       restartTimer = undefined;
       for (const finish of [...pendingDelays]) finish();
-      void listWatch.stop();
+      listWatch.stop();
       if (!synced) rejectSynced(new Error(`informer for ${options.path} stopped before its first list`));
     },
     hasSynced: () => synced,

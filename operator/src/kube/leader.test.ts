@@ -1,4 +1,4 @@
-import { KubeConfig, type V1Lease, type V1LeaseSpec } from "@kubernetes/client-node";
+import type { V1Lease, V1LeaseSpec } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { FakeClock, settle } from "./fake-clock.ts";
 import {
@@ -71,7 +71,6 @@ function candidate(
   const log: string[] = [];
   let signal: AbortSignal | undefined;
   const elector = new LeaderElector({
-    kc: new KubeConfig(),
     namespace: "ns",
     name: "lease",
     identity,
@@ -403,7 +402,6 @@ describe("LeaderElector", () => {
     expect(
       () =>
         new LeaderElector({
-          kc: new KubeConfig(),
           namespace: "ns",
           name: "lease",
           identity: "a",

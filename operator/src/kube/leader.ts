@@ -1,13 +1,8 @@
-import {
-  CoordinationV1Api,
-  type KubeConfig,
-  type V1Lease,
-  type V1LeaseSpec,
-  V1MicroTime,
-  type V1OwnerReference,
-} from "@kubernetes/client-node";
-import { isConflict, isNotFound } from "./apply.ts";
+import type { V1Lease, V1LeaseSpec, V1OwnerReference } from "@kubernetes/client-node";
+import type { KubeClient } from "./client.ts";
 import { type Clock, systemClock, unref } from "./clock.ts";
+import { isConflict } from "./errors.ts";
+import { microTime as formatMicroTime, LEASES, microTimeField, resourceClient } from "./resources.ts";
 
 /** The three calls the elector makes on its Lease; tests put an in-memory Lease behind them. */
 export interface LeaseClient {
@@ -18,21 +13,18 @@ export interface LeaseClient {
   replace(lease: V1Lease): Promise<V1Lease>;
 }
 
-export function kubeLeaseClient(kc: KubeConfig, namespace: string, name: string): LeaseClient {
-  const api = kc.makeApiClient(CoordinationV1Api);
+export function kubeLeaseClient(kube: KubeClient, namespace: string, name: string): LeaseClient {
+  const leases = resourceClient(kube, LEASES);
   return {
-    get: () =>
-      api.readNamespacedLease({ name, namespace }).catch((error: unknown) => {
-        if (isNotFound(error)) return undefined;
-        throw error;
-      }),
-    create: (body) => api.createNamespacedLease({ namespace, body }),
-    replace: (body) => api.replaceNamespacedLease({ name, namespace, body }),
+    get: () => leases.find(namespace, name),
+    create: (body) => leases.create({ ...body, metadata: { ...body.metadata, namespace, name } }),
+    replace: (body) => leases.replace({ ...body, metadata: { ...body.metadata, namespace, name } }),
   };
 }
 
 export interface LeaderElectorOptions {
-  kc: KubeConfig;
+  /** The client of the Lease; not needed with `leaseClient`. */
+  kube?: KubeClient;
   namespace: string;
   name: string;
   /** Unique per replica, e.g. the pod name plus a random suffix. */
@@ -74,11 +66,11 @@ function recordKey(spec: V1LeaseSpec | undefined): string {
 
 /**
  * A MicroTime as the API server writes it (RFC 3339 with six fractional digits). client-node types these
- * fields as Date but hands back the server's string, and serializes a V1MicroTime with six digits.
+ * fields as Date; on the wire, and so in what the client hands back, they are strings.
  */
 export function microTime(value: Date | string): string {
   if (typeof value === "string") return value;
-  return new V1MicroTime(value.getTime()).toISOString();
+  return formatMicroTime(value.getTime());
 }
 
 /**
@@ -142,7 +134,9 @@ export class LeaderElector {
     this.#onError = options.onError ?? (() => {});
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
-    this.#client = options.leaseClient ?? kubeLeaseClient(options.kc, options.namespace, options.name);
+    const { leaseClient, kube } = options;
+    if (!leaseClient && !kube) throw new Error("leader election needs a client (kube) or a leaseClient");
+    this.#client = leaseClient ?? kubeLeaseClient(kube as KubeClient, options.namespace, options.name);
     if (!this.#identity) throw new Error("leader election needs a non-empty identity");
     if (
       !(this.#retryPeriodMs > 0) ||
@@ -291,7 +285,7 @@ export class LeaderElector {
   #leaseWith(current: V1Lease, now: number): V1Lease {
     const previous = current.spec ?? {};
     const renewing = previous.holderIdentity === this.#identity;
-    const stamp = new V1MicroTime(now);
+    const stamp = microTimeField(now);
     return {
       apiVersion: "coordination.k8s.io/v1",
       kind: "Lease",
@@ -373,7 +367,7 @@ export class LeaderElector {
   async #release(): Promise<void> {
     const lease = this.#lease;
     if (lease?.spec?.holderIdentity !== this.#identity) return;
-    const stamp = new V1MicroTime(this.#clock.now());
+    const stamp = microTimeField(this.#clock.now());
     try {
       await this.#client.replace({
         ...lease,

@@ -58,6 +58,16 @@ describe("listInPages", () => {
     expect(requests.map((r) => r.continue)).toEqual([undefined, "after-4", "after-8"]);
   });
 
+  it("should take a page without items as empty, as a metadata-only list of nothing comes", async () => {
+    const listPage = async () =>
+      ({
+        kind: "PartialObjectMetadataList",
+        metadata: { resourceVersion: "5" },
+      }) as unknown as KubernetesListObject<V1Secret>;
+    const list = await listInPages(listPage);
+    expect(list).toEqual({ items: [], metadata: { resourceVersion: "5" } });
+  });
+
   it("should carry the first page's resourceVersion, where the snapshot and so the watch start", async () => {
     const { listPage } = server(names(9), { tokenField: "_continue", resourceVersion: "77" });
     expect((await listInPages(listPage, undefined, 4)).metadata?.resourceVersion).toBe("77");

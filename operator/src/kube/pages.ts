@@ -28,7 +28,8 @@ export async function listInPages<T extends KubernetesObject>(
   let next: string | undefined;
   do {
     const page = await listPage({ limit: pageSize, ...(next ? { continue: next } : {}) });
-    for (const item of page.items) items.push(keep(item));
+    // A metadata-only list (PartialObjectMetadataList) leaves items out when there are none.
+    for (const item of page.items ?? []) items.push(keep(item));
     resourceVersion ??= page.metadata?.resourceVersion;
     next = continueToken(page);
   } while (next);

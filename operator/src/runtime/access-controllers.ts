@@ -23,7 +23,7 @@ const REPORT_POLL_MS = 20;
  * reconciled, so the state at "now" is applied however long the operator was away.
  */
 export const startAccessControllers: StartControllers = async (ctx) => {
-  const { kc, log, metrics, events, now } = ctx;
+  const { kube, log, metrics, events, now } = ctx;
   const scheduleQueue = new WorkQueue({ name: "accessschedule", metrics });
   // Keyed by namespace: a target's default deny is shared by the policies of its namespace.
   const policyQueue = new WorkQueue({ name: "accesspolicy", metrics });
@@ -58,7 +58,7 @@ export const startAccessControllers: StartControllers = async (ctx) => {
   });
 
   const schedules = new AccessScheduleReconciler({
-    kc,
+    kube,
     schedules: ctx.schedules,
     timers,
     events,
@@ -67,7 +67,7 @@ export const startAccessControllers: StartControllers = async (ctx) => {
     now,
   });
   const policies = new AccessPolicyReconciler({
-    kc,
+    kube,
     policies: ctx.policies,
     schedules: ctx.schedules,
     networkPolicies: ctx.networkPolicies,

@@ -1,5 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { AccessPolicy, AccessSchedule, MachineIdentity } from "../api/index.ts";
+import type { KubeClient } from "../kube/client.ts";
 import type { EventSink } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { SignetMetrics } from "../telemetry/metrics.ts";
@@ -8,7 +9,7 @@ import type { MultiInformer } from "./informers.ts";
 
 /** What the manager hands each group of controllers when this replica becomes the leader. */
 export interface ControllerContext {
-  kc: k8s.KubeConfig;
+  kube: KubeClient;
   config: OperatorConfig;
   log: Logger;
   metrics: SignetMetrics;

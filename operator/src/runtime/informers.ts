@@ -1,4 +1,5 @@
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import type { KubeClient } from "../kube/client.ts";
 import {
   createInformer,
   type Informer,
@@ -7,6 +8,7 @@ import {
   withoutManagedFields,
 } from "../kube/informer.ts";
 import { listInPages, type PageRequest } from "../kube/pages.ts";
+import { collectionPath, METADATA_ACCEPT, METADATA_LIST_ACCEPT } from "../kube/resources.ts";
 import type { Logger } from "../telemetry/logger.ts";
 
 /**
@@ -61,9 +63,15 @@ interface ResourceRef {
   plural: string;
 }
 
-function collectionPath(ref: ResourceRef, namespace: string | undefined): string {
-  const base = ref.group === "" ? `/api/${ref.version}` : `/apis/${ref.group}/${ref.version}`;
-  return namespace ? `${base}/namespaces/${namespace}/${ref.plural}` : `${base}/${ref.plural}`;
+export interface InformerForOptions {
+  labelSelector?: string | undefined;
+  /** e.g. metadata.name=<name>: one named object, which RBAC can grant by resourceNames. */
+  fieldSelector?: string | undefined;
+  /**
+   * Cache PartialObjectMetadata (apiVersion meta.k8s.io/v1, kind, metadata) instead of whole
+   * objects: for caches that read only names, labels, annotations and owners, such as pods.
+   */
+  metadataOnly?: boolean;
 }
 
 /**
@@ -71,54 +79,35 @@ function collectionPath(ref: ResourceRef, namespace: string | undefined): string
  * selector, listed in pages. Cached objects carry no metadata.managedFields.
  */
 export function informerFor<T extends k8s.KubernetesObject>(
-  kc: k8s.KubeConfig,
+  kube: KubeClient,
   ref: ResourceRef,
   namespaces: readonly (string | undefined)[],
-  labelSelector?: string,
-  /** e.g. metadata.name=<name>: one named object, which RBAC can grant by resourceNames. */
-  fieldSelector?: string,
+  options: InformerForOptions = {},
 ): MultiInformer<T> {
-  const client = kc.makeApiClient(k8s.CustomObjectsApi);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const { labelSelector, fieldSelector, metadataOnly } = options;
   const scopes = namespaces.length === 0 ? [undefined] : namespaces;
   return new MultiInformer(
     scopes.map((namespace) => {
       const path = collectionPath(ref, namespace);
-      const listPage = (page: PageRequest): Promise<k8s.KubernetesListObject<T>> => {
-        const query = {
-          labelSelector,
-          ...(fieldSelector ? { fieldSelector } : {}),
-          limit: page.limit,
-          ...(page.continue ? { _continue: page.continue } : {}),
-        };
-        if (ref.group === "" && ref.plural === "secrets") {
-          return (namespace
-            ? core.listNamespacedSecret({ namespace, ...query })
-            : core.listSecretForAllNamespaces(query)) as unknown as Promise<k8s.KubernetesListObject<T>>;
-        }
-        if (ref.group === "" && ref.plural === "namespaces") {
-          return core.listNamespace(query) as unknown as Promise<k8s.KubernetesListObject<T>>;
-        }
-        if (ref.group === "" && ref.plural === "pods") {
-          return (namespace
-            ? core.listNamespacedPod({ namespace, ...query })
-            : core.listPodForAllNamespaces(query)) as unknown as Promise<k8s.KubernetesListObject<T>>;
-        }
-        const params = { group: ref.group, version: ref.version, plural: ref.plural, ...query };
-        return (
-          namespace
-            ? client.listNamespacedCustomObject({ ...params, namespace })
-            : client.listClusterCustomObject(params)
-        ) as Promise<k8s.KubernetesListObject<T>>;
-      };
+      const listPage = (page: PageRequest): Promise<k8s.KubernetesListObject<T>> =>
+        kube.request<k8s.KubernetesListObject<T>>("GET", path, {
+          query: {
+            labelSelector: labelSelector || undefined,
+            fieldSelector: fieldSelector || undefined,
+            limit: page.limit,
+            continue: page.continue || undefined,
+          },
+          ...(metadataOnly ? { accept: METADATA_LIST_ACCEPT } : {}),
+        });
       // Each page is stripped as it arrives; the informer's transform then finds nothing left to do.
       const list = () => listInPages(listPage, withoutManagedFields);
-      return createInformer<T>(kc, {
+      return createInformer<T>(kube, {
         path,
         list,
         transform: withoutManagedFields,
         ...(labelSelector ? { labelSelector } : {}),
         ...(fieldSelector ? { fieldSelector } : {}),
+        ...(metadataOnly ? { accept: METADATA_ACCEPT } : {}),
       });
     }),
   );

@@ -1,26 +1,32 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type * as k8s from "@kubernetes/client-node";
-import { AppsV1Api } from "@kubernetes/client-node";
 import {
-  ACCESS_POLICY_PLURAL,
-  ACCESS_SCHEDULE_PLURAL,
   type AccessPolicy,
   type AccessSchedule,
-  GROUP,
   IDENTITY_LABEL,
-  ISSUANCE_POLICY_PLURAL,
   type IssuancePolicy,
-  MACHINE_IDENTITY_PLURAL,
   type MachineIdentity,
-  VERSION,
 } from "../api/index.ts";
 import { SERVING_CA_SECRET_NAME } from "../controllers/machineidentity/ownership.ts";
 import { WEBHOOK_TLS_COMPONENT } from "../controllers/webhookcert/keeper.ts";
 import { ClaimIndex } from "../issuance/claim-index.ts";
-import { reuseConnections } from "../kube/connections.ts";
-import { fencedKubeConfig } from "../kube/fence.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { LeaderElector } from "../kube/leader.ts";
+import {
+  ACCESS_POLICIES,
+  ACCESS_SCHEDULES,
+  DEPLOYMENTS,
+  ISSUANCE_POLICIES,
+  MACHINE_IDENTITIES,
+  NAMESPACES,
+  NETWORK_POLICIES,
+  type PartialObjectMetadata,
+  PODS,
+  type ResourceType,
+  resourceClient,
+  SECRETS,
+} from "../kube/resources.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { SignetMetrics } from "../telemetry/metrics.ts";
 import type { OperatorConfig } from "./config.ts";
@@ -33,7 +39,7 @@ import { CaHolder, pkiUnit } from "./units/pki.ts";
 import { webhookUnit } from "./units/webhook.ts";
 
 export interface OperatorOptions {
-  kc: k8s.KubeConfig;
+  kube: KubeClient;
   config: OperatorConfig;
   log: Logger;
   /** Run the leader-elected controllers. */
@@ -64,10 +70,10 @@ const MANAGED_SELECTOR = "app.kubernetes.io/managed-by=signet";
  */
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { config, log } = options;
-  const kc = reuseConnections(options.kc);
+  const kube = options.kube;
   const now = options.now ?? (() => new Date());
   const metrics = new SignetMetrics({ defaultMetrics: true });
-  const caches = createCaches(kc, config);
+  const caches = createCaches(kube, config, options.controllers);
   // Registered before the informers start, so that the initial list fills the index too.
   const claimIndex = new ClaimIndex(config.trustDomain);
   caches.identities.on("add", (mi) => claimIndex.upsert(mi));
@@ -89,7 +95,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     const name = config.ownerDeployment;
     owners ??= name
       ? retryUntil(
-          () => deploymentOwnerReference(kc, config.namespace, name),
+          () => deploymentOwnerReference(kube, config.namespace, name),
           signal,
           log,
           `owner Deployment ${name}`,
@@ -100,7 +106,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
 
   let manager: RunnableManager | undefined;
   const ctx: OperatorContext = {
-    kc: fencedKubeConfig(kc, () => manager?.isLeader() ?? false),
+    kube: kube.fenced(() => manager?.isLeader() ?? false),
     config,
     log,
     metrics,
@@ -144,7 +150,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
           elector: (callbacks) =>
             new LeaderElector({
               ownerReferences: leaseOwners,
-              kc,
+              kube,
               namespace: config.namespace,
               name: config.leaseName,
               identity: config.identity,
@@ -190,42 +196,41 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   };
 }
 
-/** The informers of everything Signet reads, over the watched namespaces. */
-function createCaches(kc: k8s.KubeConfig, config: OperatorConfig): Caches {
+/**
+ * The informers of everything Signet reads, over the watched namespaces. Pods are cached as
+ * metadata only (their labels are all Signet reads of them). A replica without the controllers
+ * caches identity Secrets as metadata only too: the webhook needs only their labels, so a
+ * webhook-only replica holds no private key of any workload.
+ */
+function createCaches(kube: KubeClient, config: OperatorConfig, controllers: boolean): Caches {
   const namespaces = config.watchNamespaces;
-  const signet = (plural: string) => ({ group: GROUP, version: VERSION, plural });
+  const of = (rt: ResourceType<k8s.KubernetesObject>) => ({
+    group: rt.group,
+    version: rt.version,
+    plural: rt.plural,
+  });
   return {
-    identities: informerFor<MachineIdentity>(kc, signet(MACHINE_IDENTITY_PLURAL), namespaces),
+    identities: informerFor<MachineIdentity>(kube, of(MACHINE_IDENTITIES), namespaces),
     // Cluster-scoped: what each namespace may claim depends on the admin's policies and the
     // namespace's labels.
-    issuancePolicies: informerFor<IssuancePolicy>(kc, signet(ISSUANCE_POLICY_PLURAL), []),
-    namespaces: informerFor<k8s.V1Namespace>(kc, { group: "", version: "v1", plural: "namespaces" }, []),
-    schedules: informerFor<AccessSchedule>(kc, signet(ACCESS_SCHEDULE_PLURAL), namespaces),
-    policies: informerFor<AccessPolicy>(kc, signet(ACCESS_POLICY_PLURAL), namespaces),
-    networkPolicies: informerFor<k8s.V1NetworkPolicy>(
-      kc,
-      { group: "networking.k8s.io", version: "v1", plural: "networkpolicies" },
-      namespaces,
-      MANAGED_SELECTOR,
-    ),
-    secrets: informerFor<k8s.V1Secret>(
-      kc,
-      { group: "", version: "v1", plural: "secrets" },
-      namespaces,
-      MANAGED_SELECTOR,
-    ),
-    pods: informerFor<k8s.V1Pod>(
-      kc,
-      { group: "", version: "v1", plural: "pods" },
-      namespaces,
-      IDENTITY_LABEL,
-    ),
-    webhookSecret: informerFor<k8s.V1Secret>(
-      kc,
-      { group: "", version: "v1", plural: "secrets" },
-      [config.namespace],
-      `signet.dev/component=${WEBHOOK_TLS_COMPONENT}`,
-    ),
+    issuancePolicies: informerFor<IssuancePolicy>(kube, of(ISSUANCE_POLICIES), []),
+    namespaces: informerFor<k8s.V1Namespace>(kube, of(NAMESPACES), []),
+    schedules: informerFor<AccessSchedule>(kube, of(ACCESS_SCHEDULES), namespaces),
+    policies: informerFor<AccessPolicy>(kube, of(ACCESS_POLICIES), namespaces),
+    networkPolicies: informerFor<k8s.V1NetworkPolicy>(kube, of(NETWORK_POLICIES), namespaces, {
+      labelSelector: MANAGED_SELECTOR,
+    }),
+    secrets: informerFor<k8s.V1Secret>(kube, of(SECRETS), namespaces, {
+      labelSelector: MANAGED_SELECTOR,
+      metadataOnly: !controllers,
+    }),
+    pods: informerFor<PartialObjectMetadata>(kube, of(PODS), namespaces, {
+      labelSelector: IDENTITY_LABEL,
+      metadataOnly: true,
+    }),
+    webhookSecret: informerFor<k8s.V1Secret>(kube, of(SECRETS), [config.namespace], {
+      labelSelector: `signet.dev/component=${WEBHOOK_TLS_COMPONENT}`,
+    }),
   };
 }
 
@@ -234,11 +239,11 @@ function createCaches(kc: k8s.KubeConfig, config: OperatorConfig): Caches {
  * does not block the Deployment's deletion, so garbage collection removes the dependents after it.
  */
 async function deploymentOwnerReference(
-  kc: k8s.KubeConfig,
+  kube: KubeClient,
   namespace: string,
   name: string,
 ): Promise<k8s.V1OwnerReference[]> {
-  const deployment = await kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace, name });
+  const deployment = await resourceClient(kube, DEPLOYMENTS).get(namespace, name);
   const uid = deployment.metadata?.uid;
   if (!uid) throw new Error(`Deployment ${namespace}/${name} has no uid`);
   return [{ apiVersion: "apps/v1", kind: "Deployment", name, uid, blockOwnerDeletion: false }];

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import type { KubeClient } from "../kube/client.ts";
+import { EVENTS, type ResourceClient, resourceClient, timeField } from "../kube/resources.ts";
 import type { Logger } from "./logger.ts";
 
 export interface EventTarget {
@@ -59,18 +61,18 @@ export class RecentEvents {
  * events for one object within `dedupeMs` are written once.
  */
 export class EventRecorder implements EventSink {
-  readonly #core: k8s.CoreV1Api;
+  readonly #events: ResourceClient<k8s.CoreV1Event>;
   readonly #log: Logger;
   readonly #component: string;
   readonly #recent: RecentEvents;
   readonly #now: () => number;
 
   constructor(
-    kc: k8s.KubeConfig,
+    kube: KubeClient,
     log: Logger,
     options: { component?: string; dedupeMs?: number; now?: () => number } = {},
   ) {
-    this.#core = kc.makeApiClient(k8s.CoreV1Api);
+    this.#events = resourceClient(kube, EVENTS);
     this.#log = log;
     this.#component = options.component ?? "signet";
     this.#recent = new RecentEvents({ windowMs: options.dedupeMs ?? 60_000, maxKeys: 10_000 });
@@ -83,7 +85,7 @@ export class EventRecorder implements EventSink {
     const key = `${target.kind}/${namespace}/${name}/${reason}/${message}`;
     const now = this.#now();
     if (!this.#recent.firstWithinWindow(key, now)) return;
-    const time = new Date(now);
+    const time = timeField(now);
     const body: k8s.CoreV1Event = {
       metadata: { name: `${name}.${randomBytes(8).toString("hex")}`, namespace },
       involvedObject: {
@@ -103,7 +105,7 @@ export class EventRecorder implements EventSink {
       lastTimestamp: time,
       count: 1,
     };
-    this.#core.createNamespacedEvent({ namespace, body }).catch((err: unknown) => {
+    this.#events.create(body).catch((err: unknown) => {
       this.#log.warn(
         { err: (err as Error).message, reason, object: `${namespace}/${name}` },
         "event not recorded",

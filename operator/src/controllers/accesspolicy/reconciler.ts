@@ -1,15 +1,14 @@
-import * as k8s from "@kubernetes/client-node";
-import {
-  ACCESS_POLICY_KIND,
-  ACCESS_POLICY_PLURAL,
-  type AccessPolicy,
-  type AccessSchedule,
-  API_VERSION,
-  GROUP,
-  VERSION,
-} from "../../api/index.ts";
+import type * as k8s from "@kubernetes/client-node";
+import { ACCESS_POLICY_KIND, type AccessPolicy, type AccessSchedule, API_VERSION } from "../../api/index.ts";
+import type { KubeClient } from "../../kube/client.ts";
 import { splitKey } from "../../kube/informer.ts";
 import type { ReconcileResult } from "../../kube/queue.ts";
+import {
+  ACCESS_POLICIES,
+  NETWORK_POLICIES,
+  type ResourceClient,
+  resourceClient,
+} from "../../kube/resources.ts";
 import {
   type AccessPolicyDecision,
   keyOf,
@@ -32,7 +31,7 @@ import {
 } from "./desired.ts";
 
 export interface AccessPolicyReconcilerDeps {
-  kc: k8s.KubeConfig;
+  kube: KubeClient;
   policies: ObjectCache<AccessPolicy>;
   schedules: ObjectCache<AccessSchedule>;
   /** Only NetworkPolicies labelled app.kubernetes.io/managed-by=signet. */
@@ -69,15 +68,15 @@ const RETRY_SOON_MS = 200;
  */
 export class AccessPolicyReconciler {
   readonly #d: AccessPolicyReconcilerDeps;
-  readonly #networking: k8s.NetworkingV1Api;
-  readonly #objects: k8s.CustomObjectsApi;
+  readonly #networkPolicies: ResourceClient<k8s.V1NetworkPolicy>;
+  readonly #policies: ResourceClient<AccessPolicy>;
   readonly #concurrency: number;
   readonly #decided = new Map<string, Decided>();
 
   constructor(deps: AccessPolicyReconcilerDeps) {
     this.#d = deps;
-    this.#networking = deps.kc.makeApiClient(k8s.NetworkingV1Api);
-    this.#objects = deps.kc.makeApiClient(k8s.CustomObjectsApi);
+    this.#networkPolicies = resourceClient(deps.kube, NETWORK_POLICIES);
+    this.#policies = resourceClient(deps.kube, ACCESS_POLICIES);
     this.#concurrency = deps.writeConcurrency ?? 16;
   }
 
@@ -156,7 +155,7 @@ export class AccessPolicyReconciler {
     const namespace = np.metadata?.namespace ?? "";
     const name = np.metadata?.name ?? "";
     try {
-      await this.#networking.createNamespacedNetworkPolicy({ namespace, body: np });
+      await this.#networkPolicies.create(np);
       this.#d.log.info({ networkPolicy: keyOf(np) }, "NetworkPolicy created");
       return;
     } catch (err) {
@@ -167,7 +166,7 @@ export class AccessPolicyReconciler {
     // bring it back to what is desired.
     let existing: k8s.V1NetworkPolicy;
     try {
-      existing = await this.#networking.readNamespacedNetworkPolicy({ namespace, name });
+      existing = await this.#networkPolicies.get(namespace, name);
     } catch (err) {
       if (!isApiStatus(err, 404)) throw err;
       pending.add(name);
@@ -178,10 +177,9 @@ export class AccessPolicyReconciler {
   }
 
   async #replace(np: k8s.V1NetworkPolicy, pending: Set<string>): Promise<void> {
-    const namespace = np.metadata?.namespace ?? "";
     const name = np.metadata?.name ?? "";
     try {
-      await this.#networking.replaceNamespacedNetworkPolicy({ namespace, name, body: np });
+      await this.#networkPolicies.replace(np);
       this.#d.log.info({ networkPolicy: keyOf(np) }, "NetworkPolicy updated");
     } catch (err) {
       // 409: changed since the cache saw it; 404: deleted meanwhile. Its watch event requeues the
@@ -195,11 +193,12 @@ export class AccessPolicyReconciler {
     const namespace = np.metadata?.namespace ?? "";
     const name = np.metadata?.name ?? "";
     try {
-      await this.#networking.deleteNamespacedNetworkPolicy({
+      const resourceVersion = np.metadata?.resourceVersion;
+      await this.#networkPolicies.delete(
         namespace,
         name,
-        body: { preconditions: { resourceVersion: np.metadata?.resourceVersion } },
-      });
+        resourceVersion ? { preconditions: { resourceVersion } } : {},
+      );
       this.#d.log.info({ networkPolicy: keyOf(np) }, "NetworkPolicy deleted");
     } catch (err) {
       // 404: already gone. 409: changed since the cache saw it; the watch event brings it back here.
@@ -214,19 +213,12 @@ export class AccessPolicyReconciler {
     status: AccessPolicy["status"],
   ): Promise<boolean> {
     try {
-      await this.#objects.replaceNamespacedCustomObjectStatus({
-        group: GROUP,
-        version: VERSION,
-        namespace,
-        plural: ACCESS_POLICY_PLURAL,
-        name: policy.metadata.name,
-        body: {
-          apiVersion: API_VERSION,
-          kind: ACCESS_POLICY_KIND,
-          metadata: policy.metadata,
-          spec: policy.spec,
-          status,
-        },
+      await this.#policies.replaceStatus({
+        apiVersion: API_VERSION,
+        kind: ACCESS_POLICY_KIND,
+        metadata: { ...policy.metadata, namespace },
+        spec: policy.spec,
+        status,
       });
       return true;
     } catch (err) {

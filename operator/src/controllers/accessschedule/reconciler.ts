@@ -1,14 +1,8 @@
-import * as k8s from "@kubernetes/client-node";
-import {
-  ACCESS_SCHEDULE_KIND,
-  ACCESS_SCHEDULE_PLURAL,
-  type AccessSchedule,
-  API_VERSION,
-  GROUP,
-  VERSION,
-} from "../../api/index.ts";
+import { ACCESS_SCHEDULE_KIND, type AccessSchedule, API_VERSION } from "../../api/index.ts";
+import type { KubeClient } from "../../kube/client.ts";
 import { splitKey } from "../../kube/informer.ts";
 import type { ReconcileResult } from "../../kube/queue.ts";
+import { ACCESS_SCHEDULES, type ResourceClient, resourceClient } from "../../kube/resources.ts";
 import { scheduleState } from "../../schedule/index.ts";
 import type { EventSink } from "../../telemetry/events.ts";
 import type { Logger } from "../../telemetry/logger.ts";
@@ -23,7 +17,7 @@ export interface TransitionScheduler {
 }
 
 export interface AccessScheduleReconcilerDeps {
-  kc: k8s.KubeConfig;
+  kube: KubeClient;
   schedules: ObjectCache<AccessSchedule>;
   /** Shared by every schedule; its onDue re-queues the schedule and the policies that name it. */
   timers: TransitionScheduler;
@@ -43,11 +37,11 @@ const RETRY_SOON_MS = 200;
  */
 export class AccessScheduleReconciler {
   readonly #d: AccessScheduleReconcilerDeps;
-  readonly #objects: k8s.CustomObjectsApi;
+  readonly #schedules: ResourceClient<AccessSchedule>;
 
   constructor(deps: AccessScheduleReconcilerDeps) {
     this.#d = deps;
-    this.#objects = deps.kc.makeApiClient(k8s.CustomObjectsApi);
+    this.#schedules = resourceClient(deps.kube, ACCESS_SCHEDULES);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
@@ -66,19 +60,12 @@ export class AccessScheduleReconciler {
     if (jsonEqual(status, schedule.status)) return undefined;
     await this.#d.beforeStatusWrite?.();
     try {
-      await this.#objects.replaceNamespacedCustomObjectStatus({
-        group: GROUP,
-        version: VERSION,
-        namespace,
-        plural: ACCESS_SCHEDULE_PLURAL,
-        name,
-        body: {
-          apiVersion: API_VERSION,
-          kind: ACCESS_SCHEDULE_KIND,
-          metadata: schedule.metadata,
-          spec: schedule.spec,
-          status,
-        },
+      await this.#schedules.replaceStatus({
+        apiVersion: API_VERSION,
+        kind: ACCESS_SCHEDULE_KIND,
+        metadata: { ...schedule.metadata, namespace, name },
+        spec: schedule.spec,
+        status,
       });
     } catch (err) {
       // A newer version is on its way through the informer, or the schedule is gone; either

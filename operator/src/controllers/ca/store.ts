@@ -1,5 +1,7 @@
 import { X509Certificate } from "node:crypto";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import type { KubeClient } from "../../kube/client.ts";
+import { type ResourceClient, resourceClient, SECRETS } from "../../kube/resources.ts";
 import {
   type CaRotationPlan,
   type CertificateAuthority,
@@ -32,7 +34,7 @@ export type CaPurpose = "workload" | "serving";
 export const CA_COMPONENT: Record<CaPurpose, string> = { workload: "ca", serving: "serving-ca" };
 
 export interface CaStoreOptions {
-  kc: k8s.KubeConfig;
+  kube: KubeClient;
   /** The operator's namespace, where the CA Secret lives. */
   namespace: string;
   /** Signet's own CA Secret (generated on first start). */
@@ -73,13 +75,13 @@ type SecretData = Record<string, string>;
  */
 export class CaStore {
   readonly #o: CaStoreOptions;
-  readonly #core: k8s.CoreV1Api;
+  readonly #secrets: ResourceClient<k8s.V1Secret>;
 
   constructor(options: CaStoreOptions) {
     if (options.purpose === "serving" && options.userSecretName)
       throw new Error("a user-supplied CA signs workloads only; the serving CA is always generated");
     this.#o = options;
-    this.#core = options.kc.makeApiClient(k8s.CoreV1Api);
+    this.#secrets = resourceClient(options.kube, SECRETS);
   }
 
   /** Reads (or first creates) the CA and applies any rotation step that is due. */
@@ -91,10 +93,9 @@ export class CaStore {
       const { state, update } = await this.#plan(secret);
       if (!update) return state;
       try {
-        await this.#core.replaceNamespacedSecret({
-          namespace: this.#o.namespace,
-          name: this.#o.secretName,
-          body: update,
+        await this.#secrets.replace({
+          ...update,
+          metadata: { ...update.metadata, namespace: this.#o.namespace, name: this.#o.secretName },
         });
         return (await this.#plan(update)).state;
       } catch (err) {
@@ -106,7 +107,7 @@ export class CaStore {
 
   async #read(name: string): Promise<k8s.V1Secret | undefined> {
     try {
-      return await this.#core.readNamespacedSecret({ namespace: this.#o.namespace, name });
+      return await this.#secrets.get(this.#o.namespace, name);
     } catch (err) {
       if (isApiStatus(err, 404)) return undefined;
       throw err;
@@ -151,7 +152,7 @@ export class CaStore {
       data: encodeSecretData({ "tls.crt": root.certPem, "tls.key": root.keyPem, "ca.crt": root.certPem }),
     };
     try {
-      return await this.#core.createNamespacedSecret({ namespace: this.#o.namespace, body });
+      return await this.#secrets.create(body);
     } catch (err) {
       if (!isApiStatus(err, 409)) throw err;
       const winner = await this.#read(this.#o.secretName);

@@ -1,5 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { MachineIdentity } from "../../api/index.ts";
@@ -12,7 +12,7 @@ import type { CaState } from "../ca/store.ts";
 import { decodeSecretData } from "../shared/secret-data.ts";
 import { tamperedWith } from "./desired.ts";
 import { RekeyLimiter } from "./pacing.ts";
-import { MachineIdentityReconciler, Reason } from "./reconciler.ts";
+import { type MachineIdentityApi, MachineIdentityReconciler, Reason } from "./reconciler.ts";
 
 const MINUTE = 60_000;
 const NS = "shop";
@@ -59,33 +59,42 @@ function harness(
     writes.push(stored);
     return stored;
   };
-  const core = {
-    createNamespacedSecret: async ({ body }: { body: k8s.V1Secret }) => store(body),
-    replaceNamespacedSecret: async ({ name, body }: { name: string; body: k8s.V1Secret }) => {
-      if (secrets.get(name)?.metadata?.resourceVersion !== body.metadata?.resourceVersion) {
-        throw Object.assign(new Error("conflict"), { code: 409 });
-      }
-      return store(body);
+  const conflict = () => Object.assign(new Error("conflict"), { code: 409 });
+  const api: MachineIdentityApi = {
+    secrets: {
+      create: async (body) => {
+        if (secrets.has(body.metadata?.name ?? "")) throw conflict();
+        return store(body);
+      },
+      replace: async (body) => {
+        if (
+          secrets.get(body.metadata?.name ?? "")?.metadata?.resourceVersion !== body.metadata?.resourceVersion
+        ) {
+          throw conflict();
+        }
+        return store(body);
+      },
+      get: async (_ns, name) => {
+        const found = secrets.get(name);
+        if (!found) throw Object.assign(new Error("not found"), { code: 404 });
+        return found;
+      },
+      delete: async () => ({}),
     },
-    readNamespacedSecret: async ({ name }: { name: string }) => secrets.get(name),
-    deleteNamespacedSecret: async () => ({}),
-  };
-  const objects = {
-    replaceNamespacedCustomObjectStatus: async ({ name, body }: { name: string; body: MachineIdentity }) => {
-      const next = structuredClone(body);
-      identities.set(name, next);
-      return next;
+    identities: {
+      replaceStatus: async (body) => {
+        const next = structuredClone(body);
+        identities.set(body.metadata?.name ?? "", next);
+        return next;
+      },
     },
   };
-  const kc = {
-    makeApiClient: (api: unknown) => (api === k8s.CoreV1Api ? core : objects),
-  } as unknown as k8s.KubeConfig;
   const clock = { now: NOW };
   const ca = { state };
   const metrics = new SignetMetrics();
   const list = () => [...identities.values()];
   const reconciler = new MachineIdentityReconciler({
-    kc,
+    api,
     policy: { trustDomain: "cluster.local", minTtlMs: 5 * MINUTE, maxTtlMs: 24 * 60 * MINUTE },
     ca: () => ca.state,
     identities: { get: (_ns, name) => identities.get(name), list },

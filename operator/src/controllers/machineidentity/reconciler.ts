@@ -1,18 +1,19 @@
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import type { AccessSchedule, IssuancePolicy } from "../../api/index.ts";
 import {
   API_VERSION,
   formatProblems,
-  GROUP,
   type MachineIdentity,
   type MachineIdentityStatus,
   spiffeIDOf,
-  VERSION,
 } from "../../api/index.ts";
 import type { Claimants } from "../../issuance/claim-index.ts";
 import { claimOf, claimProblems, spiffeIdConflict } from "../../issuance/claims.ts";
+import type { KubeClient } from "../../kube/client.ts";
 import type { OwnWrites } from "../../kube/own-writes.ts";
 import type { ReconcileResult } from "../../kube/queue.ts";
+import type { PartialObjectMetadata } from "../../kube/resources.ts";
+import { MACHINE_IDENTITIES, type ResourceClient, resourceClient, SECRETS } from "../../kube/resources.ts";
 import { evaluateRenewal, mintSvid, RenewalReason, renewalTime, type SecretData } from "../../pki/index.ts";
 import { scheduleState } from "../../schedule/index.ts";
 import type { EventSink } from "../../telemetry/events.ts";
@@ -40,8 +41,18 @@ export { Reason };
 
 export const IDENTITY_POD_LABEL = "signet.dev/identity";
 
+/** The API calls of the MachineIdentity controller: its Secrets, and the identities' status. */
+export interface MachineIdentityApi {
+  secrets: Pick<ResourceClient<k8s.V1Secret>, "get" | "create" | "replace" | "delete">;
+  identities: Pick<ResourceClient<MachineIdentity>, "replaceStatus">;
+}
+
+export function machineIdentityApi(kube: KubeClient): MachineIdentityApi {
+  return { secrets: resourceClient(kube, SECRETS), identities: resourceClient(kube, MACHINE_IDENTITIES) };
+}
+
 export interface MachineIdentityReconcilerDeps {
-  kc: k8s.KubeConfig;
+  api: MachineIdentityApi;
   policy: IdentityPolicy;
   /** The CA to mint with and the bundle to trust, kept current by the CA store. */
   ca: () => CaState;
@@ -50,7 +61,7 @@ export interface MachineIdentityReconcilerDeps {
   secrets: ObjectCache<k8s.V1Secret>;
   schedules: ObjectCache<AccessSchedule>;
   /** Only pods that carry the identity label. */
-  pods: ObjectCache<k8s.V1Pod>;
+  pods: ObjectCache<PartialObjectMetadata>;
   events: EventSink;
   metrics: SignetMetrics;
   log: Logger;
@@ -109,8 +120,8 @@ const LOST: Outcome = { result: { requeueAfterMs: RETRY_SOON_MS } };
  */
 export class MachineIdentityReconciler {
   readonly #d: MachineIdentityReconcilerDeps;
-  readonly #core: k8s.CoreV1Api;
-  readonly #objects: k8s.CustomObjectsApi;
+  readonly #secrets: MachineIdentityApi["secrets"];
+  readonly #identities: MachineIdentityApi["identities"];
   /** The secretName each identity named when last reconciled, and whether it held that Secret. */
   readonly #claims = new Map<string, { secretName: string; held: boolean }>();
   readonly #limiter: RekeyLimiter;
@@ -122,8 +133,8 @@ export class MachineIdentityReconciler {
     this.#d = deps;
     this.#limiter = deps.pacing?.limiter ?? new RekeyLimiter();
     this.#spreadMs = deps.pacing?.issuerSpreadMs ?? DEFAULT_ISSUER_SPREAD_MS;
-    this.#core = deps.kc.makeApiClient(k8s.CoreV1Api);
-    this.#objects = deps.kc.makeApiClient(k8s.CustomObjectsApi);
+    this.#secrets = deps.api.secrets;
+    this.#identities = deps.api.identities;
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
@@ -426,10 +437,13 @@ export class MachineIdentityReconciler {
       if (cached) {
         body.metadata = { ...body.metadata, resourceVersion: cached.metadata?.resourceVersion };
         // Written first: `ownWrites?.record(…, await …)` would skip the write without ownWrites.
-        const written = await this.#core.replaceNamespacedSecret({ namespace, name, body });
+        const written = await this.#secrets.replace({
+          ...body,
+          metadata: { ...body.metadata, namespace, name },
+        });
         this.#d.ownWrites?.record("Secret", written);
       } else {
-        const written = await this.#core.createNamespacedSecret({ namespace, body });
+        const written = await this.#secrets.create({ ...body, metadata: { ...body.metadata, namespace } });
         this.#d.ownWrites?.record("Secret", written);
       }
       return "written";
@@ -455,7 +469,7 @@ export class MachineIdentityReconciler {
 
   async #readSecret(namespace: string, name: string): Promise<k8s.V1Secret | undefined> {
     try {
-      return await this.#core.readNamespacedSecret({ namespace, name });
+      return await this.#secrets.get(namespace, name);
     } catch (err) {
       if (isApiStatus(err, 404)) return undefined;
       throw err;
@@ -513,9 +527,10 @@ export class MachineIdentityReconciler {
     if (!secret) return true;
     const namespace = secret.metadata?.namespace ?? "";
     const name = secret.metadata?.name ?? "";
-    const preconditions = { uid: secret.metadata?.uid, resourceVersion: secret.metadata?.resourceVersion };
+    const { uid, resourceVersion } = secret.metadata ?? {};
+    const preconditions = { ...(uid ? { uid } : {}), ...(resourceVersion ? { resourceVersion } : {}) };
     try {
-      await this.#core.deleteNamespacedSecret({ namespace, name, body: { preconditions } });
+      await this.#secrets.delete(namespace, name, { preconditions });
     } catch (err) {
       if (isApiStatus(err, 404)) return true;
       if (isApiStatus(err, 409)) return false;
@@ -552,21 +567,14 @@ export class MachineIdentityReconciler {
     if (jsonEqual(status, mi.status)) return;
     const namespace = mi.metadata?.namespace ?? "";
     const name = mi.metadata?.name ?? "";
-    const written = await this.#objects.replaceNamespacedCustomObjectStatus({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: "machineidentities",
-      name,
-      body: {
-        apiVersion: API_VERSION,
-        kind: "MachineIdentity",
-        metadata: mi.metadata,
-        spec: mi.spec,
-        status,
-      },
-    });
-    this.#d.ownWrites?.record("MachineIdentity", written as MachineIdentity);
+    const written = await this.#identities.replaceStatus({
+      apiVersion: API_VERSION,
+      kind: "MachineIdentity",
+      metadata: { ...mi.metadata, namespace, name },
+      spec: mi.spec,
+      status,
+    } as MachineIdentity);
+    this.#d.ownWrites?.record("MachineIdentity", written);
   }
 }
 

@@ -1,4 +1,4 @@
-import { statusCodeOf } from "../../kube/apply.ts";
+import { statusCodeOf } from "../../kube/errors.ts";
 
 /** The read side of an informer, as reconcilers see it. */
 export interface ObjectCache<T> {

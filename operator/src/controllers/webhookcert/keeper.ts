@@ -1,4 +1,12 @@
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import type { KubeClient } from "../../kube/client.ts";
+import {
+  MUTATING_WEBHOOKS,
+  type ResourceClient,
+  resourceClient,
+  SECRETS,
+  VALIDATING_WEBHOOKS,
+} from "../../kube/resources.ts";
 import { isIssuedBy } from "../../pki/certificate.ts";
 import {
   type CertificateAuthority,
@@ -17,7 +25,7 @@ export const WEBHOOK_TLS_COMPONENT = "webhook-tls";
 export const SERVING_TTL_MS = 7 * 86_400_000;
 
 export interface WebhookCertKeeperOptions {
-  kc: k8s.KubeConfig;
+  kube: KubeClient;
   namespace: string;
   secretName: string;
   dnsNames: string[];
@@ -42,13 +50,15 @@ export interface WebhookCertKeeperOptions {
  */
 export class WebhookCertKeeper {
   readonly #o: WebhookCertKeeperOptions;
-  readonly #core: k8s.CoreV1Api;
-  readonly #admission: k8s.AdmissionregistrationV1Api;
+  readonly #secrets: ResourceClient<k8s.V1Secret>;
+  readonly #mutating: ResourceClient<k8s.V1MutatingWebhookConfiguration>;
+  readonly #validating: ResourceClient<k8s.V1ValidatingWebhookConfiguration>;
 
   constructor(options: WebhookCertKeeperOptions) {
     this.#o = options;
-    this.#core = options.kc.makeApiClient(k8s.CoreV1Api);
-    this.#admission = options.kc.makeApiClient(k8s.AdmissionregistrationV1Api);
+    this.#secrets = resourceClient(options.kube, SECRETS);
+    this.#mutating = resourceClient(options.kube, MUTATING_WEBHOOKS);
+    this.#validating = resourceClient(options.kube, VALIDATING_WEBHOOKS);
   }
 
   /** Returns when to look again. */
@@ -57,7 +67,7 @@ export class WebhookCertKeeper {
     const now = this.#o.now();
     let existing: k8s.V1Secret | undefined;
     try {
-      existing = await this.#core.readNamespacedSecret({ namespace, name: secretName });
+      existing = await this.#secrets.get(namespace, secretName);
     } catch (err) {
       if (!isApiStatus(err, 404)) throw err;
     }
@@ -95,26 +105,25 @@ export class WebhookCertKeeper {
           "ca.crt": servingCa.bundlePem,
         }),
       };
-      if (existing) await this.#core.replaceNamespacedSecret({ namespace, name: secretName, body });
-      else await this.#core.createNamespacedSecret({ namespace, body });
+      if (existing) await this.#secrets.replace(body);
+      else await this.#secrets.create(body);
       this.#o.log.info(
         { serial: minted.serialNumber, notAfter: minted.notAfter.toISOString() },
         "webhook serving certificate issued",
       );
       nextCheck = new Date(now.getTime() + (minted.notAfter.getTime() - now.getTime()) * (2 / 3));
     }
-    const admission = this.#admission;
     await this.#syncCaBundle(servingCa.bundlePem, {
       kind: "MutatingWebhookConfiguration",
       name: this.#o.mutatingWebhookConfigurationName,
-      read: (name) => admission.readMutatingWebhookConfiguration({ name }),
-      replace: (name, body) => admission.replaceMutatingWebhookConfiguration({ name, body }),
+      read: (name) => this.#mutating.get("", name),
+      replace: (_name, body) => this.#mutating.replace(body),
     });
     await this.#syncCaBundle(servingCa.bundlePem, {
       kind: "ValidatingWebhookConfiguration",
       name: this.#o.validatingWebhookConfigurationName,
-      read: (name) => admission.readValidatingWebhookConfiguration({ name }),
-      replace: (name, body) => admission.replaceValidatingWebhookConfiguration({ name, body }),
+      read: (name) => this.#validating.get("", name),
+      replace: (_name, body) => this.#validating.replace(body),
     });
     return nextCheck;
   }

@@ -10,11 +10,11 @@ export function accessUnit(ctx: OperatorContext): Runnable {
     leaderElected: true,
     start(signal) {
       return startAccessControllers({
-        kc: ctx.kc,
+        kube: ctx.kube,
         config: ctx.config,
         log: ctx.log,
         metrics: ctx.metrics,
-        events: new EventRecorder(ctx.kc, ctx.log, { component: "signet-controller" }),
+        events: new EventRecorder(ctx.kube, ctx.log, { component: "signet-controller" }),
         now: ctx.now,
         signal,
         identities: ctx.caches.identities,

@@ -1,6 +1,8 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { AccessPolicy, AccessSchedule, IssuancePolicy, MachineIdentity } from "../../api/index.ts";
 import type { ClaimIndex } from "../../issuance/claim-index.ts";
+import type { KubeClient } from "../../kube/client.ts";
+import type { PartialObjectMetadata } from "../../kube/resources.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { SignetMetrics } from "../../telemetry/metrics.ts";
 import type { OperatorConfig } from "../config.ts";
@@ -13,10 +15,13 @@ export interface Caches {
   policies: MultiInformer<AccessPolicy>;
   issuancePolicies: MultiInformer<IssuancePolicy>;
   namespaces: MultiInformer<k8s.V1Namespace>;
-  /** Only Secrets labelled app.kubernetes.io/managed-by=signet. */
+  /**
+   * Only Secrets labelled app.kubernetes.io/managed-by=signet; metadata only (no data) on a replica
+   * that runs no controllers.
+   */
   secrets: MultiInformer<k8s.V1Secret>;
-  /** Only Pods carrying the identity label. */
-  pods: MultiInformer<k8s.V1Pod>;
+  /** Only Pods carrying the identity label, as metadata (PartialObjectMetadata). */
+  pods: MultiInformer<PartialObjectMetadata>;
   /** The webhook's serving Secret, in the operator's namespace. */
   webhookSecret: MultiInformer<k8s.V1Secret>;
   /** Only NetworkPolicies labelled app.kubernetes.io/managed-by=signet. */
@@ -27,9 +32,9 @@ export interface Caches {
 export interface OperatorContext {
   /**
    * For leader-elected units: fenced, so that no write leaves this replica unless it holds a fresh
-   * Lease (kube/fence.ts). Always-on units write nothing.
+   * Lease (KubeClient.fenced). Always-on units write nothing.
    */
-  kc: k8s.KubeConfig;
+  kube: KubeClient;
   config: OperatorConfig;
   log: Logger;
   metrics: SignetMetrics;

@@ -2,10 +2,14 @@ import type * as k8s from "@kubernetes/client-node";
 import { type AccessSchedule, IDENTITY_LABEL, type MachineIdentity } from "../../api/index.ts";
 import { IDENTITY_LABEL as SECRET_IDENTITY_LABEL } from "../../controllers/machineidentity/desired.ts";
 import { RekeyLimiter } from "../../controllers/machineidentity/pacing.ts";
-import { MachineIdentityReconciler } from "../../controllers/machineidentity/reconciler.ts";
+import {
+  MachineIdentityReconciler,
+  machineIdentityApi,
+} from "../../controllers/machineidentity/reconciler.ts";
 import { keyOf, type Unsubscribe } from "../../kube/informer.ts";
 import { OwnWrites } from "../../kube/own-writes.ts";
 import { runWorkers, WorkQueue } from "../../kube/queue.ts";
+import type { PartialObjectMetadata } from "../../kube/resources.ts";
 import { EventRecorder } from "../../telemetry/events.ts";
 import { logRetry } from "../../telemetry/logger.ts";
 import type { Runnable } from "../runnables.ts";
@@ -22,11 +26,11 @@ export function identitiesUnit(ctx: OperatorContext, ca: CaHolder): Runnable {
     name: "machineidentities",
     leaderElected: true,
     async start() {
-      const events = new EventRecorder(ctx.kc, log, { component: "signet-controller" });
+      const events = new EventRecorder(ctx.kube, log, { component: "signet-controller" });
       const queue = new WorkQueue({ name: "machineidentity", metrics });
       const ownWrites = new OwnWrites();
       const reconciler = new MachineIdentityReconciler({
-        kc: ctx.kc,
+        api: machineIdentityApi(ctx.kube),
         policy: { trustDomain: config.trustDomain, minTtlMs: config.minTtlMs, maxTtlMs: config.maxTtlMs },
         ca: () => ca.current(),
         identities: caches.identities,
@@ -66,7 +70,7 @@ export function identitiesUnit(ctx: OperatorContext, ca: CaHolder): Runnable {
         const owner = s.metadata?.labels?.[SECRET_IDENTITY_LABEL];
         if (owner && !ownWrites.isOwn("Secret", s)) queue.add(`${s.metadata?.namespace}/${owner}`);
       };
-      const onPod = (p: k8s.V1Pod) => {
+      const onPod = (p: PartialObjectMetadata) => {
         const id = p.metadata?.labels?.[IDENTITY_LABEL];
         if (id) queue.add(`${p.metadata?.namespace}/${id}`);
       };

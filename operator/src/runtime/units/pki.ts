@@ -49,7 +49,7 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
     async start(signal) {
       const owned = await ctx.owners(signal);
       const caStore = new CaStore({
-        kc: ctx.kc,
+        kube: ctx.kube,
         namespace: config.namespace,
         secretName: config.caSecretName,
         purpose: "workload",
@@ -62,7 +62,7 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
       // Signet's own endpoints get a CA of their own: the webhook configurations trust only it, so
       // no workload SVID (whatever DNS names it claims) is ever accepted as Signet's webhook.
       const servingCaStore = new CaStore({
-        kc: ctx.kc,
+        kube: ctx.kube,
         namespace: config.namespace,
         secretName: SERVING_CA_SECRET_NAME,
         purpose: "serving",
@@ -72,7 +72,7 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
         ownerReferences: owned,
       });
       const keeper = new WebhookCertKeeper({
-        kc: ctx.kc,
+        kube: ctx.kube,
         namespace: config.namespace,
         secretName: config.webhookSecretName,
         dnsNames: config.webhookDnsNames,
@@ -168,7 +168,9 @@ function webhookConfigurations(ctx: OperatorContext): [string, MultiInformer<k8s
       ? [
           [
             plural,
-            informerFor(ctx.kc, { group, version: "v1", plural }, [], undefined, `metadata.name=${name}`),
+            informerFor(ctx.kube, { group, version: "v1", plural }, [], {
+              fieldSelector: `metadata.name=${name}`,
+            }),
           ],
         ]
       : [];

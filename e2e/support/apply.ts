@@ -1,3 +1,5 @@
+// Server-side apply and delete of objects of any kind, through client-node's generic object API
+// (the kind's path found by discovery): for the demo and tests that create what a user would.
 import {
   CustomObjectsApi,
   type KubeConfig,
@@ -7,24 +9,7 @@ import {
   setHeaderOptions,
   type V1DeleteOptions,
 } from "@kubernetes/client-node";
-
-/** The HTTP status of a failed client-node call: ApiException carries `code`, Watch errors `statusCode`. */
-export function statusCodeOf(error: unknown): number | undefined {
-  if (typeof error !== "object" || error === null) return undefined;
-  const { code, statusCode } = error as { code?: unknown; statusCode?: unknown };
-  if (typeof code === "number") return code;
-  if (typeof statusCode === "number") return statusCode;
-  return undefined;
-}
-
-export function isNotFound(error: unknown): boolean {
-  return statusCodeOf(error) === 404;
-}
-
-/** 409: a resourceVersion-guarded write lost a race, a create found the object, or an apply conflicts. */
-export function isConflict(error: unknown): boolean {
-  return statusCodeOf(error) === 409;
-}
+import { isNotFound } from "../../operator/src/kube/errors.ts";
 
 export interface ApplyOptions {
   /** Owner of the applied fields in managedFields. Default "signet". */

@@ -1,6 +1,6 @@
 import { ApiException } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { isConflict, isNotFound, statusCodeOf } from "./apply.ts";
+import { isConflict, isNotFound, statusCodeOf } from "./errors.ts";
 
 describe("statusCodeOf, isNotFound and isConflict", () => {
   it.each([
