@@ -5,10 +5,10 @@ import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { startControlPlane } from "../../e2e/harness/controlplane.ts";
 import { identity, MI } from "../../e2e/identity/support.ts";
+import { reuseConnections } from "../../e2e/support/connections.ts";
 import { installCrds } from "../../e2e/support/crds.ts";
 import { type OperatorProcess, startOperatorProcess } from "../../e2e/support/operator.ts";
 import type { MachineIdentity } from "../../operator/src/api/index.ts";
-import { reuseConnections } from "../../operator/src/kube/connections.ts";
 import { createRootCa, trustBundle } from "../../operator/src/pki/index.ts";
 import {
   apiserverMetrics,
