@@ -4,7 +4,8 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { API_VERSION, crdFor, type JsonSchema, KINDS, type SignetKind } from "../operator/src/api/index.ts";
+import { crdFor, type JsonSchema } from "../operator/src/api/crd.ts";
+import { API_VERSION, KINDS, type SignetKind } from "../operator/src/api/index.ts";
 
 const HEADER = "<!-- Generated from operator/src/api by `npm run docs`. Do not edit by hand. -->\n";
 

@@ -1,8 +1,17 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { request } from "node:https";
 import { cpus, loadavg } from "node:os";
 import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { startControlPlane } from "../../e2e/harness/controlplane.ts";
@@ -14,6 +23,9 @@ import type { MachineIdentity } from "../../operator/src/api/index.ts";
 import { KubeClient } from "../../operator/src/kube/client.ts";
 import { createInformer } from "../../operator/src/kube/informer.ts";
 import { loadConnection } from "../../operator/src/kube/kubeconfig.ts";
+import { build } from "../../scripts/build.ts";
+
+const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 /**
  * Convergence of many MachineIdentities on a real control plane: the operator runs as its own
@@ -42,11 +54,29 @@ const { values } = parseArgs({
      * RSS while it lists them and finds nothing to write.
      */
     restart: { type: "boolean", default: false },
+    /**
+     * Pods created before the operator starts, each labelled with one of the identities (round
+     * robin): a cluster where identities are in use, whose pods the operator caches and counts.
+     */
+    pods: { type: "string", default: "0" },
+    /**
+     * Run the operator from its TypeScript sources instead of the JavaScript the image ships
+     * (scripts/build.ts into dist/): Node's type stripping then adds about 27 MB.
+     */
+    "from-source": { type: "boolean", default: false },
+    /**
+     * Run the operator in a memory cgroup with this limit in MiB, as a pod with a memory limit runs
+     * (Node sizes its heap from the limit it finds). cgroup v1 or v2, as root.
+     */
+    "memory-limit": { type: "string" },
     /** NODE_OPTIONS for the operator process, e.g. "--max-semi-space-size=2". */
     "node-options": { type: "string", default: "" },
   },
 });
 const count = Number(values.count);
+const podCount = Number(values.pods);
+if (!Number.isInteger(podCount) || podCount < 0)
+  throw new Error(`--pods must be a whole number, got ${values.pods}`);
 const concurrency = Number(values.concurrency);
 const timeoutMs = Number(values.timeout) * 1000;
 if (!Number.isInteger(count) || count < 1)
@@ -57,7 +87,8 @@ if (!Number.isInteger(concurrency) || concurrency < 1)
 const NAMESPACE = "signet-bench";
 const TARGET_SECONDS_PER_1000 = 10;
 const TARGET_WRITES = 3;
-const TARGET_RSS_MB = 150;
+/** Peak RSS targets: 150 MB up to 1,000 identities, 400 MB at 10,000 (both with 5,000 pods present). */
+const TARGET_RSS_MB = count <= 1000 ? 150 : 400;
 const WRITE_VERBS = new Set(["POST", "PUT", "PATCH", "APPLY", "DELETE"]);
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 const SECRET_SELECTOR = "app.kubernetes.io/managed-by=signet";
@@ -150,6 +181,32 @@ function counterByLabel(metricsText: string, name: string, label: string, filter
 function gauge(metricsText: string, name: string): number {
   const line = metricsText.split("\n").find((l) => l.startsWith(`${name} `));
   return line ? Number(line.slice(name.length + 1)) : Number.NaN;
+}
+
+/**
+ * A launcher that moves itself into a new memory cgroup with `mib` as its limit, then execs the
+ * command: the operator then sees the limit at startup, as in a pod. Removed at exit.
+ */
+function memoryCgroup(mib: number): string[] {
+  if (!Number.isInteger(mib) || mib < 64)
+    throw new Error(`--memory-limit must be a whole number of MiB >= 64, got ${mib}`);
+  const v1 = "/sys/fs/cgroup/memory";
+  const dir = existsSync(`${v1}/memory.limit_in_bytes`)
+    ? `${v1}/signet-bench-${process.pid}`
+    : `/sys/fs/cgroup/signet-bench-${process.pid}`;
+  mkdirSync(dir);
+  writeFileSync(
+    join(dir, dir.startsWith(v1) ? "memory.limit_in_bytes" : "memory.max"),
+    String(mib * 1024 * 1024),
+  );
+  process.on("exit", () => {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // Still in use if the operator outlived the benchmark; the supervisor kills it next.
+    }
+  });
+  return ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', dir];
 }
 
 /** The process running `program` under a supervising guard shell. */
@@ -257,6 +314,52 @@ async function operatorMetrics(operator: OperatorProcess): Promise<string> {
   }
 }
 
+/** Opted-in pods as a ReplicaSet would create them (the bare control plane schedules none). */
+async function createPods(core: k8s.CoreV1Api): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < podCount; i = next++) {
+      const identityName = `id-${String(i % count).padStart(5, "0")}`;
+      const body: k8s.V1Pod = {
+        metadata: {
+          name: `pod-${String(i).padStart(5, "0")}`,
+          labels: { "signet.dev/identity": identityName, app: "bench" },
+          annotations: { "signet.dev/inject": "true" },
+        },
+        spec: {
+          serviceAccountName: "bench",
+          containers: [
+            {
+              name: "app",
+              image: "registry.invalid/bench:1",
+              env: [
+                {
+                  name: "SIGNET_SPIFFE_ID",
+                  value: `spiffe://cluster.local/ns/${NAMESPACE}/id/${identityName}`,
+                },
+              ],
+              volumeMounts: [
+                { name: "signet-identity", mountPath: "/var/run/secrets/signet", readOnly: true },
+              ],
+            },
+          ],
+          volumes: [{ name: "signet-identity", secret: { secretName: `${identityName}-identity` } }],
+        },
+      };
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await core.createNamespacedPod({ namespace: NAMESPACE, body });
+          break;
+        } catch (err) {
+          if ((err as { code?: number }).code !== 429 || attempt > 20) throw err;
+          await sleep(100 * (attempt + 1));
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
 async function createAll(objects: k8s.CustomObjectsApi): Promise<number> {
   let next = 0;
   let retries = 0;
@@ -334,7 +437,7 @@ async function measureRestart(
   const before = writeCounts(await apiserverMetrics(kc));
   const t0 = performance.now();
   const restarted = await startOperator();
-  const pid = childRunning(restarted.process.pid, "main.ts");
+  const pid = childRunning(restarted.process.pid, "cli/main.");
   const startedSeconds = (performance.now() - t0) / 1000;
   await settle(restarted);
   const settledSeconds = (performance.now() - t0) / 1000;
@@ -391,6 +494,11 @@ try {
   reuseConnections(kc);
   await installCrds(kc);
   await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
+  if (podCount > 0) {
+    const t = performance.now();
+    await createPods(kc.makeApiClient(k8s.CoreV1Api));
+    console.error(`created ${podCount} opted-in pods in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
 
   const nodeOptions = [
     values["node-options"],
@@ -399,6 +507,12 @@ try {
       ? `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${resolve(values["heap-snapshot"])}`
       : "",
   ].filter(Boolean);
+  const launcher = values["memory-limit"] ? memoryCgroup(Number(values["memory-limit"])) : undefined;
+  let entry: string | undefined;
+  if (!values["from-source"]) {
+    build(join(repoRoot, "dist"));
+    entry = join(repoRoot, "dist/operator/src/cli/main.js");
+  }
   const startOperator = async (): Promise<OperatorProcess> => {
     if (nodeOptions.length > 0) process.env.NODE_OPTIONS = nodeOptions.join(" ");
     const started = await startOperatorProcess(
@@ -411,6 +525,7 @@ try {
         ...(values.workers ? [`--workers=${values.workers}`] : []),
       ],
       "controller",
+      { entry, launcher },
     );
     delete process.env.NODE_OPTIONS;
     // SIGTERM first so that a requested CPU profile is written on the way out.
@@ -425,7 +540,7 @@ try {
   const operator = await startOperator();
   // The webhook certificate keeper and the CA store write once at start; let them finish first.
   await sleep(2_000);
-  const nodePid = childRunning(operator.process.pid, "main.ts");
+  const nodePid = childRunning(operator.process.pid, "cli/main.");
   const [etcdGuard, apiserverGuard] = cp.pids;
   const measured = {
     operator: nodePid,
@@ -496,10 +611,12 @@ try {
   const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
   const targetSeconds = (TARGET_SECONDS_PER_1000 * count) / 1000;
   const node = execFileSync(process.execPath, ["--version"], { encoding: "utf8" }).trim();
-  console.log(`\nSignet convergence: ${count} MachineIdentities (ECDSA P-256, ttl 1h), one namespace`);
+  console.log(
+    `\nSignet convergence: ${count} MachineIdentities (ECDSA P-256, ttl 1h), one namespace, ${podCount} opted-in pods present`,
+  );
   console.log(`machine: ${cpus().length} cores, ${cpuModel()}, Node ${node}`);
   console.log(
-    `operator: controller, ${values.workers ?? "default"} workers, NODE_OPTIONS ${JSON.stringify(nodeOptions.join(" "))}`,
+    `operator: controller, ${values["memory-limit"] ? `in a ${values["memory-limit"]} MiB memory cgroup, ` : ""}${values["from-source"] ? "from the TypeScript sources" : "built JavaScript (as the image runs it)"}, ${values.workers ?? "default"} workers, NODE_OPTIONS ${JSON.stringify(nodeOptions.join(" "))}`,
   );
   console.log(
     `date: ${new Date().toISOString()}; load average at start ${loadAtStart}, at convergence ${loadAtEnd}\n`,

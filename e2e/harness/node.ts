@@ -589,7 +589,18 @@ async function waitFor(
   let died: string | undefined;
   for (const p of processes) void p.exited.then(() => (died ??= p.name));
   while (Date.now() < deadline) {
-    if (died) throw new Error(`${died} exited while waiting for ${what}; see ${join(dir, `${died}.log`)}`);
+    if (died) {
+      // The log's end goes into the message: the directory may be gone by the time someone reads it.
+      const log = join(dir, `${died}.log`);
+      const tail = (() => {
+        try {
+          return readFileSync(log, "utf8").trimEnd().split("\n").slice(-15).join("\n");
+        } catch {
+          return "(no log)";
+        }
+      })();
+      throw new Error(`${died} exited while waiting for ${what}; the end of ${log}:\n${tail}`);
+    }
     if (await check()) return;
     await sleep(250);
   }

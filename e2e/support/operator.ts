@@ -28,18 +28,30 @@ export async function startOperatorProcess(
   kubeconfigPath: string,
   flags: string[],
   command = "run",
+  options: {
+    /** The entry point: the TypeScript sources by default, or the built JavaScript (scripts/build.ts) as the image runs it. */
+    entry?: string | undefined;
+    /** A command the node process is started through, e.g. one that puts it into a memory cgroup first. */
+    launcher?: string[] | undefined;
+  } = {},
 ): Promise<OperatorProcess> {
   const dir = mkdtempSync(join(tmpdir(), "signet-op-"));
   const logFile = join(dir, "operator.log");
   const metricsPort = await freePort();
   const webhookPort = await freePort();
-  const proc = startSupervised(
-    "signet",
-    process.execPath,
-    [cli, command, `--metrics-port=${metricsPort}`, `--webhook-port=${webhookPort}`, ...flags],
-    logFile,
-    { ...process.env, KUBECONFIG: kubeconfigPath, NO_PROXY: "127.0.0.1,localhost" },
-  );
+  const nodeArgs = [
+    options.entry ?? cli,
+    command,
+    `--metrics-port=${metricsPort}`,
+    `--webhook-port=${webhookPort}`,
+    ...flags,
+  ];
+  const [program = process.execPath, ...args] = [...(options.launcher ?? []), process.execPath, ...nodeArgs];
+  const proc = startSupervised("signet", program, args, logFile, {
+    ...process.env,
+    KUBECONFIG: kubeconfigPath,
+    NO_PROXY: "127.0.0.1,localhost",
+  });
   return {
     process: proc,
     metricsPort,

@@ -1,7 +1,6 @@
 export * from "./access-policy.ts";
 export * from "./access-schedule.ts";
 export * from "./constants.ts";
-export * from "./crd.ts";
 export * from "./duration.ts";
 export * from "./fields.ts";
 export * from "./issuance-policy.ts";
