@@ -73,7 +73,7 @@ describe("RekeyLimiter", () => {
     perSecond: number,
     readyAt: number[],
     forcedAt: number[] = [],
-  ): { paced: number[]; all: number[] } {
+  ): { paced: number[]; all: number[]; asked: number } {
     const limiter = new RekeyLimiter(perSecond);
     type Ev = { t: number; i: number; forced: boolean };
     const queue: Ev[] = [
@@ -82,6 +82,7 @@ describe("RekeyLimiter", () => {
     ];
     const paced: number[] = [];
     const all: number[] = [];
+    let asked = 0;
     while (queue.length > 0) {
       queue.sort((a, b) => a.t - b.t || Number(b.forced) - Number(a.forced) || a.i - b.i);
       const ev = queue.shift() as Ev;
@@ -90,7 +91,8 @@ describe("RekeyLimiter", () => {
         all.push(ev.t);
         continue;
       }
-      const grant = limiter.tryAcquire(ev.t);
+      asked++;
+      const grant = limiter.tryAcquire(ev.t, String(ev.i));
       if (grant.granted) {
         paced.push(ev.t);
         all.push(ev.t);
@@ -99,7 +101,7 @@ describe("RekeyLimiter", () => {
         queue.push({ ...ev, t: ev.t + grant.retryAfterMs });
       }
     }
-    return { paced, all };
+    return { paced, all, asked };
   }
 
   const maxInAnySecond = (times: number[]) => {
@@ -151,6 +153,38 @@ describe("RekeyLimiter", () => {
       expect((paced[i] as number) - (paced[i - 1] as number)).toBeGreaterThanOrEqual(50);
     }
     expect(paced.at(-1)).toBe(99 * 50);
+  });
+
+  it("should give each waiting requester a slot of its own: it asks twice, not at every freed slot", () => {
+    const { paced, asked } = drive(20, new Array(1000).fill(0));
+    expect(paced).toHaveLength(1000);
+    expect(asked).toBe(1 + 999 * 2);
+    expect(paced.at(-1)).toBe(999 * 50);
+  });
+
+  it("should give a slot again, later, when an urgent re-key took its room", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 30 }),
+        fc.array(fc.integer({ min: 0, max: 2_000 }), { maxLength: 60 }),
+        fc.array(fc.integer({ min: 0, max: 2_000 }), { maxLength: 60 }),
+        (perSecond, readyAt, forcedAt) => {
+          const { paced, asked } = drive(perSecond, readyAt, forcedAt);
+          expect(paced).toHaveLength(readyAt.length);
+          // Asked once, then at most once per urgent re-key that pushed its slot, plus its slot.
+          expect(asked).toBeLessThanOrEqual(readyAt.length * 2 + readyAt.length * forcedAt.length);
+        },
+      ),
+    );
+  });
+
+  it("should forget a slot nobody came back for", () => {
+    const limiter = new RekeyLimiter(1);
+    limiter.tryAcquire(0, "a");
+    expect(limiter.tryAcquire(0, "b")).toEqual({ granted: false, retryAfterMs: 1000 });
+    expect(limiter.waiting).toBe(1);
+    limiter.tryAcquire(120_000, "c");
+    expect(limiter.waiting).toBe(0);
   });
 
   it("should refuse a limit that is not positive", () => {

@@ -48,15 +48,23 @@ export type RekeyGrant = { granted: true } | { granted: false; retryAfterMs: num
 /**
  * One limiter for every re-key of the operator: in any second, at most `perSecond` re-keys, and
  * paced ones at least 1/perSecond apart so they do not bunch at the start of a second. A paced
- * re-key asks (`tryAcquire`) and waits when refused; an urgent one (untrusted, expired, due,
- * missing or changed) is never held back (`force`), yet it is counted, so paced ones yield to it.
- * Times are the caller's clock, in milliseconds.
+ * re-key asks (`tryAcquire`) with its key; when it cannot go at once it is given a slot of its own,
+ * the next free one, and comes back then: a thousand identities moving to a new issuer at the same
+ * moment ask about twice each, instead of all retrying at every freed slot. An urgent re-key
+ * (untrusted, expired, due, missing or changed) is never held back (`force`), yet it is counted, so
+ * paced ones yield to it (a slot it took is given again, later). Times are the caller's clock, in
+ * milliseconds.
  */
 export class RekeyLimiter {
   readonly perSecond: number;
   readonly #spacingMs: number;
   /** Grant times within the last second, oldest first. */
   readonly #recent: number[] = [];
+  /** The slot each waiting key was given. */
+  readonly #slots = new Map<string, number>();
+  /** The earliest time the next slot may be given. */
+  #nextSlot = Number.NEGATIVE_INFINITY;
+  #sweptAt = Number.NEGATIVE_INFINITY;
 
   constructor(perSecond: number = DEFAULT_REKEYS_PER_SECOND) {
     if (!(perSecond > 0)) throw new Error(`the re-key limit must be positive, got ${perSecond}`);
@@ -64,16 +72,23 @@ export class RekeyLimiter {
     this.#spacingMs = Math.ceil(1000 / perSecond);
   }
 
-  tryAcquire(nowMs: number): RekeyGrant {
+  tryAcquire(nowMs: number, key = ""): RekeyGrant {
     this.#prune(nowMs);
-    const last = this.#recent.at(-1);
-    let wait = last === undefined ? 0 : last + this.#spacingMs - nowMs;
-    if (this.#recent.length >= this.perSecond) {
-      wait = Math.max(wait, (this.#recent[this.#recent.length - this.perSecond] as number) + 1000 - nowMs);
+    const slot = this.#slots.get(key);
+    if (slot !== undefined && slot > nowMs) return { granted: false, retryAfterMs: slot - nowMs };
+    const wait = this.#wait(nowMs);
+    // Without a slot of its own, a newcomer waits behind the slots already given.
+    const queued = slot === undefined && this.#nextSlot > nowMs;
+    if (wait <= 0 && !queued) {
+      this.#slots.delete(key);
+      this.#recent.push(nowMs);
+      this.#nextSlot = Math.max(this.#nextSlot, nowMs + this.#spacingMs);
+      return { granted: true };
     }
-    if (wait > 0) return { granted: false, retryAfterMs: wait };
-    this.#recent.push(nowMs);
-    return { granted: true };
+    const given = Math.max(nowMs + Math.max(wait, 1), this.#nextSlot);
+    this.#slots.set(key, given);
+    this.#nextSlot = given + this.#spacingMs;
+    return { granted: false, retryAfterMs: given - nowMs };
   }
 
   force(nowMs: number): void {
@@ -81,8 +96,27 @@ export class RekeyLimiter {
     this.#recent.push(nowMs);
   }
 
+  /** Slots waiting to be used; for tests and metrics. */
+  get waiting(): number {
+    return this.#slots.size;
+  }
+
+  /** How long until a grant would keep both rules (spacing after the last, perSecond per second). */
+  #wait(nowMs: number): number {
+    const last = this.#recent.at(-1);
+    let wait = last === undefined ? 0 : last + this.#spacingMs - nowMs;
+    if (this.#recent.length >= this.perSecond) {
+      wait = Math.max(wait, (this.#recent[this.#recent.length - this.perSecond] as number) + 1000 - nowMs);
+    }
+    return wait;
+  }
+
   #prune(nowMs: number): void {
     while (this.#recent.length > 0 && (this.#recent[0] as number) <= nowMs - 1000) this.#recent.shift();
+    // A slot not claimed a minute after its time belongs to an identity that no longer needed it.
+    if (nowMs - this.#sweptAt < 60_000) return;
+    this.#sweptAt = nowMs;
+    for (const [key, slot] of this.#slots) if (slot < nowMs - 60_000) this.#slots.delete(key);
   }
 }
 

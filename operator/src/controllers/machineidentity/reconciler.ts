@@ -391,7 +391,7 @@ export class MachineIdentityReconciler {
       issuer,
     });
     if (nowMs < at) return at - nowMs;
-    const grant = this.#limiter.tryAcquire(nowMs);
+    const grant = this.#limiter.tryAcquire(nowMs, key);
     return grant.granted ? undefined : grant.retryAfterMs;
   }
 
