@@ -286,9 +286,16 @@ describe("decidePodAdmission: the pod an authorized request becomes", () => {
 
   const spiffeIds: { name: string; identity: MachineIdentityLike; expected: string }[] = [
     {
-      name: "should prefer the SPIFFE ID the status reports",
-      identity: identity({ spiffeID: "spiffe://a/spec" }, { spiffeID: "spiffe://a/status" }),
-      expected: "spiffe://a/status",
+      name: "should take spec.spiffeID when the status still reports the one before the spec changed",
+      identity: identity({ spiffeID: "spiffe://a/new" }, {
+        spiffeID: "spiffe://a/old",
+      } as MachineIdentityLike["status"]),
+      expected: "spiffe://a/new",
+    },
+    {
+      name: "should take the default when spec.spiffeID was removed and the status still reports it",
+      identity: identity({}, { spiffeID: "spiffe://a/old" } as MachineIdentityLike["status"]),
+      expected: "spiffe://cluster.local/ns/shop/id/payments-api",
     },
     {
       name: "should use spec.spiffeID when the status has none yet",

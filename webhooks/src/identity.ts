@@ -32,7 +32,6 @@ export interface MachineIdentityLike {
   };
   status?:
     | {
-        spiffeID?: string | undefined;
         conditions?: readonly { type: string; status: string }[] | undefined;
       }
     | undefined;
@@ -59,15 +58,16 @@ export function identitySecretName(name: string, identity: MachineIdentityLike):
   return identity.spec.secretName ?? `${name}-identity`;
 }
 
+/**
+ * The SPIFFE ID the identity's next certificate carries, from its spec and derived as the
+ * reconciler derives it. Not status.spiffeID: right after a spec change that still names the
+ * certificate before, and a pod admitted then would keep the stale value for its whole life.
+ */
 export function identitySpiffeId(
   namespace: string,
   name: string,
   identity: MachineIdentityLike,
   trustDomain: string,
 ): string {
-  return (
-    identity.status?.spiffeID ??
-    identity.spec.spiffeID ??
-    `spiffe://${trustDomain}/ns/${namespace}/id/${name}`
-  );
+  return identity.spec.spiffeID ?? `spiffe://${trustDomain}/ns/${namespace}/id/${name}`;
 }
