@@ -11,6 +11,7 @@ import { OwnWrites } from "../../kube/own-writes.ts";
 import { runWorkers, WorkQueue } from "../../kube/queue.ts";
 import type { PartialObjectMetadata } from "../../kube/resources.ts";
 import { EventRecorder } from "../../telemetry/events.ts";
+import { soonestExpiry } from "../../telemetry/expiry.ts";
 import { logRetry } from "../../telemetry/logger.ts";
 import type { Runnable } from "../runnables.ts";
 import type { OperatorContext } from "./context.ts";
@@ -114,12 +115,8 @@ export function identitiesUnit(ctx: OperatorContext, ca: CaHolder): Runnable {
         onError: (key, err) => logRetry(log, { identity: key }, "reconcile failed", err),
       });
       const expiry = setInterval(() => {
-        let soonest = Number.POSITIVE_INFINITY;
-        for (const mi of caches.identities.list()) {
-          const notAfter = mi.status?.notAfter ? new Date(mi.status.notAfter).getTime() : Number.NaN;
-          if (notAfter < soonest) soonest = notAfter;
-        }
-        if (Number.isFinite(soonest)) metrics.soonestExpirySeconds.set((soonest - now().getTime()) / 1000);
+        const soonest = soonestExpiry(caches.identities.list());
+        if (soonest !== undefined) metrics.soonestExpirySeconds.set((soonest - now().getTime()) / 1000);
       }, 5_000);
       return async () => {
         for (const off of offs) off();
