@@ -21,6 +21,7 @@ export {
   type AccessPolicySpecInput,
   accessPolicyDecision,
   type DesiredNetworkPolicies,
+  type IdentitySuspendedLookup,
   keyOf,
   networkPoliciesFor,
   networkPolicyOwners,

@@ -1,4 +1,5 @@
 import { dumpYaml, type V1NetworkPolicy } from "@kubernetes/client-node";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import {
@@ -14,6 +15,7 @@ import {
 import {
   type AccessPolicyInput,
   type AccessPolicySpecInput,
+  type IdentitySuspendedLookup,
   networkPoliciesFor,
   networkPolicyOwners,
   type ScheduleSignal,
@@ -473,5 +475,250 @@ describe("networkPolicyOwners", () => {
       ["shop/signet-deny-orders", ["c"]],
       ["shop/signet-deny-payments-api", ["a", "b"]],
     ]);
+  });
+});
+
+describe("networkPoliciesFor with suspended MachineIdentities", () => {
+  function suspendedOf(...keys: string[]): IdentitySuspendedLookup {
+    const set = new Set(keys);
+    return (namespace, identity) => set.has(`${namespace}/${identity}`);
+  }
+  const peerKey = (p: {
+    namespaceSelector?: { matchLabels?: Record<string, string> };
+    podSelector?: { matchLabels?: Record<string, string> };
+  }) =>
+    `${p.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"] ?? "shop"}/${p.podSelector?.matchLabels?.[IDENTITY_LABEL]}`;
+  const peersOf = (result: ReturnType<typeof networkPoliciesFor>, name: string) =>
+    (ingressRule(find(result, name))?._from ?? []).map(peerKey);
+  const sources = [
+    { identity: "checkout" },
+    { identity: "ledger", namespace: "finance" },
+    { identity: "web" },
+  ];
+
+  it.each<{
+    name: string;
+    spec: Partial<AccessPolicySpecInput>;
+    suspended: string[];
+    lookup?: ScheduleStateLookup;
+    active: boolean;
+    reason: string;
+    peers?: string[];
+    suspendedIdentities?: string[];
+    messageFragment: string;
+  }>([
+    {
+      name: "should leave a suspended source out of the allow rule and keep the others",
+      spec: { allowFrom: sources },
+      suspended: ["shop/checkout"],
+      active: true,
+      reason: "Active",
+      peers: ["finance/ledger", "shop/web"],
+      suspendedIdentities: ["shop/checkout"],
+      messageFragment:
+        'is allowed from 2 source identities; suspended and left out: MachineIdentity "shop/checkout"',
+    },
+    {
+      name: "should leave a suspended source of another namespace out by its own namespace",
+      spec: { allowFrom: sources },
+      suspended: ["finance/ledger", "shop/ledger"],
+      active: true,
+      reason: "Active",
+      peers: ["shop/checkout", "shop/web"],
+      suspendedIdentities: ["finance/ledger"],
+      messageFragment: 'left out: MachineIdentity "finance/ledger"',
+    },
+    {
+      name: "should close the policy rather than write an allow without peers when every source is suspended",
+      spec: { allowFrom: sources },
+      suspended: ["shop/checkout", "finance/ledger", "shop/web"],
+      active: false,
+      reason: "SourcesSuspended",
+      suspendedIdentities: ["finance/ledger", "shop/checkout", "shop/web"],
+      messageFragment:
+        'every source is suspended (MachineIdentities "finance/ledger", "shop/checkout", "shop/web"): ingress to identity "payments-api" is denied until one is resumed',
+    },
+    {
+      name: "should close the policy and keep the target's deny when the target is suspended",
+      spec: { allowFrom: sources },
+      suspended: ["shop/payments-api"],
+      active: false,
+      reason: "TargetSuspended",
+      suspendedIdentities: ["shop/payments-api"],
+      messageFragment:
+        'the target MachineIdentity "shop/payments-api" is suspended: ingress to identity "payments-api" is denied until it is resumed',
+    },
+    {
+      name: "should report the target first when the target and every source are suspended",
+      spec: { allowFrom: [{ identity: "checkout" }] },
+      suspended: ["shop/payments-api", "shop/checkout"],
+      active: false,
+      reason: "TargetSuspended",
+      suspendedIdentities: ["shop/payments-api"],
+      messageFragment: "the target",
+    },
+    {
+      name: "should close a policy with a suspended target even inside its schedule, with no transition",
+      spec: { scheduleRef: { name: "business-hours" } },
+      suspended: ["shop/payments-api"],
+      lookup: schedules({ "shop/business-hours": { active: true, nextTransition: NEXT } }),
+      active: false,
+      reason: "TargetSuspended",
+      suspendedIdentities: ["shop/payments-api"],
+      messageFragment: "is suspended",
+    },
+    {
+      name: "should keep the schedule's word and name the suspended source inside an active window",
+      spec: { allowFrom: sources, scheduleRef: { name: "business-hours" } },
+      suspended: ["shop/web"],
+      lookup: schedules({ "shop/business-hours": { active: true, nextTransition: NEXT } }),
+      active: true,
+      reason: "ScheduleActive",
+      peers: ["finance/ledger", "shop/checkout"],
+      suspendedIdentities: ["shop/web"],
+      messageFragment: 'AccessSchedule "business-hours" is active: ingress',
+    },
+  ])("$name", ({ spec, suspended, lookup, active, reason, peers, suspendedIdentities, messageFragment }) => {
+    const result = networkPoliciesFor(
+      [policy("shop", "p", spec)],
+      lookup ?? noSchedules,
+      suspendedOf(...suspended),
+    );
+    const status = result.statuses.get("shop/p");
+    expect(status?.active).toBe(active);
+    expect(status?.reason).toBe(reason);
+    expect(status?.message).toContain(messageFragment);
+    expect(status?.suspendedIdentities).toEqual(suspendedIdentities);
+    if (!active) expect(status?.nextTransition).toBeUndefined();
+    expect(names(result)).toEqual(
+      active ? ["shop/signet-allow-p", "shop/signet-deny-payments-api"] : ["shop/signet-deny-payments-api"],
+    );
+    expect(find(result, "signet-deny-payments-api")).toEqual(deny("shop", "payments-api"));
+    if (peers) {
+      expect(peersOf(result, "signet-allow-p")).toEqual(peers);
+      const rule = ingressRule(find(result, "signet-allow-p")) as { from?: unknown; _from?: unknown };
+      expect(rule.from).toEqual(rule._from);
+    }
+  });
+
+  it("should cut a suspended identity from every policy that names it as a source, in every namespace", () => {
+    const result = networkPoliciesFor(
+      [
+        policy("shop", "a", { allowFrom: [{ identity: "checkout" }, { identity: "web" }] }),
+        policy("shop", "b", { target: { identity: "orders" }, allowFrom: [{ identity: "checkout" }] }),
+        policy("finance", "c", {
+          target: { identity: "ledger" },
+          allowFrom: [{ identity: "checkout", namespace: "shop" }, { identity: "audit" }],
+        }),
+      ],
+      noSchedules,
+      suspendedOf("shop/checkout"),
+    );
+    expect(names(result)).toEqual([
+      "finance/signet-allow-c",
+      "finance/signet-deny-ledger",
+      "shop/signet-allow-a",
+      "shop/signet-deny-orders",
+      "shop/signet-deny-payments-api",
+    ]);
+    expect(peersOf(result, "signet-allow-a")).toEqual(["shop/web"]);
+    expect(ingressRule(result.networkPolicies[0])?._from).toEqual([{ podSelector: selectIdentity("audit") }]);
+    expect(result.statuses.get("shop/b")?.reason).toBe("SourcesSuspended");
+    expect(result.owners.get("shop/signet-deny-orders")).toEqual(["b"]);
+  });
+
+  const identityName = fc.constantFrom("a", "b", "c", "d");
+  const namespaceName = fc.constantFrom("shop", "finance");
+  const arbitraryPolicy = fc.record({
+    name: fc.constantFrom("p1", "p2", "p3", "p4"),
+    target: identityName,
+    allowFrom: fc.array(
+      fc.record({ identity: identityName, namespace: fc.option(namespaceName, { nil: undefined }) }),
+      { maxLength: 4 },
+    ),
+    suspend: fc.boolean(),
+  });
+  const arbitraryInput = fc.record({
+    policies: fc.uniqueArray(arbitraryPolicy, { selector: (p) => p.name, maxLength: 4 }),
+    suspended: fc.uniqueArray(
+      fc.tuple(namespaceName, identityName).map(([ns, id]) => `${ns}/${id}`),
+      {
+        maxLength: 8,
+      },
+    ),
+  });
+  const toInputs = (
+    policies: readonly {
+      name: string;
+      target: string;
+      allowFrom: { identity: string; namespace: string | undefined }[];
+      suspend: boolean;
+    }[],
+  ) =>
+    policies.map((p) =>
+      policy("shop", p.name, {
+        target: { identity: p.target },
+        allowFrom: p.allowFrom.map((s) =>
+          s.namespace === undefined
+            ? { identity: s.identity }
+            : { identity: s.identity, namespace: s.namespace },
+        ),
+        suspend: p.suspend,
+      }),
+    );
+
+  it("should never name a suspended identity in an allow rule, nor write an allow without peers", () => {
+    fc.assert(
+      fc.property(arbitraryInput, ({ policies, suspended }) => {
+        const result = networkPoliciesFor(toInputs(policies), noSchedules, suspendedOf(...suspended));
+        for (const np of result.networkPolicies) {
+          const target = `${np.metadata?.namespace}/${np.spec?.podSelector?.matchLabels?.[IDENTITY_LABEL]}`;
+          const rules = np.spec?.ingress ?? [];
+          if (np.metadata?.name?.startsWith("signet-deny-")) {
+            expect(rules).toEqual([]);
+            continue;
+          }
+          expect(suspended).not.toContain(target);
+          for (const rule of rules) {
+            const peers = (rule._from ?? []).map(peerKey);
+            expect(peers.length).toBeGreaterThan(0);
+            for (const peer of peers) expect(suspended).not.toContain(peer);
+          }
+        }
+      }),
+    );
+  });
+
+  it("should close exactly the policies whose target or every source is suspended, and restore all on resume", () => {
+    fc.assert(
+      fc.property(arbitraryInput, ({ policies, suspended }) => {
+        const inputs = toInputs(policies);
+        const cut = networkPoliciesFor(inputs, noSchedules, suspendedOf(...suspended));
+        const resumed = networkPoliciesFor(inputs, noSchedules, suspendedOf());
+        for (const p of policies) {
+          const decision = cut.statuses.get(`shop/${p.name}`);
+          const targetCut = suspended.includes(`shop/${p.target}`);
+          const live = p.allowFrom.filter(
+            (s) => !suspended.includes(`${s.namespace ?? "shop"}/${s.identity}`),
+          );
+          const expected = p.suspend
+            ? "Suspended"
+            : targetCut
+              ? "TargetSuspended"
+              : p.allowFrom.length === 0
+                ? "NoSources"
+                : live.length === 0
+                  ? "SourcesSuspended"
+                  : "Active";
+          expect(decision?.reason).toBe(expected);
+          expect(decision?.active).toBe(expected === "Active");
+        }
+        const denies = (r: typeof cut) => names(r).filter((n) => n.includes("/signet-deny-"));
+        expect(denies(cut)).toEqual(denies(resumed));
+        expect(resumed).toEqual(networkPoliciesFor(inputs, noSchedules));
+        const allowsCut = new Set(names(cut).filter((n) => n.includes("/signet-allow-")));
+        for (const n of allowsCut) expect(names(resumed)).toContain(n);
+      }),
+    );
   });
 });

@@ -50,6 +50,14 @@ export interface ScheduleSignal {
 /** The state of the AccessSchedule `scheduleName` in `namespace`; undefined when it does not exist. */
 export type ScheduleStateLookup = (namespace: string, scheduleName: string) => ScheduleSignal | undefined;
 
+/**
+ * Whether the MachineIdentity `identity` in `namespace` is suspended (spec.suspend). An identity
+ * that does not exist is not suspended: policies may name identities before they are created.
+ */
+export type IdentitySuspendedLookup = (namespace: string, identity: string) => boolean;
+
+const noneSuspended: IdentitySuspendedLookup = () => false;
+
 export const AccessPolicyReason = {
   /** No scheduleRef: the allow rule stands while the policy exists. */
   Active: "Active",
@@ -58,6 +66,10 @@ export const AccessPolicyReason = {
   ScheduleNotFound: "ScheduleNotFound",
   Suspended: "Suspended",
   NoSources: "NoSources",
+  /** The target MachineIdentity is suspended: its pods keep only the default deny. */
+  TargetSuspended: "TargetSuspended",
+  /** Every source MachineIdentity is suspended: no allow rule is left to write. */
+  SourcesSuspended: "SourcesSuspended",
 } as const;
 export type AccessPolicyReason = (typeof AccessPolicyReason)[keyof typeof AccessPolicyReason];
 
@@ -69,6 +81,11 @@ export interface AccessPolicyDecision {
   nextTransition?: Date;
   /** The Signet NetworkPolicies in force for this policy (its target's deny, and its allow while active), sorted. */
   networkPolicies: string[];
+  /**
+   * The suspended MachineIdentities that cost this policy access, as namespace/name, sorted: the
+   * target, or the sources left out of the allow rule. Absent when none is.
+   */
+  suspendedIdentities?: string[];
 }
 
 export interface DesiredNetworkPolicies {
@@ -108,33 +125,65 @@ function portsText(ports: readonly V1NetworkPolicyPort[]): string {
   return ports.length === 0 ? "all ports" : ports.map((p) => `${p.port}/${p.protocol}`).join(", ");
 }
 
+function identitiesText(keys: readonly string[]): string {
+  const names = keys.map((key) => JSON.stringify(key)).join(", ");
+  return `MachineIdentit${keys.length === 1 ? "y" : "ies"} ${names}`;
+}
+
+/** A decision and the sources its allow rule names (those not suspended). */
+interface Judged {
+  decision: AccessPolicyDecision;
+  sources: Source[];
+}
+
 /**
  * Whether one AccessPolicy's allow rule should be in force. Deny by default: suspended, a missing
  * schedule, an inactive schedule, or no sources at all all leave only the target's default deny.
+ *
+ * A suspended MachineIdentity has no access while it is suspended. As the target, the policy is
+ * closed and its pods keep only the default deny (nothing is opened in its place). As a source, it
+ * is left out of the allow rule; when no source is left the policy is closed, since an allow rule
+ * without peers would admit every pod.
  */
 export function accessPolicyDecision(
   policy: AccessPolicyInput,
   scheduleStates: ScheduleStateLookup,
+  identitySuspended: IdentitySuspendedLookup = noneSuspended,
 ): AccessPolicyDecision {
+  return judge(policy, scheduleStates, identitySuspended).decision;
+}
+
+function judge(
+  policy: AccessPolicyInput,
+  scheduleStates: ScheduleStateLookup,
+  identitySuspended: IdentitySuspendedLookup,
+): Judged {
   const { name, namespace } = policy.metadata;
   const { target, allowFrom, scheduleRef } = policy.spec;
   const deny = denyNetworkPolicyName(target.identity);
   const allow = allowNetworkPolicyName(name);
+  const all = sources(policy);
+  const live = all.filter((s) => !identitySuspended(s.namespace, s.identity));
+  const cut = all
+    .filter((s) => identitySuspended(s.namespace, s.identity))
+    .map((s) => objectKey(s.namespace, s.identity));
   const decide = (
     active: boolean,
     reason: AccessPolicyReason,
     message: string,
     nextTransition?: Date,
-  ): AccessPolicyDecision => {
+    suspendedIdentities: string[] = [],
+  ): Judged => {
     const networkPolicies = active ? [deny, allow].sort(compareStrings) : [deny];
     const decision: AccessPolicyDecision = { active, reason, message, networkPolicies };
     if (nextTransition !== undefined) decision.nextTransition = nextTransition;
-    return decision;
+    if (suspendedIdentities.length > 0) decision.suspendedIdentities = suspendedIdentities;
+    return { decision, sources: active ? live : [] };
   };
-  const closed = (reason: AccessPolicyReason, message: string, nextTransition?: Date) =>
-    decide(false, reason, message, nextTransition);
+  const closed = (reason: AccessPolicyReason, message: string, nextTransition?: Date, suspended?: string[]) =>
+    decide(false, reason, message, nextTransition, suspended);
   const open = (reason: AccessPolicyReason, message: string, nextTransition?: Date) =>
-    decide(true, reason, message, nextTransition);
+    decide(true, reason, message, nextTransition, cut);
   const denied = `ingress to identity ${JSON.stringify(target.identity)} is denied`;
 
   if (policy.spec.suspend === true) {
@@ -143,12 +192,30 @@ export function accessPolicyDecision(
       `spec.suspend is true: ${denied} until the policy is resumed`,
     );
   }
+  if (identitySuspended(namespace, target.identity)) {
+    const key = objectKey(namespace, target.identity);
+    return closed(
+      AccessPolicyReason.TargetSuspended,
+      `the target ${identitiesText([key])} is suspended: ${denied} until it is resumed`,
+      undefined,
+      [key],
+    );
+  }
   if (allowFrom.length === 0) {
     return closed(AccessPolicyReason.NoSources, `spec.allowFrom is empty: ${denied}`);
   }
+  if (live.length === 0) {
+    return closed(
+      AccessPolicyReason.SourcesSuspended,
+      `every source is suspended (${identitiesText(cut)}): ${denied} until one is resumed`,
+      undefined,
+      cut,
+    );
+  }
 
-  const count = sources(policy).length;
-  const opened = `ingress to identity ${JSON.stringify(target.identity)} on ${portsText(ports(policy))} is allowed from ${count} source identit${count === 1 ? "y" : "ies"}`;
+  const count = live.length;
+  const leftOut = cut.length === 0 ? "" : `; suspended and left out: ${identitiesText(cut)}`;
+  const opened = `ingress to identity ${JSON.stringify(target.identity)} on ${portsText(ports(policy))} is allowed from ${count} source identit${count === 1 ? "y" : "ies"}${leftOut}`;
 
   if (scheduleRef === undefined) return open(AccessPolicyReason.Active, opened);
 
@@ -234,10 +301,10 @@ function denyNetworkPolicy(namespace: string, identity: string): V1NetworkPolicy
   };
 }
 
-function allowNetworkPolicy(policy: AccessPolicyInput): V1NetworkPolicy {
+function allowNetworkPolicy(policy: AccessPolicyInput, allowed: readonly Source[]): V1NetworkPolicy {
   const { name, namespace } = policy.metadata;
   const targetPorts = ports(policy);
-  const from = sources(policy).map((source) => peer(source, namespace));
+  const from = allowed.map((source) => peer(source, namespace));
   // client-node's model names this field `_from` and its serializer writes only that one out as
   // `from`; plain JSON.stringify writes keys as they are. An ingress rule that reaches the API
   // server without `from` allows every source, so carry both: each path then sends the peers, and
@@ -303,11 +370,13 @@ export function networkPolicyOwners(policies: readonly AccessPolicyInput[]): Map
  * the policies' states, so that access is closed by default and closing it never waits for a
  * deletion. Every active policy adds one allow NetworkPolicy. Output is deterministic (sorted
  * objects, sources, ports and keys) so an unchanged input never causes a write.
+ * A suspended MachineIdentity is in no allow rule (see accessPolicyDecision).
  * Policies are identified by namespace/name; pass each at most once.
  */
 export function networkPoliciesFor(
   policies: readonly AccessPolicyInput[],
   scheduleStates: ScheduleStateLookup,
+  identitySuspended: IdentitySuspendedLookup = noneSuspended,
 ): DesiredNetworkPolicies {
   const byKey = new Map<string, V1NetworkPolicy>();
   const statuses = new Map<string, AccessPolicyDecision>();
@@ -320,10 +389,10 @@ export function networkPoliciesFor(
     const { name, namespace } = policy.metadata;
     const deny = denyNetworkPolicy(namespace, policy.spec.target.identity);
     byKey.set(objectKey(namespace, denyNetworkPolicyName(policy.spec.target.identity)), deny);
-    const decision = accessPolicyDecision(policy, scheduleStates);
+    const { decision, sources: allowed } = judge(policy, scheduleStates, identitySuspended);
     statuses.set(objectKey(namespace, name), decision);
     if (decision.active)
-      byKey.set(objectKey(namespace, allowNetworkPolicyName(name)), allowNetworkPolicy(policy));
+      byKey.set(objectKey(namespace, allowNetworkPolicyName(name)), allowNetworkPolicy(policy, allowed));
   }
   const networkPolicies = [...byKey.values()].sort(compareObjects);
   const allOwners = networkPolicyOwners(sorted);
