@@ -4,6 +4,7 @@ import { FakeClock, settle } from "./fake-clock.ts";
 import {
   type ReconcileOutcome,
   runWorkers,
+  untilIdle,
   type WorkInProgress,
   WorkQueue,
   type WorkQueueMetrics,
@@ -291,6 +292,74 @@ describe("WorkQueue", () => {
     await drain;
     expect(drained).toBe(true);
     expect(queue.len()).toBe(0);
+  });
+});
+
+describe("WorkQueue idle", () => {
+  it("should call an idle listener once, when the last key being processed is done with nothing ready", async () => {
+    const { queue } = newQueue();
+    queue.add("a");
+    queue.add("b");
+    const calls: string[] = [];
+    queue.onIdle(() => calls.push("idle"));
+    const a = (await queue.get()) as string;
+    const b = (await queue.get()) as string;
+    expect(queue.idle).toBe(false);
+    queue.done(a);
+    expect(calls).toEqual([]);
+    queue.done(b);
+    expect(calls).toEqual(["idle"]);
+    expect(queue.idle).toBe(true);
+    queue.add("c");
+    queue.done((await queue.get()) as string);
+    expect(calls).toEqual(["idle"]);
+  });
+
+  it("should not count delayed keys as work in flight", async () => {
+    const { queue } = newQueue();
+    queue.addAfter("later", 1_000);
+    expect(queue.idle).toBe(true);
+    queue.add("now");
+    const calls: number[] = [];
+    queue.onIdle(() => calls.push(1));
+    queue.done((await queue.get()) as string);
+    expect(calls).toEqual([1]);
+  });
+
+  it("should call idle listeners on shutdown and not after their cancel", async () => {
+    const { queue } = newQueue();
+    queue.add("a");
+    await queue.get();
+    const calls: string[] = [];
+    const off = queue.onIdle(() => calls.push("cancelled"));
+    queue.onIdle(() => calls.push("kept"));
+    off();
+    queue.shutDown();
+    expect(calls).toEqual(["kept"]);
+  });
+
+  it("should resolve untilIdle on the drain, or at its timeout, leaving no listener or timer behind", async () => {
+    const { clock, queue } = newQueue();
+    queue.add("a");
+    await queue.get();
+    let first = false;
+    void untilIdle(queue, clock, 500).then(() => {
+      first = true;
+    });
+    await clock.advance(499);
+    expect(first).toBe(false);
+    await clock.advance(1);
+    expect(first).toBe(true);
+
+    let second = false;
+    void untilIdle(queue, clock, 500).then(() => {
+      second = true;
+    });
+    expect(clock.pending()).toBe(1);
+    queue.done("a");
+    await settle();
+    expect(second).toBe(true);
+    expect(clock.pending()).toBe(0);
   });
 });
 

@@ -1,4 +1,4 @@
-import { type Clock, clampedTimeout, systemClock, type Timeout } from "./clock.ts";
+import { type Clock, clampedTimeout, systemClock, type Timeout, type TimerSource } from "./clock.ts";
 
 export interface BackoffOptions {
   /** Delay after the first failure of a key; doubles with each further failure. Default 100 ms. */
@@ -82,6 +82,8 @@ export class WorkQueue {
 
   #shuttingDown = false;
   readonly #idleWaiters: (() => void)[] = [];
+  /** Called once at the next moment no key is ready or being processed (see `onIdle`). */
+  readonly #idleListeners = new Set<() => void>();
 
   constructor(options: WorkQueueOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -182,6 +184,34 @@ export class WorkQueue {
     }
     if (this.#dirty.has(key) && !this.#shuttingDown) this.#enqueue(key);
     if (this.#processing.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    if (this.idle) this.#notifyIdle();
+  }
+
+  /**
+   * Whether no key is ready or being processed. Delayed keys do not count: they are future work,
+   * not work in flight.
+   */
+  get idle(): boolean {
+    return this.#queue.length === 0 && this.#processing.size === 0;
+  }
+
+  /**
+   * Calls `callback` once, the next time the queue becomes idle (the last key being processed is
+   * done with nothing ready behind it) or shuts down, from within that `done` or `shutDown`. The
+   * returned function cancels it.
+   */
+  onIdle(callback: () => void): () => void {
+    const once = () => callback();
+    this.#idleListeners.add(once);
+    return () => {
+      this.#idleListeners.delete(once);
+    };
+  }
+
+  #notifyIdle(): void {
+    const listeners = [...this.#idleListeners];
+    this.#idleListeners.clear();
+    for (const listener of listeners) listener();
   }
 
   /**
@@ -199,6 +229,7 @@ export class WorkQueue {
     this.#heapIndex.clear();
     this.#disarmTimer();
     for (const resolve of this.#waiters.splice(0)) resolve(undefined);
+    this.#notifyIdle();
   }
 
   /** Shuts down, then resolves once every key being processed has been marked done. */
@@ -340,6 +371,24 @@ export class WorkQueue {
     this.#heapIndex.set(b.key, i);
     this.#heapIndex.set(a.key, j);
   }
+}
+
+/**
+ * Resolves once `queue` is idle or shut down, or after `timeoutMs` on `timers`, whichever comes
+ * first; at once when it is idle already. Event-driven: while it waits, one timer (the timeout) is
+ * armed and nothing polls.
+ */
+export function untilIdle(queue: WorkQueue, timers: TimerSource, timeoutMs: number): Promise<void> {
+  if (queue.shuttingDown || queue.idle) return Promise.resolve();
+  return new Promise((resolve) => {
+    const finish = () => {
+      off();
+      timeout.cancel();
+      resolve();
+    };
+    const off = queue.onIdle(finish);
+    const timeout = clampedTimeout(timers, finish, timeoutMs);
+  });
 }
 
 export interface ReconcileResult {

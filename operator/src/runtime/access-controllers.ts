@@ -3,14 +3,27 @@ import type { AccessPolicy, AccessSchedule } from "../api/index.ts";
 import { hasUnobservedSpec, isLive, referencesSchedule } from "../controllers/accesspolicy/desired.ts";
 import { AccessPolicyReconciler } from "../controllers/accesspolicy/reconciler.ts";
 import { AccessScheduleReconciler } from "../controllers/accessschedule/reconciler.ts";
+import { systemClock, type TimerSource } from "../kube/clock.ts";
 import { keyOf, splitKey } from "../kube/informer.ts";
-import { runWorkers, WorkQueue } from "../kube/queue.ts";
+import { runWorkers, untilIdle, WorkQueue } from "../kube/queue.ts";
 import { TransitionTimers } from "../schedule/index.ts";
 import { logRetry } from "../telemetry/logger.ts";
 import type { StartControllers } from "./context.ts";
 
 const REPORT_HOLD_MS = 2_000;
-const REPORT_POLL_MS = 20;
+
+/**
+ * What a status report awaits first: that `accessQueue` (the NetworkPolicy writes) has nothing
+ * queued or running, or at most `holdMs` on `timers`, so that at a boundary shared by many
+ * policies the API server serves the access changes before the reports of them.
+ */
+export function accessSettled(
+  accessQueue: WorkQueue,
+  timers: TimerSource,
+  holdMs = REPORT_HOLD_MS,
+): () => Promise<void> {
+  return () => untilIdle(accessQueue, timers, holdMs);
+}
 
 /**
  * The AccessSchedule and AccessPolicy controllers.
@@ -24,20 +37,13 @@ const REPORT_POLL_MS = 20;
  */
 export const startAccessControllers: StartControllers = async (ctx) => {
   const { kube, log, metrics, events, now } = ctx;
-  const scheduleQueue = new WorkQueue({ name: "accessschedule", metrics });
+  const clock = ctx.clock ?? systemClock;
+  const scheduleQueue = new WorkQueue({ name: "accessschedule", metrics, clock });
   // Keyed by namespace: a target's default deny is shared by the policies of its namespace.
-  const policyQueue = new WorkQueue({ name: "accesspolicy", metrics });
-  const policyStatusQueue = new WorkQueue({ name: "accesspolicystatus", metrics });
+  const policyQueue = new WorkQueue({ name: "accesspolicy", metrics, clock });
+  const policyStatusQueue = new WorkQueue({ name: "accesspolicystatus", metrics, clock });
 
-  // Reports wait while NetworkPolicy writes are queued or running (at most REPORT_HOLD_MS), so
-  // that at a boundary shared by many policies the API server serves the access changes first.
-  const accessSettled = async () => {
-    const until = Date.now() + REPORT_HOLD_MS;
-    while (!policyQueue.shuttingDown && Date.now() < until) {
-      if (policyQueue.len() === 0 && policyQueue.processingLen() === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, REPORT_POLL_MS));
-    }
-  };
+  const beforeStatusWrite = accessSettled(policyQueue, clock);
 
   const enqueuePoliciesOf = (namespace: string, scheduleName: string) => {
     if (referencesSchedule(ctx.policies.list(namespace), scheduleName)) policyQueue.add(namespace);
@@ -62,7 +68,7 @@ export const startAccessControllers: StartControllers = async (ctx) => {
     schedules: ctx.schedules,
     timers,
     events,
-    beforeStatusWrite: accessSettled,
+    beforeStatusWrite,
     log: log.child({ controller: "accessschedule" }),
     now,
   });
@@ -72,7 +78,7 @@ export const startAccessControllers: StartControllers = async (ctx) => {
     schedules: ctx.schedules,
     networkPolicies: ctx.networkPolicies,
     enqueueStatus: (key) => policyStatusQueue.add(key),
-    beforeStatusWrite: accessSettled,
+    beforeStatusWrite,
     events,
     log: log.child({ controller: "accesspolicy" }),
     now,

@@ -1,6 +1,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { AccessPolicy, AccessSchedule, MachineIdentity } from "../api/index.ts";
 import type { KubeClient } from "../kube/client.ts";
+import type { Clock } from "../kube/clock.ts";
 import type { EventSink } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { SignetMetrics } from "../telemetry/metrics.ts";
@@ -15,6 +16,8 @@ export interface ControllerContext {
   metrics: SignetMetrics;
   events: EventSink;
   now: () => Date;
+  /** Timers of the controllers' waits; the system clock when absent. */
+  clock?: Clock;
   /** Aborted when leadership is lost. */
   signal: AbortSignal;
   /** Started and synced caches, shared with the webhook. */
