@@ -43,7 +43,8 @@ export function isForbidden(err: unknown): boolean {
   return (err as { code?: number }).code === 403;
 }
 
-async function listCustom<T>(kc: k8s.KubeConfig, plural: string, scope: Scope): Promise<T[]> {
+/** Every object of one Signet kind in the scope, page by page. */
+export async function listCustom<T>(kc: k8s.KubeConfig, plural: string, scope: Scope): Promise<T[]> {
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
   return listAll(
     (params) =>

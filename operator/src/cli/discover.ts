@@ -6,18 +6,20 @@ import { gatherDiscover } from "../discover/gather.ts";
 import { DISCOVER_FORMATS, renderDiscoverReport } from "../discover/render.ts";
 import { loadKubeConfig } from "./audit.ts";
 
-export const DISCOVER_USAGE = `usage: signet discover [--namespace NS | --all-namespaces] [--output table|json] [--fail-on low|medium|high]
+export const DISCOVER_USAGE = `usage: signet discover [--namespace NS | --all-namespaces] [--output table|json] [--fail-on low|medium|high] [--signet-namespace NS]
 
 Finds the static credentials Signet replaces: long-lived or expired certificates with their keys,
 bare private keys, legacy ServiceAccount token Secrets, JWTs without a near expiry and static
 registry passwords, with the pods that use them, ranked by risk. Prints metadata only, never a
-value. Signet's own Secrets are skipped.
+value. Signet's own Secrets are skipped: the Secret a MachineIdentity names and controls, and
+Signet's CA and webhook Secrets in its namespace; a managed-by=signet label elsewhere is reported.
 
 flags:
   -n, --namespace NS       one namespace (default: the kubeconfig context's namespace, else "default")
   -A, --all-namespaces     every namespace
   -o, --output FORMAT      table (default) or json
       --fail-on RISK       exit 1 when a finding of RISK or worse exists: low, medium or high
+      --signet-namespace NS  the operator's namespace (default signet-system)
 
 exit status: 0 no finding at the --fail-on level, 1 findings at that level, 2 usage or API error.
 `;
@@ -32,6 +34,7 @@ export async function runDiscover(args: string[], kc?: k8s.KubeConfig): Promise<
         "all-namespaces": { type: "boolean", short: "A" },
         output: { type: "string", short: "o", default: "table" },
         "fail-on": { type: "string" },
+        "signet-namespace": { type: "string", default: "signet-system" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -45,8 +48,15 @@ export async function runDiscover(args: string[], kc?: k8s.KubeConfig): Promise<
     const failOn = values["fail-on"] === undefined ? undefined : oneOf("fail-on", values["fail-on"], RISKS);
     const config = kc ?? loadKubeConfig();
     const scope = scopeOf({ namespace: values.namespace, allNamespaces: values["all-namespaces"] }, config);
-    const { secrets, pods } = await gatherDiscover(config, scope);
-    const report = buildDiscoverReport({ now: new Date(), secrets, pods });
+    const { secrets, pods, identities, warnings } = await gatherDiscover(config, scope);
+    for (const warning of warnings) process.stderr.write(`signet discover: warning: ${warning}\n`);
+    const report = buildDiscoverReport({
+      now: new Date(),
+      secrets,
+      pods,
+      identities,
+      signetNamespace: values["signet-namespace"],
+    });
     process.stdout.write(renderDiscoverReport(report, format));
     if (failOn !== undefined && failsAt(report, failOn)) {
       process.stderr.write(`signet discover: findings at or above ${failOn} risk\n`);

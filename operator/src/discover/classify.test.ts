@@ -10,6 +10,7 @@ import {
   isSignetSecret,
   type Risk,
   secretReferences,
+  signetOwners,
 } from "./classify.ts";
 import { renderDiscoverReport } from "./render.ts";
 import { DAY_MS, jwt, pod, secret, selfSignedCertificate } from "./test-fixtures.ts";
@@ -17,6 +18,19 @@ import { DAY_MS, jwt, pod, secret, selfSignedCertificate } from "./test-fixtures
 const now = new Date("2026-03-02T12:00:00Z");
 const NS = "legacy";
 const days = (n: number) => new Date(now.getTime() + n * DAY_MS);
+const SIGNET_NS = "signet-system";
+const PAYMENTS_UID = "0b5e6a4c-2f7d-4c1a-9e3b-6d8f1a2b3c4d";
+const payments = { metadata: { name: "payments", namespace: NS, uid: PAYMENTS_UID }, spec: {} };
+
+/** The marks the reconciler puts on an identity Secret: its label and a controller reference. */
+function identityMarks(identity: string, uid: string) {
+  return {
+    labels: { "app.kubernetes.io/managed-by": "signet", "signet.dev/machineidentity": identity },
+    ownerReferences: [
+      { apiVersion: "signet.dev/v1alpha1", kind: "MachineIdentity", name: identity, uid, controller: true },
+    ],
+  };
+}
 
 interface Fixture {
   name: string;
@@ -151,9 +165,44 @@ beforeAll(async () => {
         "payments-identity",
         "kubernetes.io/tls",
         { "tls.crt": signet.certPem, "tls.key": signet.keyPem },
-        { labels: { "app.kubernetes.io/managed-by": "signet", "signet.dev/identity": "payments" } },
+        identityMarks("payments", PAYMENTS_UID),
       ),
       planted: [signet.keyPem],
+    },
+    {
+      name: "signet-ca",
+      secret: secret(
+        SIGNET_NS,
+        "signet-ca",
+        "kubernetes.io/tls",
+        { "tls.crt": caPair.certPem, "tls.key": caPair.keyPem },
+        { labels: { "app.kubernetes.io/managed-by": "signet", "signet.dev/component": "workload-ca" } },
+      ),
+      planted: [caPair.keyPem],
+    },
+    {
+      // Anyone who may create a Secret can set this label: it hides nothing.
+      name: "tenant-labelled-tls",
+      secret: secret(
+        NS,
+        "tenant-labelled-tls",
+        "kubernetes.io/tls",
+        { "tls.crt": tenYear.certPem, "tls.key": tenYear.keyPem },
+        { labels: { "app.kubernetes.io/managed-by": "signet" } },
+      ),
+      planted: [tenYear.keyPem],
+    },
+    {
+      // Both marks copied from the identity, but not the Secret its spec.secretName names.
+      name: "copied-marks-tls",
+      secret: secret(
+        NS,
+        "copied-marks-tls",
+        "kubernetes.io/tls",
+        { "tls.crt": tenYear.certPem, "tls.key": tenYear.keyPem },
+        identityMarks("payments", PAYMENTS_UID),
+      ),
+      planted: [tenYear.keyPem],
     },
     {
       name: "junk",
@@ -184,7 +233,13 @@ beforeAll(async () => {
     pod(NS, "payments", "payments", { volume: "payments-identity" }),
     pod("elsewhere", "intruder", "x", { volume: "bare-key" }),
   ];
-  report = buildDiscoverReport({ now, secrets: fixtures.map((f) => f.secret), pods });
+  report = buildDiscoverReport({
+    now,
+    secrets: fixtures.map((f) => f.secret),
+    pods,
+    identities: [payments],
+    signetNamespace: SIGNET_NS,
+  });
 });
 
 describe("buildDiscoverReport on a table of planted credentials", () => {
@@ -233,9 +288,17 @@ describe("buildDiscoverReport on a table of planted credentials", () => {
     expect(f.reason).toMatch(reason);
   });
 
-  it("should find nothing in Signet's own Secret and count it as excluded", () => {
+  it("should find nothing in Signet's own Secrets and count them as excluded", () => {
     expect(report.findings.map((f) => f.secret)).not.toContain("payments-identity");
-    expect(report.scanned.excluded).toBe(1);
+    expect(report.findings.map((f) => f.secret)).not.toContain("signet-ca");
+    expect(report.scanned.excluded).toBe(2);
+  });
+
+  it.each([
+    ["should report a static credential a tenant labelled managed-by=signet", "tenant-labelled-tls"],
+    ["should report a static credential that copies an identity's marks", "copied-marks-tls"],
+  ])("%s", (_name, secretName) => {
+    expect(finding(secretName).risk).toBe("high");
   });
 
   it("should find nothing in junk data or in certificates without a private key", () => {
@@ -244,18 +307,20 @@ describe("buildDiscoverReport on a table of planted credentials", () => {
   });
 
   it("should count what it scanned and summarise by risk", () => {
-    expect(report.scanned).toEqual({ secrets: fixtures.length, pods: 7, excluded: 1 });
-    expect(report.summary).toEqual({ high: 6, medium: 4, low: 3 });
+    expect(report.scanned).toEqual({ secrets: fixtures.length, pods: 7, excluded: 2 });
+    expect(report.summary).toEqual({ high: 8, medium: 4, low: 3 });
   });
 
   it("should order findings by risk, then namespace and name", () => {
     expect(report.findings.map((f) => `${f.risk}:${f.secret}`)).toEqual([
       "high:bare-key",
+      "high:copied-marks-tls",
       "high:deployer-token",
       "high:forever-jwt",
       "high:in-house-ca",
       "high:ten-year-jwt",
       "high:ten-year-tls",
+      "high:tenant-labelled-tls",
       "medium:expired-tls",
       "medium:half-year-opaque",
       "medium:two-month-jwt",
@@ -424,15 +489,53 @@ describe("identityNameFor", () => {
 });
 
 describe("isSignetSecret", () => {
-  it("should recognise Signet's label and nothing else", () => {
-    expect(
-      isSignetSecret(
-        secret("n", "s", "Opaque", {}, { labels: { "app.kubernetes.io/managed-by": "signet" } }),
-      ),
-    ).toBe(true);
-    expect(
-      isSignetSecret(secret("n", "s", "Opaque", {}, { labels: { "app.kubernetes.io/managed-by": "Helm" } })),
-    ).toBe(false);
-    expect(isSignetSecret(secret("n", "s", "Opaque", {}))).toBe(false);
+  const owners = signetOwners([payments], SIGNET_NS);
+  const tls = (namespace: string, name: string, metadata: Parameters<typeof secret>[4]) =>
+    secret(namespace, name, "kubernetes.io/tls", {}, metadata);
+  const managedBy = { labels: { "app.kubernetes.io/managed-by": "signet" } };
+  it.each<[string, V1Secret, boolean]>([
+    [
+      "should own the Secret an identity names and controls",
+      tls(NS, "payments-identity", identityMarks("payments", PAYMENTS_UID)),
+      true,
+    ],
+    [
+      "should own a Secret labelled as Signet's in Signet's namespace",
+      tls(SIGNET_NS, "signet-ca", managedBy),
+      true,
+    ],
+    [
+      "should not own a Secret by the managed-by label outside Signet's namespace",
+      tls(NS, "static", managedBy),
+      false,
+    ],
+    [
+      "should not own a Secret controlled by another uid",
+      tls(NS, "payments-identity", identityMarks("payments", "another-uid")),
+      false,
+    ],
+    [
+      "should not own a Secret the identity does not name",
+      tls(NS, "other", identityMarks("payments", PAYMENTS_UID)),
+      false,
+    ],
+    [
+      "should not own a Secret of an identity that does not exist",
+      tls(NS, "ghost-identity", identityMarks("ghost", PAYMENTS_UID)),
+      false,
+    ],
+    [
+      "should not own the identity's name in another namespace",
+      tls("elsewhere", "payments-identity", identityMarks("payments", PAYMENTS_UID)),
+      false,
+    ],
+    [
+      "should not own a Secret with a Helm label",
+      tls(NS, "s", { labels: { "app.kubernetes.io/managed-by": "Helm" } }),
+      false,
+    ],
+    ["should not own an unlabelled Secret", tls(NS, "s", {}), false],
+  ])("%s", (_name, s, owned) => {
+    expect(isSignetSecret(s, owners)).toBe(owned);
   });
 });

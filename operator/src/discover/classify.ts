@@ -1,5 +1,6 @@
 import type { V1Container, V1EphemeralContainer, V1Pod, V1Secret } from "@kubernetes/client-node";
 import { stringify } from "yaml";
+import { type IdentitySecretOwner, identityOfSecret } from "../api/identity-secret.ts";
 import { API_VERSION, MACHINE_IDENTITY_KIND } from "../api/index.ts";
 import { compareStrings, daysUntil, relativeExpiry } from "../audit/time.ts";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "../policy/index.ts";
@@ -93,11 +94,36 @@ export interface DiscoverInput {
   now: Date;
   secrets: readonly V1Secret[];
   pods: readonly V1Pod[];
+  /** The MachineIdentities of the scanned namespaces: the Secret each names and controls is Signet's. */
+  identities: readonly IdentitySecretOwner[];
+  /** The operator's namespace, where Signet keeps its CA and webhook certificate. */
+  signetNamespace: string;
 }
 
-/** Signet's own Secrets (identity Secrets, its CA, its webhook certificate) are what replaces the rest. */
-export function isSignetSecret(secret: V1Secret): boolean {
-  return secret.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
+/** What makes a Secret Signet's own; see isSignetSecret. */
+export interface SignetOwners {
+  identity: (namespace: string, name: string) => IdentitySecretOwner | undefined;
+  namespace: string;
+}
+
+export function signetOwners(identities: readonly IdentitySecretOwner[], namespace: string): SignetOwners {
+  const byKey = new Map<string, IdentitySecretOwner>();
+  for (const mi of identities) byKey.set(`${mi.metadata?.namespace ?? ""}/${mi.metadata?.name ?? ""}`, mi);
+  return { identity: (ns, name) => byKey.get(`${ns}/${name}`), namespace };
+}
+
+/**
+ * Signet's own Secrets are what replaces the rest: an identity Secret (the one a MachineIdentity of
+ * its namespace names, controlled by that identity's uid), or a Secret labelled as Signet's in
+ * Signet's own namespace (its CA, its webhook certificate). The managed-by label alone decides
+ * nothing elsewhere: any tenant can set it on a static credential to hide it from the scan.
+ */
+export function isSignetSecret(secret: V1Secret, owners: SignetOwners): boolean {
+  if (identityOfSecret(secret, owners.identity)) return true;
+  return (
+    secret.metadata?.namespace === owners.namespace &&
+    secret.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE
+  );
 }
 
 function add(map: Map<string, string[]>, secret: string, via: string): void {
@@ -376,10 +402,11 @@ export function buildDiscoverReport(input: DiscoverInput): DiscoverReport {
       ]);
     }
   }
+  const owners = signetOwners(input.identities, input.signetNamespace);
   let excluded = 0;
   const findings: Finding[] = [];
   for (const secret of input.secrets) {
-    if (isSignetSecret(secret)) {
+    if (isSignetSecret(secret, owners)) {
       excluded++;
       continue;
     }

@@ -1,5 +1,5 @@
 import { randomBytes, webcrypto } from "node:crypto";
-import type { V1Pod, V1Secret } from "@kubernetes/client-node";
+import type { V1ObjectMeta, V1Pod, V1Secret } from "@kubernetes/client-node";
 import { SignJWT } from "jose";
 import { toPem } from "../pki/der.ts";
 import * as x509 from "../pki/x509.ts";
@@ -59,7 +59,7 @@ export function secret(
   name: string,
   type: string,
   data: Record<string, string>,
-  metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } = {},
+  metadata: Pick<V1ObjectMeta, "labels" | "annotations" | "ownerReferences"> = {},
 ): V1Secret {
   return {
     metadata: { name, namespace, ...metadata },
