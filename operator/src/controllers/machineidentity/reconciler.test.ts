@@ -3,6 +3,7 @@ import type * as k8s from "@kubernetes/client-node";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { MachineIdentity } from "../../api/index.ts";
+import { OBSERVE_TIMEOUT_MS, OwnWrites } from "../../kube/own-writes.ts";
 import { splitPemCertificates } from "../../pki/certificate.ts";
 import { chainProblem, type RootCaMaterial, trustBundle } from "../../pki/index.ts";
 import { NOW, rootCa } from "../../pki/test-support.ts";
@@ -19,7 +20,12 @@ const NS = "shop";
 
 interface Harness {
   reconciler: MachineIdentityReconciler;
+  /** The Secrets as the API holds them. */
   secrets: Map<string, k8s.V1Secret>;
+  /** The Secrets as the reconciler's cache shows them: the API's, unless the watch lags. */
+  cached: Map<string, k8s.V1Secret>;
+  /** Every write call the reconciler made, successful or not. */
+  calls: string[];
   /** The MachineIdentities as the API holds them, status included. */
   identities: Map<string, MachineIdentity>;
   writes: k8s.V1Secret[];
@@ -28,6 +34,12 @@ interface Harness {
   clock: { now: Date };
   ca: { state: CaState };
   reconcile(name?: string): ReturnType<MachineIdentityReconciler["reconcile"]>;
+  /** From now on the Secret watch lags: the cache keeps what it shows until `catchUp`. */
+  lag(): void;
+  /** The Secret watch delivers the API's current state at once, as after a relist. */
+  catchUp(): void;
+  /** A change by someone else: the Secret as `edit` leaves it, or deleted when it returns undefined. */
+  tamper(name: string, edit: (secret: k8s.V1Secret) => k8s.V1Secret | undefined): void;
 }
 
 function identity(name: string): MachineIdentity {
@@ -47,39 +59,76 @@ function harness(
 ) {
   const identities = new Map(names.map((n) => [n, identity(n)]));
   const secrets = new Map<string, k8s.V1Secret>();
+  const cached = new Map<string, k8s.V1Secret>();
   const writes: k8s.V1Secret[] = [];
+  const calls: string[] = [];
   const events: { reason: string; message: string }[] = [];
+  const clock = { now: NOW };
+  const ownWrites = new OwnWrites({ now: () => clock.now.getTime() });
+  let lagging = false;
+  /** The Secret watch, as runtime/units/identities.ts handles its events. */
+  const deliver = () => {
+    for (const [name, secret] of secrets) {
+      if (cached.get(name)?.metadata?.resourceVersion === secret.metadata?.resourceVersion) continue;
+      cached.set(name, secret);
+      ownWrites.isOwn("Secret", secret);
+    }
+    for (const [name, secret] of cached) {
+      if (secrets.has(name)) continue;
+      cached.delete(name);
+      ownWrites.forget("Secret", secret);
+    }
+  };
   let rv = 1;
   const store = (body: k8s.V1Secret) => {
     const stored = structuredClone({
       ...body,
-      metadata: { ...body.metadata, resourceVersion: String(++rv) },
+      metadata: {
+        ...body.metadata,
+        uid: secrets.get(body.metadata?.name ?? "")?.metadata?.uid ?? `secret-uid-${rv}`,
+        resourceVersion: String(++rv),
+      },
     });
     secrets.set(body.metadata?.name ?? "", stored);
-    writes.push(stored);
+    if (!lagging) deliver();
     return stored;
   };
   const conflict = () => Object.assign(new Error("conflict"), { code: 409 });
   const api: MachineIdentityApi = {
     secrets: {
       create: async (body) => {
+        calls.push("create");
         if (secrets.has(body.metadata?.name ?? "")) throw conflict();
-        return store(body);
+        const stored = store(body);
+        writes.push(stored);
+        return stored;
       },
       replace: async (body) => {
+        calls.push("replace");
         if (
           secrets.get(body.metadata?.name ?? "")?.metadata?.resourceVersion !== body.metadata?.resourceVersion
         ) {
           throw conflict();
         }
-        return store(body);
+        const stored = store(body);
+        writes.push(stored);
+        return stored;
       },
       get: async (_ns, name) => {
         const found = secrets.get(name);
         if (!found) throw Object.assign(new Error("not found"), { code: 404 });
         return found;
       },
-      delete: async () => ({}),
+      delete: async (_ns, name, options) => {
+        calls.push("delete");
+        const found = secrets.get(name);
+        if (!found) throw Object.assign(new Error("not found"), { code: 404 });
+        const rvWanted = options?.preconditions?.resourceVersion;
+        if (rvWanted && rvWanted !== found.metadata?.resourceVersion) throw conflict();
+        secrets.delete(name);
+        if (!lagging) deliver();
+        return {};
+      },
     },
     identities: {
       replaceStatus: async (body) => {
@@ -89,7 +138,6 @@ function harness(
       },
     },
   };
-  const clock = { now: NOW };
   const ca = { state };
   const metrics = new SignetMetrics();
   const list = () => [...identities.values()];
@@ -98,13 +146,14 @@ function harness(
     policy: { trustDomain: "cluster.local", minTtlMs: 5 * MINUTE, maxTtlMs: 24 * 60 * MINUTE },
     ca: () => ca.state,
     identities: { get: (_ns, name) => identities.get(name), list },
-    secrets: { get: (_ns, name) => secrets.get(name), list: () => [...secrets.values()] },
+    secrets: { get: (_ns, name) => cached.get(name), list: () => [...cached.values()] },
     schedules: { get: () => undefined, list: () => [] },
     pods: { get: () => undefined, list: () => [] },
     events: { record: (_t, _type, reason, message) => events.push({ reason, message }) },
     metrics,
     log: createLogger({ level: "silent" }),
     now: () => clock.now,
+    ownWrites,
     reserved: { namespace: "signet-system", names: [] },
     claimants: {
       bySpiffeId: (id) =>
@@ -120,6 +169,8 @@ function harness(
   const h: Harness = {
     reconciler,
     secrets,
+    cached,
+    calls,
     identities,
     writes,
     events,
@@ -127,6 +178,23 @@ function harness(
     clock,
     ca,
     reconcile: (name = "api") => reconciler.reconcile(`${NS}/${name}`),
+    lag: () => {
+      lagging = true;
+    },
+    catchUp: () => {
+      lagging = false;
+      deliver();
+    },
+    tamper: (name, edit) => {
+      const current = secrets.get(name);
+      const edited = current && edit(structuredClone(current));
+      if (edited) {
+        secrets.set(name, { ...edited, metadata: { ...edited.metadata, resourceVersion: String(++rv) } });
+      } else {
+        secrets.delete(name);
+      }
+      if (!lagging) deliver();
+    },
   };
   return h;
 }
@@ -381,5 +449,124 @@ describe("MachineIdentityReconciler status", () => {
     const written = h.identities.get("api");
     await h.reconcile();
     expect(h.identities.get("api")).toBe(written);
+  });
+});
+
+describe("MachineIdentityReconciler with a Secret cache behind its own writes", () => {
+  const tampered = async (h: Harness) =>
+    (await h.metrics.tamperDetected.get()).values.reduce((sum, v) => sum + v.value, 0);
+  const reasons = (h: Harness, from = 0) => h.events.slice(from).map((e) => e.reason);
+  /** Someone else's edit of tls.crt, as in a kubectl edit. */
+  const editData = (secret: k8s.V1Secret) => ({
+    ...secret,
+    data: { ...secret.data, "tls.crt": Buffer.from("not a certificate").toString("base64") },
+  });
+
+  it("should not take a Secret it created, which the cache does not show yet, for one deleted by hand", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    h.lag();
+    await h.reconcile();
+    // The identity's status tells of the Secret; the Secret cache has not seen it.
+    expect(h.identities.get("api")?.status?.serialNumber).toBeDefined();
+    expect(h.cached.has("api-identity")).toBe(false);
+    const [calls, events, serial] = [
+      h.calls.length,
+      h.events.length,
+      h.identities.get("api")?.status?.serialNumber,
+    ];
+
+    // Another reconcile, say for a Pod of the identity, before the Secret watch caught up.
+    const early = await h.reconcile();
+    expect(reasons(h, events)).not.toContain(Reason.TamperDetected);
+    expect(await tampered(h)).toBe(0);
+    expect(h.calls.length).toBe(calls);
+    expect(early?.requeueAfterMs).toBeLessThanOrEqual(1_000);
+
+    h.catchUp();
+    await h.reconcile();
+    expect(reasons(h, events)).toEqual([]);
+    expect(h.calls.length).toBe(calls);
+    expect(h.identities.get("api")?.status?.serialNumber).toBe(serial);
+    expect(h.writes.length).toBe(1);
+  });
+
+  it("should not mint again for a rotation the cache still shows in the version before it", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    await h.reconcile();
+    h.lag();
+    h.clock.now = new Date(NOW.getTime() + 50 * MINUTE); // renewal due
+    await h.reconcile();
+    expect(await rotations(h)).toBe(1);
+    const [calls, events] = [h.calls.length, h.events.length];
+
+    await h.reconcile(); // the cache still holds the certificate that was due
+    h.catchUp();
+    await h.reconcile();
+    expect(h.calls.length).toBe(calls);
+    expect(reasons(h, events)).toEqual([]);
+    expect(await rotations(h)).toBe(1);
+    expect(h.writes.length).toBe(2);
+  });
+
+  it("should still report at once a Secret edited by someone else after our write, even if the cache skipped our version", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    await h.reconcile();
+    h.lag();
+    h.clock.now = new Date(NOW.getTime() + 50 * MINUTE);
+    await h.reconcile(); // rotated: our write is not in the cache yet
+    h.tamper("api-identity", editData);
+    h.catchUp(); // a relist: the cache goes straight to the edited version
+    const events = h.events.length;
+    await h.reconcile();
+    expect(reasons(h, events)).toContain(Reason.TamperDetected);
+    expect(await tampered(h)).toBe(1);
+    expect(tamperedWith(h.secrets.get("api-identity") as k8s.V1Secret)).toBeUndefined();
+  });
+
+  it.each([
+    { name: "an edit", edit: editData },
+    { name: "a deletion", edit: () => undefined },
+  ])("should report $name by someone else as tampering, and repair it", async ({ edit }) => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    await h.reconcile();
+    const serial = h.identities.get("api")?.status?.serialNumber;
+    h.tamper("api-identity", edit);
+    const events = h.events.length;
+    await h.reconcile();
+    expect(reasons(h, events)).toContain(Reason.TamperDetected);
+    expect(await tampered(h)).toBe(1);
+    const repaired = h.secrets.get("api-identity") as k8s.V1Secret;
+    expect(tamperedWith(repaired)).toBeUndefined();
+    expect(repaired.metadata?.annotations?.["signet.dev/serial-number"]).not.toBe(serial);
+  });
+
+  it("should report a deletion by someone else that came while the cache was behind our write", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    await h.reconcile();
+    h.lag();
+    h.clock.now = new Date(NOW.getTime() + 50 * MINUTE);
+    await h.reconcile();
+    h.tamper("api-identity", () => undefined);
+    h.catchUp(); // the delete event
+    const events = h.events.length;
+    await h.reconcile();
+    expect(reasons(h, events)).toContain(Reason.TamperDetected);
+    expect(h.secrets.has("api-identity")).toBe(true);
+  });
+
+  it("should believe the cache again when it stays behind past the timeout", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    h.lag();
+    await h.reconcile();
+    h.clock.now = new Date(NOW.getTime() + OBSERVE_TIMEOUT_MS);
+    const events = h.events.length;
+    await h.reconcile();
+    expect(reasons(h, events)).toContain(Reason.TamperDetected);
   });
 });

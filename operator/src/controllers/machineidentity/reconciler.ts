@@ -95,6 +95,11 @@ export interface MachineIdentityReconcilerDeps {
 
 const RETRY_SOON_MS = 1_000;
 /**
+ * How soon an identity whose Secret cache has not caught up with our own write is looked at again:
+ * the watch event of that write queues nothing (OwnWrites), so the reconcile asks again by itself.
+ */
+const UNOBSERVED_RECHECK_MS = 200;
+/**
  * How often a refused claim is looked at again. A Secret Signet did not create is not in the cache,
  * so no watch event says when it goes away.
  */
@@ -112,6 +117,9 @@ interface Outcome {
 
 /** A write or delete lost a resourceVersion race: the cache is behind, so look again soon. */
 const LOST: Outcome = { result: { requeueAfterMs: RETRY_SOON_MS } };
+
+/** The Secret cache does not show our last write yet: nothing is decided from it, nor reported. */
+const UNOBSERVED: Outcome = { result: { requeueAfterMs: UNOBSERVED_RECHECK_MS } };
 
 /**
  * Level-based reconcile of one MachineIdentity into its kubernetes.io/tls Secret and status:
@@ -175,6 +183,11 @@ export class MachineIdentityReconciler {
     const desired = desiredIdentity(mi, this.#d.policy);
     const secretName = secretNameOf(mi);
     let secret = this.#d.secrets.get(namespace, secretName);
+    // The identity and Secret caches are fed by separate watches: the identity's status may already
+    // tell of a Secret we wrote that the Secret cache lacks, or holds only in an older version. That
+    // is a cache behind, not a deletion or an edit by hand, which come after our write and so show
+    // as a delete event or a newer version.
+    if (this.#d.ownWrites?.unobserved("Secret", namespace, secretName, secret)) return UNOBSERVED;
     // A Secret Signet did not label is not cached: once a claim was refused for one, it is read
     // before minting again, so a standing conflict costs a GET rather than a new key.
     if (!secret && readyReasonOf(mi) === Reason.SecretConflict) {

@@ -29,7 +29,7 @@ export function identitiesUnit(ctx: OperatorContext, ca: CaHolder): Runnable {
     async start() {
       const events = new EventRecorder(ctx.kube, log, { component: "signet-controller" });
       const queue = new WorkQueue({ name: "machineidentity", metrics });
-      const ownWrites = new OwnWrites();
+      const ownWrites = new OwnWrites({ now: () => now().getTime() });
       const reconciler = new MachineIdentityReconciler({
         api: machineIdentityApi(ctx.kube),
         policy: { trustDomain: config.trustDomain, minTtlMs: config.minTtlMs, maxTtlMs: config.maxTtlMs },
