@@ -63,7 +63,7 @@ interface ResourceRef {
   plural: string;
 }
 
-export interface InformerForOptions {
+export interface InformerForOptions<T extends k8s.KubernetesObject = k8s.KubernetesObject> {
   labelSelector?: string | undefined;
   /** e.g. metadata.name=<name>: one named object, which RBAC can grant by resourceNames. */
   fieldSelector?: string | undefined;
@@ -72,19 +72,27 @@ export interface InformerForOptions {
    * objects: for caches that read only names, labels, annotations and owners, such as pods.
    */
   metadataOnly?: boolean;
+  /**
+   * Applied to every listed or watched object after managedFields are dropped, before it enters
+   * the cache: what is kept of it. It may be applied twice to a listed object, so it must give the
+   * same result again.
+   */
+  transform?: ((obj: T) => T) | undefined;
 }
 
 /**
  * Informers for one resource over the given namespaces (all when empty), with optional label
- * selector, listed in pages. Cached objects carry no metadata.managedFields.
+ * selector, listed in pages. Cached objects carry no metadata.managedFields, and only what the
+ * transform keeps.
  */
 export function informerFor<T extends k8s.KubernetesObject>(
   kube: KubeClient,
   ref: ResourceRef,
   namespaces: readonly (string | undefined)[],
-  options: InformerForOptions = {},
+  options: InformerForOptions<T> = {},
 ): MultiInformer<T> {
-  const { labelSelector, fieldSelector, metadataOnly } = options;
+  const { labelSelector, fieldSelector, metadataOnly, transform } = options;
+  const keep = transform ? (obj: T) => transform(withoutManagedFields(obj)) : withoutManagedFields<T>;
   const scopes = namespaces.length === 0 ? [undefined] : namespaces;
   return new MultiInformer(
     scopes.map((namespace) => {
@@ -100,11 +108,11 @@ export function informerFor<T extends k8s.KubernetesObject>(
           ...(metadataOnly ? { accept: METADATA_LIST_ACCEPT } : {}),
         });
       // Each page is stripped as it arrives; the informer's transform then finds nothing left to do.
-      const list = () => listInPages(listPage, withoutManagedFields);
+      const list = () => listInPages(listPage, keep);
       return createInformer<T>(kube, {
         path,
         list,
-        transform: withoutManagedFields,
+        transform: keep,
         ...(labelSelector ? { labelSelector } : {}),
         ...(fieldSelector ? { fieldSelector } : {}),
         ...(metadataOnly ? { accept: METADATA_ACCEPT } : {}),

@@ -32,6 +32,7 @@ import { SignetMetrics } from "../telemetry/metrics.ts";
 import type { OperatorConfig } from "./config.ts";
 import { informerFor, logWatchErrors, type MultiInformer } from "./informers.ts";
 import { RunnableManager } from "./runnables.ts";
+import { identitySecretsOnly } from "./secret-cache.ts";
 import { accessUnit } from "./units/access.ts";
 import { type Caches, type OperatorContext, retryUntil } from "./units/context.ts";
 import { identitiesUnit } from "./units/identities.ts";
@@ -86,7 +87,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const health = await serveHealth(config.metricsPort, config.metricsHost, metrics, () =>
     informers.every((i) => i.hasSynced()),
   );
-  await Promise.all(informers.map((i) => i.start()));
+  // Identities first: the Secret cache keeps an identity Secret whole only once its identity is known.
+  await caches.identities.start();
+  await Promise.all(informers.filter((i) => i !== caches.identities).map((i) => i.start()));
   log.info({ namespaces: config.watchNamespaces.length ? config.watchNamespaces : "all" }, "caches synced");
 
   // Resolved once, by whoever first needs it (the elector creating the Lease, the leader its Secrets).
@@ -200,17 +203,19 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
  * The informers of everything Signet reads, over the watched namespaces. Pods are cached as
  * metadata only (their labels are all Signet reads of them). A replica without the controllers
  * caches identity Secrets as metadata only too: the webhook needs only their labels, so a
- * webhook-only replica holds no private key of any workload.
+ * webhook-only replica holds no private key of any workload. Of a labelled Secret that is not an
+ * identity's own, the Secret cache keeps only its marks (secret-cache.ts).
  */
-function createCaches(kube: KubeClient, config: OperatorConfig, controllers: boolean): Caches {
+export function createCaches(kube: KubeClient, config: OperatorConfig, controllers: boolean): Caches {
   const namespaces = config.watchNamespaces;
   const of = (rt: ResourceType<k8s.KubernetesObject>) => ({
     group: rt.group,
     version: rt.version,
     plural: rt.plural,
   });
+  const identities = informerFor<MachineIdentity>(kube, of(MACHINE_IDENTITIES), namespaces);
   return {
-    identities: informerFor<MachineIdentity>(kube, of(MACHINE_IDENTITIES), namespaces),
+    identities,
     // Cluster-scoped: what each namespace may claim depends on the admin's policies and the
     // namespace's labels.
     issuancePolicies: informerFor<IssuancePolicy>(kube, of(ISSUANCE_POLICIES), []),
@@ -220,9 +225,11 @@ function createCaches(kube: KubeClient, config: OperatorConfig, controllers: boo
     networkPolicies: informerFor<k8s.V1NetworkPolicy>(kube, of(NETWORK_POLICIES), namespaces, {
       labelSelector: MANAGED_SELECTOR,
     }),
+    // The label is anyone's to set: of a Secret that is not an identity's own, only its marks are kept.
     secrets: informerFor<k8s.V1Secret>(kube, of(SECRETS), namespaces, {
       labelSelector: MANAGED_SELECTOR,
       metadataOnly: !controllers,
+      transform: identitySecretsOnly((namespace, name) => identities.get(namespace, name)),
     }),
     pods: informerFor<PartialObjectMetadata>(kube, of(PODS), namespaces, {
       labelSelector: IDENTITY_LABEL,
