@@ -1,6 +1,12 @@
 import type * as k8s from "@kubernetes/client-node";
-import type { AccessPolicy, AccessSchedule } from "../api/index.ts";
-import { hasUnobservedSpec, isLive, referencesSchedule } from "../controllers/accesspolicy/desired.ts";
+import type { AccessPolicy, AccessSchedule, MachineIdentity } from "../api/index.ts";
+import {
+  hasUnobservedSpec,
+  isLive,
+  isSuspended,
+  namespacesNaming,
+  referencesSchedule,
+} from "../controllers/accesspolicy/desired.ts";
 import { AccessPolicyReconciler } from "../controllers/accesspolicy/reconciler.ts";
 import { AccessScheduleReconciler } from "../controllers/accessschedule/reconciler.ts";
 import { systemClock, type TimerSource } from "../kube/clock.ts";
@@ -31,7 +37,8 @@ export function accessSettled(
  * Time enters through one TransitionTimers instance holding the next transition of every schedule:
  * when one falls due, the schedule is re-evaluated and the namespace of every policy naming it is
  * reconciled at once. Everything else is driven by informer events: an edited policy or schedule
- * (suspend included), and any change to a Signet NetworkPolicy, which is how drift is repaired.
+ * (suspend included), a MachineIdentity whose spec.suspend changed (a suspended identity is in no
+ * allow rule), and any change to a Signet NetworkPolicy, which is how drift is repaired.
  * On start every schedule and every namespace with policies or Signet NetworkPolicies is
  * reconciled, so the state at "now" is applied however long the operator was away.
  */
@@ -76,6 +83,7 @@ export const startAccessControllers: StartControllers = async (ctx) => {
     kube,
     policies: ctx.policies,
     schedules: ctx.schedules,
+    identities: ctx.identities,
     networkPolicies: ctx.networkPolicies,
     enqueueStatus: (key) => policyStatusQueue.add(key),
     beforeStatusWrite,
@@ -100,6 +108,20 @@ export const startAccessControllers: StartControllers = async (ctx) => {
     if (hasUnobservedSpec(policy) || !isLive(policy)) onPolicy(policy);
   };
   const onNetworkPolicy = (np: k8s.V1NetworkPolicy) => policyQueue.add(np.metadata?.namespace ?? "");
+  // Identities change often (every renewal writes a status); only a change of spec.suspend changes
+  // an allow rule. The set holds the suspended ones as last seen, so a relist that skips events
+  // still compares against the right state.
+  const suspendedIdentities = new Set(ctx.identities.list().filter(isSuspended).map(keyOf));
+  const onIdentity = (identity: MachineIdentity, suspended: boolean) => {
+    const key = keyOf(identity);
+    if (suspendedIdentities.has(key) === suspended) return;
+    if (suspended) suspendedIdentities.add(key);
+    else suspendedIdentities.delete(key);
+    const namespace = identity.metadata.namespace ?? "";
+    for (const ns of namespacesNaming(ctx.policies.list(), namespace, identity.metadata.name)) {
+      policyQueue.add(ns);
+    }
+  };
 
   // Removed when these controllers stop, so that a later term starts with handlers of its own only.
   const offs = [
@@ -110,6 +132,9 @@ export const startAccessControllers: StartControllers = async (ctx) => {
     ctx.policies.on("update", onPolicyUpdate),
     ctx.policies.on("delete", onPolicy),
     ...(["add", "update", "delete"] as const).map((event) => ctx.networkPolicies.on(event, onNetworkPolicy)),
+    ctx.identities.on("add", (identity) => onIdentity(identity, isSuspended(identity))),
+    ctx.identities.on("update", (identity) => onIdentity(identity, isSuspended(identity))),
+    ctx.identities.on("delete", (identity) => onIdentity(identity, false)),
   ];
 
   for (const schedule of ctx.schedules.list()) scheduleQueue.add(keyOf(schedule));

@@ -7,6 +7,8 @@ import {
   accessPolicyStatus,
   hasUnobservedSpec,
   isLive,
+  isSuspended,
+  namespacesNaming,
   networkPolicyWrites,
   policyInput,
   referencesSchedule,
@@ -233,5 +235,67 @@ describe("event filters", () => {
     const policies = [policy("a", { scheduleRef: { name: "hours" } }), policy("b")];
     expect(referencesSchedule(policies, "hours")).toBe(true);
     expect(referencesSchedule(policies, "nights")).toBe(false);
+  });
+});
+
+describe("namespacesNaming", () => {
+  const inNamespace = (namespace: string, name: string, spec: Partial<AccessPolicySpec>) => {
+    const p = policy(name, spec);
+    return { ...p, metadata: { ...p.metadata, namespace } } as AccessPolicy;
+  };
+  const policies = [
+    inNamespace("shop", "to-payments", {
+      target: { identity: "payments" },
+      allowFrom: [{ identity: "checkout" }],
+    }),
+    inNamespace("finance", "to-ledger", {
+      target: { identity: "ledger" },
+      allowFrom: [{ identity: "payments", namespace: "shop" }],
+    }),
+    inNamespace("staging", "to-payments", {
+      target: { identity: "payments" },
+      allowFrom: [{ identity: "web" }],
+    }),
+    inNamespace("audit", "from-checkout", {
+      target: { identity: "reader" },
+      allowFrom: [{ identity: "checkout", namespace: "shop" }],
+    }),
+  ];
+
+  it.each([
+    {
+      name: "should find the target's own namespace and every namespace that lists it as a source",
+      identity: ["shop", "payments"],
+      expected: ["finance", "shop"],
+    },
+    {
+      name: "should read a source without namespace as the policy's own namespace",
+      identity: ["shop", "checkout"],
+      expected: ["audit", "shop"],
+    },
+    {
+      name: "should not match a target of the same name in another namespace",
+      identity: ["staging", "payments"],
+      expected: ["staging"],
+    },
+    { name: "should find nothing for an identity no policy names", identity: ["shop", "web"], expected: [] },
+  ])("$name", ({ identity, expected }) => {
+    const [namespace, name] = identity as [string, string];
+    expect(namespacesNaming(policies, namespace, name)).toEqual(expected);
+  });
+});
+
+describe("isSuspended", () => {
+  it.each([
+    { name: "should be true for spec.suspend true", identity: { spec: { suspend: true } }, expected: true },
+    {
+      name: "should be false for spec.suspend false",
+      identity: { spec: { suspend: false } },
+      expected: false,
+    },
+    { name: "should be false for a missing field", identity: { spec: {} }, expected: false },
+    { name: "should be false for an identity that does not exist", identity: undefined, expected: false },
+  ])("$name", ({ identity, expected }) => {
+    expect(isSuspended(identity as Parameters<typeof isSuspended>[0])).toBe(expected);
   });
 });

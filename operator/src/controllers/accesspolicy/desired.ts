@@ -4,6 +4,7 @@ import {
   type AccessPolicy,
   type AccessPolicyStatus,
   API_VERSION,
+  type MachineIdentity,
 } from "../../api/index.ts";
 import {
   type AccessPolicyDecision,
@@ -181,6 +182,33 @@ export function hasUnobservedSpec(object: {
 }): boolean {
   const generation = object.metadata?.generation;
   return generation === undefined || object.status?.observedGeneration !== generation;
+}
+
+/** Whether the MachineIdentity exists and is suspended (a missing one has nothing to suspend). */
+export function isSuspended(identity: Pick<MachineIdentity, "spec"> | undefined): boolean {
+  return identity?.spec?.suspend === true;
+}
+
+/**
+ * The namespaces whose policies name the identity `namespace/name`, as target (policies of its own
+ * namespace) or as a source (policies of any namespace), sorted: those to reconcile again when the
+ * identity's suspend changes.
+ */
+export function namespacesNaming(
+  policies: readonly AccessPolicy[],
+  namespace: string,
+  name: string,
+): string[] {
+  const found = new Set<string>();
+  for (const policy of policies) {
+    const own = policy.metadata.namespace ?? "";
+    const asTarget = own === namespace && policy.spec.target.identity === name;
+    const asSource = policy.spec.allowFrom.some(
+      (source) => source.identity === name && (source.namespace ?? own) === namespace,
+    );
+    if (asTarget || asSource) found.add(own);
+  }
+  return [...found].sort();
 }
 
 /** Whether any of the policies (of the schedule's namespace) names the schedule. */

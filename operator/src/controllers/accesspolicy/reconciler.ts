@@ -1,5 +1,11 @@
 import type * as k8s from "@kubernetes/client-node";
-import { ACCESS_POLICY_KIND, type AccessPolicy, type AccessSchedule, API_VERSION } from "../../api/index.ts";
+import {
+  ACCESS_POLICY_KIND,
+  type AccessPolicy,
+  type AccessSchedule,
+  API_VERSION,
+  type MachineIdentity,
+} from "../../api/index.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { splitKey } from "../../kube/informer.ts";
 import type { ReconcileResult } from "../../kube/queue.ts";
@@ -25,6 +31,7 @@ import {
   accessEvent,
   accessPolicyStatus,
   isLive,
+  isSuspended,
   networkPolicyWrites,
   policyInput,
   withOwnerReferences,
@@ -34,6 +41,8 @@ export interface AccessPolicyReconcilerDeps {
   kube: KubeClient;
   policies: ObjectCache<AccessPolicy>;
   schedules: ObjectCache<AccessSchedule>;
+  /** Read for spec.suspend: a suspended identity is in no allow rule, as source or as target. */
+  identities: ObjectCache<MachineIdentity>;
   /** Only NetworkPolicies labelled app.kubernetes.io/managed-by=signet. */
   networkPolicies: ObjectCache<k8s.V1NetworkPolicy>;
   events: EventSink;
@@ -63,7 +72,8 @@ const RETRY_SOON_MS = 200;
  * Level-based reconcile of the AccessPolicies of one namespace into the exact set of Signet
  * NetworkPolicies they call for. The namespace is the key because a target's default deny is shared
  * by every policy naming it. Schedules are evaluated here at `now` (not read from their status), so
- * a boundary takes effect as soon as this runs. Statuses are written separately, per policy, after
+ * a boundary takes effect as soon as this runs; MachineIdentities are read for spec.suspend the same
+ * way, so a suspended identity's access goes with the first reconcile that sees it. Statuses are written separately, per policy, after
  * the NetworkPolicies: access follows the decision first, and the report of it second.
  */
 export class AccessPolicyReconciler {
@@ -95,6 +105,7 @@ export class AccessPolicyReconciler {
     const desired = networkPoliciesFor(
       policies.map((p) => policyInput(p, namespace)),
       lookup,
+      (ns, name) => isSuspended(this.#d.identities.get(ns, name)),
     );
     const owned = withOwnerReferences(desired.networkPolicies, desired.owners, (ns, name) =>
       this.#d.policies.get(ns, name),
