@@ -1,7 +1,7 @@
 -- Argo CD health of a signet.dev AccessPolicy, from status.active and the Ready condition.
 -- Healthy: the access is granted and its NetworkPolicies are in place. Suspended: the access is
--- closed on purpose (spec.suspend, or outside its schedule's windows). Progressing: not yet
--- observed, or NetworkPolicies still being written. Degraded: Ready=False (e.g. schedule not found).
+-- closed on purpose (spec.suspend, a suspended target or sources, or outside its schedule's
+-- windows). Progressing: not yet observed, or NetworkPolicies still being written. Degraded: Ready=False (e.g. schedule not found).
 local hs = {}
 if obj.status == nil or obj.status.observedGeneration == nil
     or (obj.metadata.generation ~= nil and obj.status.observedGeneration < obj.metadata.generation) then

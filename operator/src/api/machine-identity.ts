@@ -122,7 +122,12 @@ export const MachineIdentitySpecSchema = withRules(
     scheduleRef: ObjectReferenceSchema.optional().describe(
       "AccessSchedule whose windows bound this identity: outside them no valid certificate exists.",
     ),
-    suspend: z.boolean().default(false).describe("True revokes the identity now: its Secret is removed."),
+    suspend: z
+      .boolean()
+      .default(false)
+      .describe(
+        "True revokes the identity now: its Secret is removed and it leaves every AccessPolicy allow rule.",
+      ),
   }),
   [
     {
