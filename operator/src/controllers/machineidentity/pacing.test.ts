@@ -155,14 +155,14 @@ describe("RekeyLimiter", () => {
     expect(paced.at(-1)).toBe(99 * 50);
   });
 
-  it("should give each waiting requester a slot of its own: it asks twice, not at every freed slot", () => {
+  it("should give each waiting requester its turn: it asks twice, not at every freed slot", () => {
     const { paced, asked } = drive(20, new Array(1000).fill(0));
     expect(paced).toHaveLength(1000);
     expect(asked).toBe(1 + 999 * 2);
     expect(paced.at(-1)).toBe(999 * 50);
   });
 
-  it("should give a slot again, later, when an urgent re-key took its room", () => {
+  it("should keep asking cheap when urgent re-keys take the room", () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 30 }),
@@ -178,7 +178,63 @@ describe("RekeyLimiter", () => {
     );
   });
 
-  it("should forget a slot nobody came back for", () => {
+  it("should let the next comer use the room of one late for its turn", () => {
+    const limiter = new RekeyLimiter(20);
+    expect(limiter.tryAcquire(0, "a").granted).toBe(true);
+    expect(limiter.tryAcquire(0, "b")).toEqual({ granted: false, retryAfterMs: 50 });
+    // b is busy elsewhere and comes back late; c, new, takes the room b left unused.
+    expect(limiter.tryAcquire(120, "c").granted).toBe(true);
+    // b then waits one spacing after c, not behind every slot given since.
+    expect(limiter.tryAcquire(130, "b")).toEqual({ granted: false, retryAfterMs: 40 });
+    expect(limiter.tryAcquire(170, "b").granted).toBe(true);
+  });
+
+  it("should not send a holder to the back of the line because the one before it was late", () => {
+    const limiter = new RekeyLimiter(20);
+    const queue = Array.from({ length: 100 }, (_, i) => ({ t: 0, i }));
+    const granted: number[] = [];
+    while (queue.length > 0) {
+      queue.sort((a, b) => a.t - b.t || a.i - b.i);
+      const ev = queue.shift() as (typeof queue)[number];
+      const grant = limiter.tryAcquire(ev.t, String(ev.i));
+      if (grant.granted) granted.push(ev.t);
+      // Holders come back up to 10 ms after their slot, as a busy work queue brings them.
+      else queue.push({ ...ev, t: ev.t + grant.retryAfterMs + (ev.i % 3) * 5 });
+    }
+    expect(granted).toHaveLength(100);
+    // One spacing and a little lateness per grant, not the whole line again for each late one.
+    expect(granted.at(-1)).toBeLessThanOrEqual(99 * (50 + 10) + 10);
+  });
+
+  it("should keep the limit and grant everyone when holders come back late", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 30 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3_000 }), fc.integer({ min: 0, max: 400 })), {
+          maxLength: 120,
+        }),
+        (perSecond, requesters) => {
+          const limiter = new RekeyLimiter(perSecond);
+          const queue = requesters.map(([t, late], i) => ({ t, late, i }));
+          const granted: number[] = [];
+          while (queue.length > 0) {
+            queue.sort((a, b) => a.t - b.t || a.i - b.i);
+            const ev = queue.shift() as (typeof queue)[number];
+            const grant = limiter.tryAcquire(ev.t, String(ev.i));
+            if (grant.granted) granted.push(ev.t);
+            else queue.push({ ...ev, t: ev.t + grant.retryAfterMs + ev.late });
+          }
+          expect(granted).toHaveLength(requesters.length);
+          const sorted = [...granted].sort((a, b) => a - b);
+          for (let i = perSecond; i < sorted.length; i++) {
+            expect((sorted[i] as number) - (sorted[i - perSecond] as number)).toBeGreaterThanOrEqual(1000);
+          }
+        },
+      ),
+    );
+  });
+
+  it("should forget a place in line nobody came back for", () => {
     const limiter = new RekeyLimiter(1);
     limiter.tryAcquire(0, "a");
     expect(limiter.tryAcquire(0, "b")).toEqual({ granted: false, retryAfterMs: 1000 });

@@ -48,47 +48,51 @@ export type RekeyGrant = { granted: true } | { granted: false; retryAfterMs: num
 /**
  * One limiter for every re-key of the operator: in any second, at most `perSecond` re-keys, and
  * paced ones at least 1/perSecond apart so they do not bunch at the start of a second. A paced
- * re-key asks (`tryAcquire`) with its key; when it cannot go at once it is given a slot of its own,
- * the next free one, and comes back then: a thousand identities moving to a new issuer at the same
- * moment ask about twice each, instead of all retrying at every freed slot. An urgent re-key
- * (untrusted, expired, due, missing or changed) is never held back (`force`), yet it is counted, so
- * paced ones yield to it (a slot it took is given again, later). Times are the caller's clock, in
+ * re-key asks (`tryAcquire`) with its key; when it cannot go at once it takes a place in line and
+ * is told when its turn should come, so a thousand identities moving to a new issuer at the same
+ * moment ask two or three times each, instead of all retrying at every freed slot. Any of the first
+ * few in line may take a free slot, so one that comes back late (its work queue was busy) holds up
+ * nobody. An urgent re-key (untrusted, expired, due, missing or changed) is never held back
+ * (`force`), yet it is counted, so paced ones yield to it. Times are the caller's clock, in
  * milliseconds.
  */
 export class RekeyLimiter {
   readonly perSecond: number;
   readonly #spacingMs: number;
+  /** How many at the front of the line may take a free slot. */
+  readonly #front: number;
   /** Grant times within the last second, oldest first. */
   readonly #recent: number[] = [];
-  /** The slot each waiting key was given. */
-  readonly #slots = new Map<string, number>();
-  /** The earliest time the next slot may be given. */
-  #nextSlot = Number.NEGATIVE_INFINITY;
-  #sweptAt = Number.NEGATIVE_INFINITY;
+  /** Keys waiting, in the order they first asked, with when each is given up if it does not ask again. */
+  readonly #line = new Map<string, number>();
 
   constructor(perSecond: number = DEFAULT_REKEYS_PER_SECOND) {
     if (!(perSecond > 0)) throw new Error(`the re-key limit must be positive, got ${perSecond}`);
     this.perSecond = perSecond;
     this.#spacingMs = Math.ceil(1000 / perSecond);
+    this.#front = Math.max(1, Math.ceil(perSecond / 4));
   }
 
   tryAcquire(nowMs: number, key = ""): RekeyGrant {
     this.#prune(nowMs);
-    const slot = this.#slots.get(key);
-    if (slot !== undefined && slot > nowMs) return { granted: false, retryAfterMs: slot - nowMs };
     const wait = this.#wait(nowMs);
-    // Without a slot of its own, a newcomer waits behind the slots already given.
-    const queued = slot === undefined && this.#nextSlot > nowMs;
-    if (wait <= 0 && !queued) {
-      this.#slots.delete(key);
+    let position = 0;
+    for (const waiting of this.#line.keys()) {
+      if (waiting === key) break;
+      position++;
+    }
+    if (wait <= 0 && position < this.#front) {
+      this.#line.delete(key);
       this.#recent.push(nowMs);
-      this.#nextSlot = Math.max(this.#nextSlot, nowMs + this.#spacingMs);
       return { granted: true };
     }
-    const given = Math.max(nowMs + Math.max(wait, 1), this.#nextSlot);
-    this.#slots.set(key, given);
-    this.#nextSlot = given + this.#spacingMs;
-    return { granted: false, retryAfterMs: given - nowMs };
+    // Its turn: after the ones ahead of it have gone, one spacing each.
+    const retryAfterMs = Math.max(wait, 1) + position * this.#spacingMs;
+    // Given up when it has not asked again well after its turn: it no longer needed the re-key.
+    const giveUpAt = nowMs + retryAfterMs + 10_000;
+    // Map.set keeps a key's place in line; a newcomer goes to the back.
+    this.#line.set(key, giveUpAt);
+    return { granted: false, retryAfterMs };
   }
 
   force(nowMs: number): void {
@@ -96,9 +100,9 @@ export class RekeyLimiter {
     this.#recent.push(nowMs);
   }
 
-  /** Slots waiting to be used; for tests and metrics. */
+  /** Keys waiting in line; for tests and metrics. */
   get waiting(): number {
-    return this.#slots.size;
+    return this.#line.size;
   }
 
   /** How long until a grant would keep both rules (spacing after the last, perSecond per second). */
@@ -113,10 +117,7 @@ export class RekeyLimiter {
 
   #prune(nowMs: number): void {
     while (this.#recent.length > 0 && (this.#recent[0] as number) <= nowMs - 1000) this.#recent.shift();
-    // A slot not claimed a minute after its time belongs to an identity that no longer needed it.
-    if (nowMs - this.#sweptAt < 60_000) return;
-    this.#sweptAt = nowMs;
-    for (const [key, slot] of this.#slots) if (slot < nowMs - 60_000) this.#slots.delete(key);
+    for (const [key, giveUpAt] of this.#line) if (giveUpAt < nowMs) this.#line.delete(key);
   }
 }
 
