@@ -141,7 +141,7 @@ function operatorNeeds(release: string, releaseNs: string, managedNs: string): A
       ours("watch", resource, GROUP),
       { ...ours("update", resource, GROUP), subresource: "status" },
     ]),
-    ...["get", "list", "watch", "create", "update", "delete"].map((verb) => ours(verb, "secrets")),
+    ...["get", "list", "watch", "create", "patch", "delete"].map((verb) => ours(verb, "secrets")),
     ...["get", "list", "watch", "create", "update", "delete"].map((verb) =>
       ours(verb, "networkpolicies", "networking.k8s.io"),
     ),
@@ -157,8 +157,12 @@ function operatorNeeds(release: string, releaseNs: string, managedNs: string): A
       name: "signet-controller",
     })),
     { verb: "create", resource: "secrets", namespace: releaseNs },
-    { verb: "list", resource: "secrets", namespace: releaseNs },
-    { verb: "watch", resource: "secrets", namespace: releaseNs },
+    ...["list", "watch"].map((verb) => ({
+      verb,
+      resource: "secrets",
+      namespace: releaseNs,
+      name: "signet-webhook-tls",
+    })),
     ...["signet-ca", "signet-serving-ca", "signet-webhook-tls"].flatMap((name) =>
       ["get", "update"].map((verb) => ({ verb, resource: "secrets", namespace: releaseNs, name })),
     ),
@@ -433,6 +437,9 @@ describe("the chart installed with Helm, Signet limited to chosen namespaces", (
       // Only its own Secrets in the release namespace, and it never deletes its CA.
       { verb: "delete", resource: "secrets", namespace: releaseNs, name: "signet-ca" },
       { verb: "get", resource: "secrets", namespace: releaseNs, name: "someone-elses-secret" },
+      // Lists and watches in its namespace only by name: a list of all its Secrets would return their data.
+      { verb: "list", resource: "secrets", namespace: releaseNs },
+      { verb: "watch", resource: "secrets", namespace: releaseNs },
       { verb: "get", resource: "secrets", namespace: outsideNs },
       { verb: "list", resource: "secrets", namespace: outsideNs },
       { verb: "list", resource: "secrets" },

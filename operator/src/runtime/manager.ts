@@ -9,7 +9,6 @@ import {
   type MachineIdentity,
 } from "../api/index.ts";
 import { SERVING_CA_SECRET_NAME } from "../controllers/machineidentity/ownership.ts";
-import { WEBHOOK_TLS_COMPONENT } from "../controllers/webhookcert/keeper.ts";
 import { ClaimIndex } from "../issuance/claim-index.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { LeaderElector } from "../kube/leader.ts";
@@ -235,8 +234,10 @@ export function createCaches(kube: KubeClient, config: OperatorConfig, controlle
       labelSelector: IDENTITY_LABEL,
       metadataOnly: true,
     }),
+    // By name, which RBAC can grant by resourceNames: the operator may list and watch no other
+    // Secret of its namespace.
     webhookSecret: informerFor<k8s.V1Secret>(kube, of(SECRETS), [config.namespace], {
-      labelSelector: `signet.dev/component=${WEBHOOK_TLS_COMPONENT}`,
+      fieldSelector: `metadata.name=${config.webhookSecretName}`,
     }),
   };
 }
