@@ -279,13 +279,13 @@ describe("the chart", () => {
 });
 
 describe("the chart's RBAC", () => {
-  const verbsEverGranted = new Set(["get", "list", "watch", "create", "update", "delete"]);
+  const verbsEverGranted = new Set(["get", "list", "watch", "create", "update", "patch", "delete"]);
 
   it.each([
     ["every namespace", []],
     ["chosen namespaces", ["--set-json", 'watchNamespaces=["shop","finance"]']],
   ])(
-    "uses no wildcard and no verb beyond get, list, watch, create, update, delete for %s",
+    "uses no wildcard and no verb beyond get, list, watch, create, update, patch, delete for %s",
     async (_n, args) => {
       const roles = (await render(args)).filter((o) => o.kind === "ClusterRole" || o.kind === "Role");
       for (const rule of roles.flatMap(rulesOf)) {

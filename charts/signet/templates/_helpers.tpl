@@ -70,7 +70,8 @@ also matches a namespace without the label, as the failed k=v does).
 The rules Signet needs where it manages workloads: read its three kinds and write their status,
 issue identity Secrets, count the pods holding an identity, own the NetworkPolicies, record Events.
 Secrets need get, list and watch as well as writes: the cache lists only Signet-labelled Secrets,
-but a Secret that lost its labels is read back by name before it is taken over.
+but a Secret that lost its labels is read back by name before it is taken over. An identity
+Secret is created, then written by server-side apply (patch), so no update is needed.
 */}}
 {{- define "signet.workloadRules" -}}
 - apiGroups: [signet.dev]
@@ -81,7 +82,7 @@ but a Secret that lost its labels is read back by name before it is taken over.
   verbs: [update]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, update, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]

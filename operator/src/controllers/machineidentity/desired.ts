@@ -104,15 +104,60 @@ function fmt(ms: number): string {
   return `${ms / 1000}s`;
 }
 
-/** The identity Secret: kubernetes.io/tls, owned by its MachineIdentity, deterministic content. */
+/** The data keys of an identity Secret: the only ones Signet writes. */
+export const SECRET_FILES = ["tls.crt", "tls.key", "ca.crt"] as const;
+
+/**
+ * The identity Secret: kubernetes.io/tls, owned by its MachineIdentity, deterministic content.
+ * It holds Signet's fields only (its labels, annotations, owner reference, type and data), so that
+ * a server-side apply of it leaves whatever else others put on the Secret.
+ */
 export function identitySecret(
   mi: MachineIdentity,
   secretName: string,
   svid: MintedSvid,
   bundlePem: string,
 ): k8s.V1Secret {
-  const name = mi.metadata?.name ?? "";
   const data = encodeSecretData({ "tls.crt": svid.chainPem, "tls.key": svid.keyPem, "ca.crt": bundlePem });
+  return signetFields(mi, secretName, "kubernetes.io/tls", data, {
+    [ANNOTATIONS.spiffeId]: svid.spiffeId,
+    [ANNOTATIONS.serial]: svid.serialNumber,
+    [ANNOTATIONS.notAfter]: svid.notAfter.toISOString(),
+  });
+}
+
+/**
+ * The identity's own Secret with ca.crt replaced by `bundlePem` and the content hash to match:
+ * the same key and certificate, and Signet's fields only, as identitySecret.
+ */
+export function withBundle(mi: MachineIdentity, secret: k8s.V1Secret, bundlePem: string): k8s.V1Secret {
+  const data: Record<string, string> = {};
+  for (const file of SECRET_FILES) {
+    const value = secret.data?.[file];
+    if (value !== undefined) data[file] = value;
+  }
+  const annotations: Record<string, string> = {};
+  for (const key of [ANNOTATIONS.spiffeId, ANNOTATIONS.serial, ANNOTATIONS.notAfter]) {
+    const value = secret.metadata?.annotations?.[key];
+    if (value !== undefined) annotations[key] = value;
+  }
+  return signetFields(
+    mi,
+    secret.metadata?.name ?? "",
+    secret.type ?? "kubernetes.io/tls",
+    { ...data, ...encodeSecretData({ "ca.crt": bundlePem }) },
+    annotations,
+  );
+}
+
+function signetFields(
+  mi: MachineIdentity,
+  secretName: string,
+  type: string,
+  data: Record<string, string>,
+  annotations: Record<string, string>,
+): k8s.V1Secret {
+  const name = mi.metadata?.name ?? "";
   return {
     apiVersion: "v1",
     kind: "Secret",
@@ -120,12 +165,7 @@ export function identitySecret(
       name: secretName,
       namespace: mi.metadata?.namespace ?? "",
       labels: { ...MANAGED_BY, [IDENTITY_LABEL]: name },
-      annotations: {
-        [ANNOTATIONS.spiffeId]: svid.spiffeId,
-        [ANNOTATIONS.serial]: svid.serialNumber,
-        [ANNOTATIONS.notAfter]: svid.notAfter.toISOString(),
-        [ANNOTATIONS.contentHash]: contentHash(data),
-      },
+      annotations: { ...annotations, [ANNOTATIONS.contentHash]: contentHash(data) },
       ownerReferences: [
         {
           apiVersion: mi.apiVersion ?? "signet.dev/v1alpha1",
@@ -136,7 +176,7 @@ export function identitySecret(
         },
       ],
     },
-    type: "kubernetes.io/tls",
+    type,
     data,
   };
 }
@@ -147,7 +187,7 @@ export function identitySecret(
  */
 export function contentHash(data: Record<string, string> | undefined): string {
   const h = createHash("sha256");
-  for (const key of ["tls.crt", "tls.key", "ca.crt"]) h.update(`${key}\0${data?.[key] ?? ""}\0`);
+  for (const key of SECRET_FILES) h.update(`${key}\0${data?.[key] ?? ""}\0`);
   return h.digest("hex");
 }
 

@@ -11,7 +11,7 @@ import { createLogger } from "../../telemetry/logger.ts";
 import { SignetMetrics } from "../../telemetry/metrics.ts";
 import type { CaState } from "../ca/store.ts";
 import { decodeSecretData } from "../shared/secret-data.ts";
-import { tamperedWith } from "./desired.ts";
+import { ANNOTATIONS, tamperedWith } from "./desired.ts";
 import { RekeyLimiter } from "./pacing.ts";
 import { type MachineIdentityApi, MachineIdentityReconciler, Reason } from "./reconciler.ts";
 
@@ -26,6 +26,8 @@ interface Harness {
   cached: Map<string, k8s.V1Secret>;
   /** Every write call the reconciler made, successful or not. */
   calls: string[];
+  /** The bodies of the applies, as sent. */
+  applied: k8s.V1Secret[];
   /** The MachineIdentities as the API holds them, status included. */
   identities: Map<string, MachineIdentity>;
   writes: k8s.V1Secret[];
@@ -39,7 +41,7 @@ interface Harness {
   /** The Secret watch delivers the API's current state at once, as after a relist. */
   catchUp(): void;
   /** A change by someone else: the Secret as `edit` leaves it, or deleted when it returns undefined. */
-  tamper(name: string, edit: (secret: k8s.V1Secret) => k8s.V1Secret | undefined): void;
+  change(name: string, edit: (secret: k8s.V1Secret) => k8s.V1Secret | undefined): void;
 }
 
 function identity(name: string): MachineIdentity {
@@ -61,6 +63,7 @@ function harness(
   const secrets = new Map<string, k8s.V1Secret>();
   const cached = new Map<string, k8s.V1Secret>();
   const writes: k8s.V1Secret[] = [];
+  const applied: k8s.V1Secret[] = [];
   const calls: string[] = [];
   const events: { reason: string; message: string }[] = [];
   const clock = { now: NOW };
@@ -103,14 +106,36 @@ function harness(
         writes.push(stored);
         return stored;
       },
-      replace: async (body) => {
-        calls.push("replace");
+      // Server-side apply as the API server does it for one field manager: what the body names is
+      // set, what others own stays; a uid or resourceVersion in the body must match.
+      apply: async (body) => {
+        calls.push("apply");
+        applied.push(structuredClone(body));
+        const current = secrets.get(body.metadata?.name ?? "");
+        const { uid, resourceVersion } = body.metadata ?? {};
         if (
-          secrets.get(body.metadata?.name ?? "")?.metadata?.resourceVersion !== body.metadata?.resourceVersion
+          (uid && current?.metadata?.uid !== uid) ||
+          (resourceVersion && current && current.metadata?.resourceVersion !== resourceVersion)
         ) {
           throw conflict();
         }
-        const stored = store(body);
+        const owners = new Map(
+          [...(current?.metadata?.ownerReferences ?? []), ...(body.metadata?.ownerReferences ?? [])].map(
+            (o) => [o.uid, o],
+          ),
+        );
+        const stored = store({
+          ...current,
+          ...body,
+          metadata: {
+            ...current?.metadata,
+            ...body.metadata,
+            labels: { ...current?.metadata?.labels, ...body.metadata?.labels },
+            annotations: { ...current?.metadata?.annotations, ...body.metadata?.annotations },
+            ownerReferences: [...owners.values()],
+          },
+          data: { ...current?.data, ...body.data },
+        });
         writes.push(stored);
         return stored;
       },
@@ -171,6 +196,7 @@ function harness(
     secrets,
     cached,
     calls,
+    applied,
     identities,
     writes,
     events,
@@ -185,7 +211,7 @@ function harness(
       lagging = false;
       deliver();
     },
-    tamper: (name, edit) => {
+    change: (name, edit) => {
       const current = secrets.get(name);
       const edited = current && edit(structuredClone(current));
       if (edited) {
@@ -517,7 +543,7 @@ describe("MachineIdentityReconciler with a Secret cache behind its own writes", 
     h.lag();
     h.clock.now = new Date(NOW.getTime() + 50 * MINUTE);
     await h.reconcile(); // rotated: our write is not in the cache yet
-    h.tamper("api-identity", editData);
+    h.change("api-identity", editData);
     h.catchUp(); // a relist: the cache goes straight to the edited version
     const events = h.events.length;
     await h.reconcile();
@@ -534,7 +560,7 @@ describe("MachineIdentityReconciler with a Secret cache behind its own writes", 
     const h = harness(state(a, a));
     await h.reconcile();
     const serial = h.identities.get("api")?.status?.serialNumber;
-    h.tamper("api-identity", edit);
+    h.change("api-identity", edit);
     const events = h.events.length;
     await h.reconcile();
     expect(reasons(h, events)).toContain(Reason.TamperDetected);
@@ -551,7 +577,7 @@ describe("MachineIdentityReconciler with a Secret cache behind its own writes", 
     h.lag();
     h.clock.now = new Date(NOW.getTime() + 50 * MINUTE);
     await h.reconcile();
-    h.tamper("api-identity", () => undefined);
+    h.change("api-identity", () => undefined);
     h.catchUp(); // the delete event
     const events = h.events.length;
     await h.reconcile();
@@ -568,5 +594,111 @@ describe("MachineIdentityReconciler with a Secret cache behind its own writes", 
     const events = h.events.length;
     await h.reconcile();
     expect(reasons(h, events)).toContain(Reason.TamperDetected);
+  });
+});
+
+describe("MachineIdentityReconciler writing the Secret by server-side apply", () => {
+  const FOREIGN_LABEL = "team.example.com/owner";
+  const FOREIGN_ANNOTATION = "backup.example.com/policy";
+  /** What `kubectl label` and `kubectl annotate` leave on the Secret. */
+  const labelled = (secret: k8s.V1Secret): k8s.V1Secret => ({
+    ...secret,
+    metadata: {
+      ...secret.metadata,
+      labels: { ...secret.metadata?.labels, [FOREIGN_LABEL]: "payments" },
+      annotations: { ...secret.metadata?.annotations, [FOREIGN_ANNOTATION]: "daily" },
+    },
+  });
+  /** The apply carries Signet's fields and the preconditions, nothing the Secret got from others. */
+  const expectSignetFieldsOnly = (body: k8s.V1Secret | undefined, on: k8s.V1Secret) => {
+    expect(Object.keys(body ?? {}).sort()).toEqual(["apiVersion", "data", "kind", "metadata", "type"]);
+    expect(Object.keys(body?.metadata ?? {}).sort()).toEqual([
+      "annotations",
+      "labels",
+      "name",
+      "namespace",
+      "ownerReferences",
+      "resourceVersion",
+      "uid",
+    ]);
+    expect(body?.metadata?.labels).toEqual({
+      "app.kubernetes.io/managed-by": "signet",
+      "signet.dev/machineidentity": "api",
+    });
+    expect(Object.keys(body?.metadata?.annotations ?? {}).sort()).toEqual(Object.values(ANNOTATIONS).sort());
+    expect(body?.metadata?.ownerReferences).toEqual([
+      {
+        apiVersion: "signet.dev/v1alpha1",
+        kind: "MachineIdentity",
+        name: "api",
+        uid: "uid-api",
+        controller: true,
+      },
+    ]);
+    expect(Object.keys(body?.data ?? {}).sort()).toEqual(["ca.crt", "tls.crt", "tls.key"]);
+    expect(body?.metadata?.uid).toBe(on.metadata?.uid);
+    expect(body?.metadata?.resourceVersion).toBe(on.metadata?.resourceVersion);
+  };
+  const foreignOf = (secret: k8s.V1Secret | undefined) => ({
+    label: secret?.metadata?.labels?.[FOREIGN_LABEL],
+    annotation: secret?.metadata?.annotations?.[FOREIGN_ANNOTATION],
+  });
+
+  it("should rotate by applying only Signet's fields to the version it read, keeping others' labels and annotations", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    await h.reconcile();
+    h.change("api-identity", labelled);
+    const before = h.secrets.get("api-identity") as k8s.V1Secret;
+    await h.reconcile(); // the label's watch event: nothing to write
+    expect(h.calls).toEqual(["create"]);
+
+    h.clock.now = new Date(NOW.getTime() + 50 * MINUTE);
+    await h.reconcile();
+    expect(h.calls).toEqual(["create", "apply"]);
+    expectSignetFieldsOnly(h.applied.at(-1), before);
+    const after = h.secrets.get("api-identity") as k8s.V1Secret;
+    expect(after.metadata?.annotations?.[ANNOTATIONS.serial]).not.toBe(
+      before.metadata?.annotations?.[ANNOTATIONS.serial],
+    );
+    expect(tamperedWith(after)).toBeUndefined();
+    expect(foreignOf(after)).toEqual({ label: "payments", annotation: "daily" });
+  });
+
+  it("should bring ca.crt up to date by an apply of Signet's fields only, keeping others' labels and annotations", async () => {
+    const [a, b] = [await rootCa(undefined, "Root A"), await rootCa(undefined, "Root B")];
+    const h = harness(state(a, a));
+    await h.reconcile();
+    h.change("api-identity", labelled);
+    const before = h.secrets.get("api-identity") as k8s.V1Secret;
+    h.ca.state = state(a, a, b);
+    await h.reconcile();
+    expect(h.calls).toEqual(["create", "apply"]);
+    expectSignetFieldsOnly(h.applied.at(-1), before);
+    const after = h.secrets.get("api-identity") as k8s.V1Secret;
+    expect(filesOf(after)["ca.crt"]).toBe(h.ca.state.bundlePem);
+    expect(filesOf(after)["tls.key"]).toBe(filesOf(before)["tls.key"]);
+    expect(after.metadata?.annotations?.[ANNOTATIONS.serial]).toBe(
+      before.metadata?.annotations?.[ANNOTATIONS.serial],
+    );
+    expect(tamperedWith(after)).toBeUndefined();
+    expect(foreignOf(after)).toEqual({ label: "payments", annotation: "daily" });
+  });
+
+  it("should not apply over a version changed since the cache showed it", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    await h.reconcile();
+    h.lag();
+    h.change("api-identity", labelled); // the cache does not show it yet
+    h.clock.now = new Date(NOW.getTime() + 50 * MINUTE);
+    const result = await h.reconcile();
+    expect(h.calls).toEqual(["create", "apply"]);
+    expect(h.writes.length).toBe(1);
+    expect(result?.requeueAfterMs).toBeLessThanOrEqual(1_000);
+    h.catchUp();
+    await h.reconcile();
+    expect(h.writes.length).toBe(2);
+    expect(foreignOf(h.secrets.get("api-identity"))).toEqual({ label: "payments", annotation: "daily" });
   });
 });

@@ -22,16 +22,15 @@ import type { SignetMetrics } from "../../telemetry/metrics.ts";
 import type { CaState } from "../ca/store.ts";
 import { isApiStatus, type ObjectCache } from "../shared/cache.ts";
 import { jsonEqual } from "../shared/conditions.ts";
-import { decodeSecretData, encodeSecretData } from "../shared/secret-data.ts";
+import { decodeSecretData } from "../shared/secret-data.ts";
 import {
-  ANNOTATIONS,
-  contentHash,
   desiredIdentity,
   type IdentityPolicy,
   identitySecret,
   secretNameOf,
   tamperedWith,
   uidOf,
+  withBundle,
 } from "./desired.ts";
 import { type ReservedSecrets, type SecretClaim, secretClaim } from "./ownership.ts";
 import { DEFAULT_ISSUER_SPREAD_MS, issuerMoveAt, onlyIssuerMoved, RekeyLimiter } from "./pacing.ts";
@@ -41,9 +40,12 @@ export { Reason };
 
 export const IDENTITY_POD_LABEL = "signet.dev/identity";
 
-/** The API calls of the MachineIdentity controller: its Secrets, and the identities' status. */
+/**
+ * The API calls of the MachineIdentity controller: its Secrets (created, then server-side applied
+ * by field manager "signet"), and the identities' status.
+ */
 export interface MachineIdentityApi {
-  secrets: Pick<ResourceClient<k8s.V1Secret>, "get" | "create" | "replace" | "delete">;
+  secrets: Pick<ResourceClient<k8s.V1Secret>, "get" | "create" | "apply" | "delete">;
   identities: Pick<ResourceClient<MachineIdentity>, "replaceStatus">;
 }
 
@@ -278,7 +280,7 @@ export class MachineIdentityReconciler {
     // Whatever remains (a current leaf, or one waiting for its move) chains to the bundle, so only
     // ca.crt is brought up to date: same key, same certificate.
     if (!decision.reissue && secret && current && current["ca.crt"] !== ca.bundlePem) {
-      const written = await this.#writeSecret(mi, withBundle(secret, ca.bundlePem), secret);
+      const written = await this.#writeSecret(mi, withBundle(mi, secret, ca.bundlePem), secret);
       if (written === "lost") return LOST;
       if (written !== "written") return this.#refuse(mi, written);
       this.#d.log.debug({ identity: key }, "trust bundle updated");
@@ -436,8 +438,9 @@ export class MachineIdentityReconciler {
   }
 
   /**
-   * Creates or replaces the Secret, guarded by resourceVersion: "lost" when it lost a race, the
-   * refused claim when the name turns out to be held by a Secret the cache did not show.
+   * Creates the Secret, or applies Signet's fields to the very version the claim was checked on:
+   * "lost" when it lost a race, the refused claim when the name turns out to be held by a Secret
+   * the cache did not show.
    */
   async #writeSecret(
     mi: MachineIdentity,
@@ -448,14 +451,19 @@ export class MachineIdentityReconciler {
     const name = body.metadata?.name ?? "";
     try {
       if (cached) {
-        body.metadata = { ...body.metadata, resourceVersion: cached.metadata?.resourceVersion };
+        // Server-side apply of Signet's fields only, so labels and annotations others put on the
+        // Secret stay. Its uid and resourceVersion are preconditions: a Secret changed since the
+        // claim was checked, deleted or replaced by another of the same name is not written (409).
+        const { uid, resourceVersion } = cached.metadata ?? {};
         // Written first: `ownWrites?.record(…, await …)` would skip the write without ownWrites.
-        const written = await this.#secrets.replace({
+        const written = await this.#secrets.apply({
           ...body,
-          metadata: { ...body.metadata, namespace, name },
+          metadata: { ...body.metadata, namespace, name, uid, resourceVersion },
         });
         this.#d.ownWrites?.record("Secret", written);
       } else {
+        // A create, not an apply: an apply would also write over a Secret of this name that the
+        // cache does not show, which may be someone else's; a create refuses any that exists.
         const written = await this.#secrets.create({ ...body, metadata: { ...body.metadata, namespace } });
         this.#d.ownWrites?.record("Secret", written);
       }
@@ -589,24 +597,6 @@ export class MachineIdentityReconciler {
     } as MachineIdentity);
     this.#d.ownWrites?.record("MachineIdentity", written);
   }
-}
-
-/** The identity's Secret as it is, with ca.crt replaced by `bundlePem` and the content hash to match. */
-function withBundle(secret: k8s.V1Secret, bundlePem: string): k8s.V1Secret {
-  const data = { ...secret.data, ...encodeSecretData({ "ca.crt": bundlePem }) };
-  return {
-    apiVersion: "v1",
-    kind: "Secret",
-    type: secret.type,
-    metadata: {
-      ...secret.metadata,
-      annotations: {
-        ...secret.metadata?.annotations,
-        [ANNOTATIONS.contentHash]: contentHash(data),
-      },
-    },
-    data,
-  };
 }
 
 function readyReasonOf(mi: MachineIdentity): string | undefined {
