@@ -2,6 +2,7 @@ import type * as k8s from "@kubernetes/client-node";
 import type { AccessPolicy, AccessSchedule, IssuancePolicy, MachineIdentity } from "../../api/index.ts";
 import type { ClaimIndex } from "../../issuance/claim-index.ts";
 import type { KubeClient } from "../../kube/client.ts";
+import { clampedTimeout, systemClock, type TimerSource } from "../../kube/clock.ts";
 import type { PartialObjectMetadata } from "../../kube/resources.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { SignetMetrics } from "../../telemetry/metrics.ts";
@@ -54,19 +55,23 @@ export interface OperatorContext {
   owners(signal: AbortSignal): Promise<k8s.V1OwnerReference[] | undefined>;
 }
 
-/** Waits `ms`, or less if `signal` aborts; then rejects with the abort reason. */
-export function pause(ms: number, signal: AbortSignal): Promise<void> {
+/** Waits `ms` on `timers` (the clock seam), or less if `signal` aborts; then rejects with the abort reason. */
+export function pause(ms: number, signal: AbortSignal, timers: TimerSource = systemClock): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
       reject(signal.reason);
       return;
     }
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
+    const timer = clampedTimeout(
+      timers,
+      () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      },
+      ms,
+    );
     const onAbort = () => {
-      clearTimeout(timer);
+      timer.cancel();
       reject(signal.reason);
     };
     signal.addEventListener("abort", onAbort, { once: true });
@@ -79,14 +84,16 @@ export async function retryUntil<T>(
   signal: AbortSignal,
   log: Logger,
   what: string,
+  options: { timers?: TimerSource; random?: () => number } = {},
 ): Promise<T> {
+  const random = options.random ?? Math.random;
   for (let delay = 500; ; delay = Math.min(delay * 2, 30_000)) {
     try {
       return await fn();
     } catch (err) {
       if (signal.aborted) throw err;
       log.error({ err: (err as Error).message }, `${what} not ready; retrying`);
-      await pause(delay / 2 + Math.random() * (delay / 2), signal);
+      await pause(delay / 2 + random() * (delay / 2), signal, options.timers);
     }
   }
 }

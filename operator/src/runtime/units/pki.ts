@@ -2,6 +2,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { type CaState, CaStore } from "../../controllers/ca/store.ts";
 import { SERVING_CA_SECRET_NAME } from "../../controllers/machineidentity/ownership.ts";
 import { SERVING_TTL_MS, WebhookCertKeeper } from "../../controllers/webhookcert/keeper.ts";
+import { type ReconcileResult, runWorkers, WorkQueue } from "../../kube/queue.ts";
 import { informerFor, logWatchErrors, type MultiInformer } from "../informers.ts";
 import type { Runnable } from "../runnables.ts";
 import { type OperatorContext, retryUntil } from "./context.ts";
@@ -86,54 +87,44 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
       holder.set(await retryUntil(() => caStore.reconcile(), signal, log, "CA"));
 
       // The workload CA, the serving CA and the webhook certificate are looked at again when the
-      // soonest of them is due (at least every hour, at most every second).
-      let timer: NodeJS.Timeout | undefined;
-      let running: Promise<void> = Promise.resolve();
-      let looping = false;
-      let again = false;
-      const loop = async () => {
-        looping = true;
-        try {
-          holder.set(await caStore.reconcile());
-          const serving = await servingCaStore.reconcile();
-          const keeperNext = await keeper.reconcile(serving);
-          const due = Math.min(
-            keeperNext.getTime(),
-            holder.current().nextCheck?.getTime() ?? Number.POSITIVE_INFINITY,
-            serving.nextCheck?.getTime() ?? Number.POSITIVE_INFINITY,
-          );
-          schedule(Math.min(Math.max(1_000, due - now().getTime()), 3_600_000));
-        } catch (err) {
-          if (signal.aborted) return;
-          log.error({ err: (err as Error).message }, "CA or webhook certificate reconcile failed");
-          schedule(5_000);
-        } finally {
-          looping = false;
-          if (again) {
-            again = false;
-            clearTimeout(timer);
-            schedule(0);
-          }
-        }
+      // soonest of them is due (at least every hour, at most every second), as one key of a work
+      // queue: a wake-up while a pass runs gives one more pass after it, a failure is retried
+      // with the queue's backoff, and stopping ends the timers with the queue.
+      const queue = new WorkQueue({ name: "pki", metrics: ctx.metrics, baseDelayMs: 1_000 });
+      const PASS = "pki";
+      const pass = async (): Promise<ReconcileResult> => {
+        holder.set(await caStore.reconcile());
+        const serving = await servingCaStore.reconcile();
+        const keeperNext = await keeper.reconcile(serving);
+        const due = Math.min(
+          keeperNext.getTime(),
+          holder.current().nextCheck?.getTime() ?? Number.POSITIVE_INFINITY,
+          serving.nextCheck?.getTime() ?? Number.POSITIVE_INFINITY,
+        );
+        return { requeueAfterMs: Math.min(Math.max(1_000, due - now().getTime()), 3_600_000) };
       };
       /** Looks again at once (or right after the pass in progress). */
-      const wake = () => {
-        if (signal.aborted) return;
-        if (looping) {
-          again = true;
-          return;
-        }
-        clearTimeout(timer);
-        schedule(0);
-      };
-      const schedule = (ms: number) => {
-        if (signal.aborted) return;
-        timer = setTimeout(() => {
-          running = loop();
-        }, ms);
-      };
-      running = loop();
-      await running;
+      const wake = () => queue.add(PASS);
+      // The first pass before the unit counts as started: the webhook has its certificate.
+      queue.add(PASS);
+      const first = await queue.get();
+      try {
+        const result = await pass();
+        queue.addAfter(PASS, result.requeueAfterMs ?? 3_600_000);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, "CA or webhook certificate reconcile failed");
+        queue.addRateLimited(PASS);
+      } finally {
+        if (first !== undefined) queue.done(first);
+      }
+      const workers = runWorkers({
+        queue,
+        concurrency: 1,
+        reconcile: pass,
+        onError: (_key, err) =>
+          signal.aborted ||
+          log.error({ err: (err as Error).message }, "CA or webhook certificate reconcile failed"),
+      });
       // The caBundle follows edits of the webhook configurations at once (a Helm upgrade, an Argo
       // sync or a kubectl replace that drops it), not at the next timer: each is watched by name.
       const watched = webhookConfigurations(ctx);
@@ -148,9 +139,8 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
       return async () => {
         for (const off of offs) off();
         for (const [, informer] of watched) informer.stop();
-        // The manager aborts the signal before it stops a unit, so the pass in flight schedules no other.
-        clearTimeout(timer);
-        await running;
+        queue.shutDown();
+        await workers;
         holder.set(undefined);
       };
     },
