@@ -185,6 +185,29 @@ describe("accessEdges", () => {
     ]);
   });
 
+  it("should show a suspended identity's edges inactive, as source or as target, whatever the status says", () => {
+    const suspendedId = (namespace: string, name: string) => ({
+      metadata: { name, namespace },
+      spec: { suspend: true },
+    });
+    const active = {
+      ...policy("shop", "to-payments", "payments", [{ identity: "checkout" }, { identity: "orders" }]),
+      status: { active: true, reason: "Active" },
+    };
+    const toLedger = policy("finance", "to-ledger", "ledger", [{ identity: "checkout", namespace: "shop" }]);
+    const edges = accessEdges([active, toLedger], [], now, [suspendedId("shop", "checkout")]);
+    expect(edges.map((e) => `${e.from} -> ${e.to}: ${e.active} ${e.reason}`)).toEqual([
+      "shop/checkout -> finance/ledger: false SourceSuspended",
+      "shop/checkout -> shop/payments: false SourceSuspended",
+      "shop/orders -> shop/payments: true Active",
+    ]);
+    const target = accessEdges([active], [], now, [suspendedId("shop", "payments")]);
+    expect(target.map((e) => `${e.from}: ${e.active} ${e.reason}`)).toEqual([
+      "shop/checkout: false TargetSuspended",
+      "shop/orders: false TargetSuspended",
+    ]);
+  });
+
   it("should list ports numerically with the protocol defaulted to TCP", () => {
     const [edge] = accessEdges(
       [

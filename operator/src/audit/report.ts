@@ -130,6 +130,7 @@ export function policyState(
   policy: AuditPolicyObject,
   schedules: readonly AuditScheduleObject[],
   now: Date,
+  suspended: (namespace: string, identity: string) => boolean = () => false,
 ): PolicyState {
   const status = policy.status;
   const stale =
@@ -148,6 +149,7 @@ export function policyState(
       );
       return schedule === undefined ? undefined : scheduleState(schedule.spec, now);
     },
+    suspended,
   );
   return { active: decision.active, reason: decision.reason, activeFrom: "computed" };
 }
@@ -161,27 +163,43 @@ function portsOf(policy: AuditPolicyObject): string[] {
   });
 }
 
-/** One edge per (policy, distinct source): who may reach whom through which policy. */
+/**
+ * One edge per (policy, distinct source): who may reach whom through which policy. A suspended
+ * MachineIdentity (among `identities`) reaches nothing and is reached by nothing, as the operator
+ * compiles it: its edges are inactive, with the reason SourceSuspended or TargetSuspended.
+ */
 export function accessEdges(
   policies: readonly AuditPolicyObject[],
   schedules: readonly AuditScheduleObject[],
   now: Date,
+  identities: readonly AuditIdentityObject[] = [],
 ): AccessEdge[] {
+  const suspendedSet = new Set(
+    identities
+      .filter((i) => i.spec?.suspend === true)
+      .map((i) => key(namespaceOf(i.metadata), i.metadata.name)),
+  );
+  const suspended = (namespace: string, identity: string) => suspendedSet.has(key(namespace, identity));
   const edges: AccessEdge[] = [];
   for (const policy of policies) {
     const namespace = namespaceOf(policy.metadata);
-    const state = policyState(policy, schedules, now);
+    const state = policyState(policy, schedules, now, suspended);
     const to = key(namespace, policy.spec.target.identity);
     const ports = portsOf(policy);
     const sources = new Set(policy.spec.allowFrom.map((s) => key(s.namespace ?? namespace, s.identity)));
     for (const from of sources) {
+      const cut = suspendedSet.has(to)
+        ? "TargetSuspended"
+        : suspendedSet.has(from)
+          ? "SourceSuspended"
+          : undefined;
       edges.push({
         from,
         to,
         policy: key(namespace, policy.metadata.name),
-        active: state.active,
-        activeFrom: state.activeFrom,
-        reason: state.reason,
+        active: cut === undefined && state.active,
+        activeFrom: cut === undefined ? state.activeFrom : "computed",
+        reason: cut ?? state.reason,
         ports,
       });
     }
@@ -211,7 +229,7 @@ const comparePolicyLinks = (a: PolicyLink, b: PolicyLink) =>
 export function buildAuditReport(input: AuditInput): AuditReport {
   const { now, namespace: only } = input;
   const inScope = (id: string) => only === undefined || id.startsWith(`${only}/`);
-  const edges = accessEdges(input.policies, input.schedules, now).filter(
+  const edges = accessEdges(input.policies, input.schedules, now, input.identities).filter(
     (e) => inScope(e.from) || inScope(e.to),
   );
 
