@@ -21,6 +21,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
     ["npm", "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund"]
+# Dependencies ship tests of their own (zod's, pino's); the image carries no test code of anyone's.
+COPY scripts/build.ts ./scripts/build.ts
+RUN ["node", "scripts/build.ts", "--prune-tests", "node_modules"]
 
 # The sources as JavaScript, in /dist with the same layout (operator/src/cli/main.js, ...).
 FROM ${NODE_IMAGE} AS build

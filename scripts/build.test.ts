@@ -1,10 +1,20 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { build, isTestOnly, rewriteImports } from "./build.ts";
+import { build, isTestOnly, pruneTests, rewriteImports } from "./build.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
@@ -93,5 +103,37 @@ describe("build", () => {
       },
     );
     expect(loaded).toBe("loaded");
+  });
+});
+
+describe("pruneTests", () => {
+  it("should remove the test folders and test files of dependencies and keep everything else", () => {
+    const dir = mkdtempSync(join(tmpdir(), "signet-prune-"));
+    const file = (path: string) => {
+      mkdirSync(join(dir, path, ".."), { recursive: true });
+      writeFileSync(join(dir, path), "x");
+    };
+    const gone = [
+      "zod/src/v4/classic/tests/string.test.ts",
+      "pino/test/basic.test.js",
+      "a/lib/x.spec.mjs",
+      "b/index.test-d.ts",
+      "c/__tests__/y.js",
+    ];
+    const kept = [
+      "zod/index.js",
+      "zod/src/v4/core/api.ts",
+      "pino/lib/tools.js",
+      "contest/index.js",
+      "a/lib/testutil.js",
+    ];
+    for (const path of [...gone, ...kept]) file(path);
+    try {
+      expect(pruneTests(dir)).toBe(5);
+      expect(gone.filter((p) => existsSync(join(dir, p)))).toEqual([]);
+      expect(kept.filter((p) => !existsSync(join(dir, p)))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -8,6 +8,7 @@
 // memory (124 MB against 97 MB after importing the runtime, measured on Node 24.21).
 //
 //   node scripts/build.ts [--out dist]
+//   node scripts/build.ts --prune-tests node_modules   (the image's dependencies, without their tests)
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { stripTypeScriptTypes } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
@@ -34,6 +35,37 @@ function walk(dir: string): string[] {
   });
 }
 
+/** What dependencies ship of their own tests: test folders, and test files anywhere. */
+const TEST_DIRS = new Set(["test", "tests", "__tests__", "testing"]);
+const TEST_FILE = /\.(test|spec)\.[cm]?[jt]sx?$|\.test-d\.ts$/;
+
+/**
+ * Removes the tests that dependencies ship (zod's tests of itself, pino's test folder) from a
+ * node_modules tree, so that the image holds no test code of anyone's. Returns how many files
+ * and folders went.
+ */
+export function pruneTests(nodeModules: string): number {
+  let removed = 0;
+  const visit = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      const stat = statSync(path, { throwIfNoEntry: false });
+      if (!stat) continue;
+      if (stat.isDirectory()) {
+        if (TEST_DIRS.has(name)) {
+          rmSync(path, { recursive: true, force: true });
+          removed++;
+        } else visit(path);
+      } else if (TEST_FILE.test(name)) {
+        rmSync(path, { force: true });
+        removed++;
+      }
+    }
+  };
+  visit(nodeModules);
+  return removed;
+}
+
 export function build(out: string): number {
   rmSync(out, { recursive: true, force: true });
   let files = 0;
@@ -53,9 +85,17 @@ export function build(out: string): number {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { out: { type: "string", default: join(root, "dist") } } });
-  // The stripping API is marked experimental in Node 24; its output is checked by the tests.
-  process.removeAllListeners("warning");
-  const files = build(resolve(values.out));
-  console.log(`built ${files} files into ${values.out}`);
+  const { values } = parseArgs({
+    options: { out: { type: "string", default: join(root, "dist") }, "prune-tests": { type: "string" } },
+  });
+  if (values["prune-tests"]) {
+    console.log(
+      `removed ${pruneTests(resolve(values["prune-tests"]))} test files and folders of dependencies`,
+    );
+  } else {
+    // The stripping API is marked experimental in Node 24; its output is checked by the tests.
+    process.removeAllListeners("warning");
+    const files = build(resolve(values.out));
+    console.log(`built ${files} files into ${values.out}`);
+  }
 }
