@@ -5,7 +5,7 @@ import type {
   V1ValidatingWebhookConfiguration,
   AdmissionregistrationV1WebhookClientConfig as WebhookClientConfig,
 } from "@kubernetes/client-node";
-import { INJECT_LABEL } from "./identity.ts";
+import { INJECT_LABEL, INJECT_LABEL_VALUE } from "../../operator/src/api/names.ts";
 import { MUTATE_PODS_PATH, VALIDATE_PODS_PATH, VALIDATE_WORKLOADS_PATH } from "./server.ts";
 
 export const WEBHOOK_CONFIGURATION_NAME = "signet-pod-identity";
@@ -77,7 +77,7 @@ export function renderMutatingWebhookConfiguration(
             scope: "Namespaced",
           },
         ],
-        objectSelector: { matchLabels: { [INJECT_LABEL]: "true" } },
+        objectSelector: { matchLabels: { [INJECT_LABEL]: INJECT_LABEL_VALUE } },
         ...(options.namespaceSelector ? { namespaceSelector: options.namespaceSelector } : {}),
         failurePolicy: "Fail",
         matchPolicy: "Equivalent",

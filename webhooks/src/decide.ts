@@ -1,17 +1,20 @@
 import { posix } from "node:path";
 import {
+  IDENTITY_ANNOTATION,
+  IDENTITY_LABEL,
+  IDENTITY_VOLUME_NAME,
+  INJECT_CONTAINERS_ANNOTATION,
+  INJECT_LABEL,
+  INJECT_LABEL_VALUE,
+  secretNameOf,
+  spiffeIDOf,
+} from "../../operator/src/api/names.ts";
+import {
   ENV_SPIFFE_ID,
   ENV_TLS_CA_FILE,
   ENV_TLS_CERT_FILE,
   ENV_TLS_KEY_FILE,
-  IDENTITY_ANNOTATION,
-  IDENTITY_LABEL,
   IDENTITY_MOUNT_PATH,
-  IDENTITY_VOLUME_NAME,
-  INJECT_CONTAINERS_ANNOTATION,
-  INJECT_LABEL,
-  identitySecretName,
-  identitySpiffeId,
   type MachineIdentityLike,
 } from "./identity.ts";
 import type { ContainerLike, PodLike } from "./pod.ts";
@@ -76,7 +79,7 @@ export function escapeJsonPointer(token: string): string {
 }
 
 export function optsIn(pod: PodLike): boolean {
-  return pod.metadata?.labels?.[INJECT_LABEL] === "true";
+  return pod.metadata?.labels?.[INJECT_LABEL] === INJECT_LABEL_VALUE;
 }
 
 /**
@@ -120,7 +123,8 @@ export function decidePodAdmission(
 ): AdmissionDecision {
   const { pod, namespace } = request;
   const labels = pod.metadata?.labels;
-  if (request.operation !== "CREATE" || !labels || labels[INJECT_LABEL] !== "true") return allow([]);
+  if (request.operation !== "CREATE" || !labels || labels[INJECT_LABEL] !== INJECT_LABEL_VALUE)
+    return allow([]);
 
   const name = pod.metadata?.annotations?.[IDENTITY_ANNOTATION];
   if (name === undefined) {
@@ -171,7 +175,7 @@ export function decidePodAdmission(
   const targets = targetContainers(pod);
   if ("message" in targets) return deny(DenialReason.InjectContainersInvalid, targets.message);
 
-  const secretName = identitySecretName(name, identity);
+  const secretName = secretNameOf({ metadata: { name }, spec: identity.spec });
   const patch: JsonPatchOperation[] = [];
   const warnings: string[] = [];
 
@@ -202,8 +206,11 @@ export function decidePodAdmission(
     );
   }
 
+  // From the spec, as the reconciler derives it, not status.spiffeID: right after a spec change that
+  // still names the certificate before, and a pod admitted then would keep the stale value for its life.
+  const spiffeId = spiffeIDOf({ metadata: { name, namespace }, spec: identity.spec }, config.trustDomain);
   const env: [string, string][] = [
-    [ENV_SPIFFE_ID, identitySpiffeId(namespace, name, identity, config.trustDomain)],
+    [ENV_SPIFFE_ID, spiffeId],
     [ENV_TLS_CERT_FILE, `${IDENTITY_MOUNT_PATH}/tls.crt`],
     [ENV_TLS_KEY_FILE, `${IDENTITY_MOUNT_PATH}/tls.key`],
     [ENV_TLS_CA_FILE, `${IDENTITY_MOUNT_PATH}/ca.crt`],

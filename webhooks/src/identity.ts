@@ -1,19 +1,10 @@
 /**
- * The names Signet's admission path shares with the rest of the operator, and the part of a
- * MachineIdentity it reads. The shape is declared here, structurally, so that the webhook depends
- * on the API's field names only, not on the module that validates them.
+ * What the pod contract adds beyond the names in operator/src/api/names.ts (the mount path, the
+ * environment), and the part of a MachineIdentity admission reads. The shape is declared here,
+ * structurally, so that the webhook depends on the API's field names only, not on the module that
+ * validates them.
  */
 
-/** Pod label that opts a pod in to identity injection; only the value "true" counts. */
-export const INJECT_LABEL = "signet.dev/inject";
-/** Pod annotation naming the MachineIdentity, always in the pod's own namespace. */
-export const IDENTITY_ANNOTATION = "signet.dev/identity";
-/** Pod label set only by the webhook; NetworkPolicies select on it. */
-export const IDENTITY_LABEL = "signet.dev/identity";
-/** Optional pod annotation, "a,b": inject only into these containers (init containers included). */
-export const INJECT_CONTAINERS_ANNOTATION = "signet.dev/inject-containers";
-
-export const IDENTITY_VOLUME_NAME = "signet-identity";
 /** Where every injected container finds the identity Secret's files. */
 export const IDENTITY_MOUNT_PATH = "/var/run/secrets/signet.dev/identity";
 
@@ -53,21 +44,3 @@ export type NamedMachineIdentity = MachineIdentityLike & {
  * IdentityLookup.
  */
 export type IdentityList = (namespace: string) => readonly NamedMachineIdentity[];
-
-export function identitySecretName(name: string, identity: MachineIdentityLike): string {
-  return identity.spec.secretName ?? `${name}-identity`;
-}
-
-/**
- * The SPIFFE ID the identity's next certificate carries, from its spec and derived as the
- * reconciler derives it. Not status.spiffeID: right after a spec change that still names the
- * certificate before, and a pod admitted then would keep the stale value for its whole life.
- */
-export function identitySpiffeId(
-  namespace: string,
-  name: string,
-  identity: MachineIdentityLike,
-  trustDomain: string,
-): string {
-  return identity.spec.spiffeID ?? `spiffe://${trustDomain}/ns/${namespace}/id/${name}`;
-}

@@ -1,14 +1,13 @@
 import { z } from "zod";
-import { DenialReason, serviceAccountOf } from "./decide.ts";
 import {
   IDENTITY_ANNOTATION,
   IDENTITY_LABEL,
   IDENTITY_VOLUME_NAME,
   INJECT_LABEL,
-  identitySecretName,
-  type MachineIdentityLike,
-  type NamedMachineIdentity,
-} from "./identity.ts";
+  secretNameOf,
+} from "../../operator/src/api/names.ts";
+import { DenialReason, serviceAccountOf } from "./decide.ts";
+import type { MachineIdentityLike, NamedMachineIdentity } from "./identity.ts";
 import type { AdmissionAnswer } from "./review.ts";
 
 /**
@@ -159,7 +158,7 @@ export function indexIdentities(identities: readonly NamedMachineIdentity[]): Id
     const name = identity.metadata?.name;
     if (!name) continue;
     byName.set(name, identity);
-    const secret = identitySecretName(name, identity);
+    const secret = secretNameOf(identity);
     const holders = bySecret.get(secret);
     if (holders) holders.push(name);
     else bySecret.set(secret, [name]);

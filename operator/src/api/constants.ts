@@ -33,17 +33,3 @@ export const PLURALS: Readonly<Record<SignetKind, string>> = {
 
 /** Kinds that live outside namespaces: the cluster admin's. */
 export const CLUSTER_SCOPED_KINDS: ReadonlySet<SignetKind> = new Set([ISSUANCE_POLICY_KIND]);
-
-/**
- * Pod label `signet.dev/inject: "true"` opts a pod into identity injection.
- */
-export const INJECT_LABEL = "signet.dev/inject";
-/** The value of {@link INJECT_LABEL} that opts a pod in. */
-export const INJECT_LABEL_VALUE = "true";
-/**
- * Pod annotation naming the MachineIdentity (in the pod's namespace) the pod asks for.
- * The same key is also the pod label that only Signet's webhook sets and NetworkPolicies select on.
- */
-export const IDENTITY_ANNOTATION = "signet.dev/identity";
-/** Pod label carrying the admitted identity's name; set only by Signet's admission path. */
-export const IDENTITY_LABEL = "signet.dev/identity";

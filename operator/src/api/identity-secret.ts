@@ -4,9 +4,7 @@
  * in a controller owner reference, on the Secret that identity's spec.secretName names in its own
  * namespace, they cannot point at an identity that is not there.
  */
-
-/** The Secret label naming the MachineIdentity it belongs to (the reconciler sets it). */
-export const IDENTITY_SECRET_LABEL = "signet.dev/machineidentity";
+import { IDENTITY_SECRET_LABEL, secretNameOf } from "./names.ts";
 
 /** The parts of a MachineIdentity, as listed or cached, that decide which Secret is its own. */
 export interface IdentitySecretOwner {
@@ -28,11 +26,6 @@ export interface OwnedSecretLike {
     | undefined;
 }
 
-/** spec.secretName, default <name>-identity. */
-export function identitySecretNameOf(identity: IdentitySecretOwner): string {
-  return identity.spec?.secretName ?? `${identity.metadata?.name}-identity`;
-}
-
 /**
  * Whether `secret` is the identity Secret of `identity`: in its namespace, named by its
  * spec.secretName, labelled for it and controlled by its uid.
@@ -43,7 +36,7 @@ export function isIdentitySecretOf(secret: OwnedSecretLike, identity: IdentitySe
   if (typeof uid !== "string" || uid === "" || !name) return false;
   const meta = secret.metadata;
   if ((meta?.namespace ?? "") !== (identity.metadata?.namespace ?? "")) return false;
-  if (meta?.name !== identitySecretNameOf(identity)) return false;
+  if (meta?.name !== secretNameOf(identity)) return false;
   if (meta?.labels?.[IDENTITY_SECRET_LABEL] !== name) return false;
   const controller = meta?.ownerReferences?.find(
     (o) => o.controller === true && o.kind === "MachineIdentity",

@@ -5,5 +5,6 @@ export * from "./duration.ts";
 export * from "./fields.ts";
 export * from "./issuance-policy.ts";
 export * from "./machine-identity.ts";
+export * from "./names.ts";
 export * from "./object.ts";
 export * from "./validation.ts";

@@ -189,26 +189,7 @@ export function keySizeOf(key: PrivateKey): number | undefined {
   return key.size ?? KEY_SIZES[key.algorithm][0];
 }
 
-/** Name of the Secret holding the identity. */
-export function secretNameOf(identity: {
-  metadata: { name: string };
-  spec: Pick<MachineIdentitySpec, "secretName">;
-}) {
-  return identity.spec.secretName ?? `${identity.metadata.name}-identity`;
-}
-
 /** renewBefore in milliseconds: the explicit value or one third of ttl. */
 export function renewBeforeMsOf(spec: Pick<MachineIdentitySpec, "ttl" | "renewBefore">): number {
   return spec.renewBefore === undefined ? parseDuration(spec.ttl) / 3 : parseDuration(spec.renewBefore);
-}
-
-/** The SPIFFE ID an identity carries: the explicit one or spiffe://<trust domain>/ns/<namespace>/id/<name>. */
-export function spiffeIDOf(
-  identity: { metadata: { name: string; namespace?: string }; spec: Pick<MachineIdentitySpec, "spiffeID"> },
-  trustDomain: string,
-): string {
-  return (
-    identity.spec.spiffeID ??
-    `spiffe://${trustDomain}/ns/${identity.metadata.namespace ?? "default"}/id/${identity.metadata.name}`
-  );
 }

@@ -10,7 +10,7 @@ import {
 } from "../../../e2e/api/invalid-manifests.ts";
 import { API_VERSION, KINDS, type SignetKind } from "./constants.ts";
 import { formatProblems } from "./fields.ts";
-import { keySizeOf, renewBeforeMsOf, secretNameOf, spiffeIDOf } from "./machine-identity.ts";
+import { keySizeOf, renewBeforeMsOf } from "./machine-identity.ts";
 import { checkSemantics, validate, validateAccessSchedule, validateMachineIdentity } from "./validation.ts";
 
 const examplesDir = fileURLToPath(new URL("../../../examples/", import.meta.url));
@@ -190,21 +190,8 @@ describe("resolved defaults", () => {
     expect(keySizeOf(key)).toBe(bits);
   });
 
-  it("should name the Secret <name>-identity unless secretName says otherwise", () => {
-    expect(secretNameOf({ metadata: { name: "checkout" }, spec: {} })).toBe("checkout-identity");
-    expect(secretNameOf({ metadata: { name: "checkout" }, spec: { secretName: "tls" } })).toBe("tls");
-  });
-
   it("should renew a third of ttl before expiry unless renewBefore says otherwise", () => {
     expect(renewBeforeMsOf({ ttl: "1h" })).toBe(20 * 60_000);
     expect(renewBeforeMsOf({ ttl: "1h", renewBefore: "5m" })).toBe(5 * 60_000);
-  });
-
-  it("should derive the SPIFFE ID from trust domain, namespace and name unless spiffeID is set", () => {
-    const identity = { metadata: { name: "payments-api", namespace: "shop" }, spec: {} };
-    expect(spiffeIDOf(identity, "cluster.local")).toBe("spiffe://cluster.local/ns/shop/id/payments-api");
-    expect(spiffeIDOf({ ...identity, spec: { spiffeID: "spiffe://x/y" } }, "cluster.local")).toBe(
-      "spiffe://x/y",
-    );
   });
 });

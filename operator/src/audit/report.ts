@@ -1,5 +1,5 @@
 import type { AccessPolicyStatus, Condition } from "../api/index.ts";
-import { IDENTITY_LABEL } from "../api/index.ts";
+import { IDENTITY_LABEL, spiffeIDOf } from "../api/index.ts";
 import { type AccessPolicySpecInput, accessPolicyDecision } from "../policy/index.ts";
 import { type AccessScheduleSpecInput, scheduleState } from "../schedule/index.ts";
 import { compareStrings, relativeExpiry } from "./time.ts";
@@ -257,8 +257,7 @@ export function buildAuditReport(input: AuditInput): AuditReport {
         name,
         spiffeID:
           identity.status?.spiffeID ??
-          identity.spec?.spiffeID ??
-          `spiffe://${input.trustDomain}/ns/${namespace}/id/${name}`,
+          spiffeIDOf({ metadata: { name, namespace }, spec: identity.spec }, input.trustDomain),
         ready,
         readyReason: reason,
         suspended: identity.spec?.suspend === true,

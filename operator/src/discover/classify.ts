@@ -2,8 +2,8 @@ import type { V1Container, V1EphemeralContainer, V1Pod, V1Secret } from "@kubern
 import { stringify } from "yaml";
 import { type IdentitySecretOwner, identityOfSecret } from "../api/identity-secret.ts";
 import { API_VERSION, MACHINE_IDENTITY_KIND } from "../api/index.ts";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "../api/names.ts";
 import { compareStrings, daysUntil, relativeExpiry } from "../audit/time.ts";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "../policy/index.ts";
 import { type CredentialFacts, credentialsIn } from "./credentials.ts";
 
 export const RISKS = ["low", "medium", "high"] as const;

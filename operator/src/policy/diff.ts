@@ -6,7 +6,8 @@ import type {
   V1NetworkPolicyPort,
   V1NetworkPolicySpec,
 } from "@kubernetes/client-node";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SIGNET_LABEL_KEYS } from "./names.ts";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "../api/names.ts";
+import { SIGNET_LABEL_KEYS } from "./names.ts";
 import { compareObjects, keyOf } from "./networkpolicies.ts";
 
 export interface NetworkPolicyDiff {

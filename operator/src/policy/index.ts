@@ -3,14 +3,9 @@ export {
   allowNetworkPolicyName,
   boundedName,
   denyNetworkPolicyName,
-  IDENTITY_LABEL,
   labelValue,
-  MANAGED_BY_LABEL,
-  MANAGED_BY_VALUE,
   NAMESPACE_NAME_LABEL,
-  POLICY_LABEL,
   SIGNET_LABEL_KEYS,
-  TARGET_LABEL,
 } from "./names.ts";
 export {
   type AccessPolicyDecision,

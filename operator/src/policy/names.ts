@@ -1,13 +1,6 @@
 import { createHash } from "node:crypto";
+import { MANAGED_BY_LABEL, POLICY_LABEL, TARGET_LABEL } from "../api/names.ts";
 
-/** The pod label that Signet's admission path sets and that every NetworkPolicy selects on. */
-export const IDENTITY_LABEL = "signet.dev/identity";
-export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
-export const MANAGED_BY_VALUE = "signet";
-/** On allow NetworkPolicies: the AccessPolicy that produced it. */
-export const POLICY_LABEL = "signet.dev/policy";
-/** On every Signet NetworkPolicy: the target identity whose pods it selects. */
-export const TARGET_LABEL = "signet.dev/target";
 /** Set by the API server on every namespace; the only reliable way to select a namespace by name. */
 export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 

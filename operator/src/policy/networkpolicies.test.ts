@@ -2,16 +2,8 @@ import { dumpYaml, type V1NetworkPolicy } from "@kubernetes/client-node";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import {
-  allowNetworkPolicyName,
-  boundedName,
-  denyNetworkPolicyName,
-  IDENTITY_LABEL,
-  labelValue,
-  MANAGED_BY_LABEL,
-  POLICY_LABEL,
-  TARGET_LABEL,
-} from "./names.ts";
+import { IDENTITY_LABEL, MANAGED_BY_LABEL, POLICY_LABEL, TARGET_LABEL } from "../api/names.ts";
+import { allowNetworkPolicyName, boundedName, denyNetworkPolicyName, labelValue } from "./names.ts";
 import {
   type AccessPolicyInput,
   type AccessPolicySpecInput,

@@ -5,16 +5,13 @@ import type {
   V1NetworkPolicyPort,
 } from "@kubernetes/client-node";
 import {
-  allowNetworkPolicyName,
-  denyNetworkPolicyName,
   IDENTITY_LABEL,
-  labelValue,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
-  NAMESPACE_NAME_LABEL,
   POLICY_LABEL,
   TARGET_LABEL,
-} from "./names.ts";
+} from "../api/names.ts";
+import { allowNetworkPolicyName, denyNetworkPolicyName, labelValue, NAMESPACE_NAME_LABEL } from "./names.ts";
 
 // Inputs carry exactly the AccessPolicy field names, so the types inferred from the API schemas
 // fit them structurally. Optional fields are the ones the schemas default.

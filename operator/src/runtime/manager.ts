@@ -6,9 +6,10 @@ import {
   type AccessSchedule,
   IDENTITY_LABEL,
   type IssuancePolicy,
+  MANAGED_BY_SELECTOR,
   type MachineIdentity,
+  SERVING_CA_SECRET_NAME,
 } from "../api/index.ts";
-import { SERVING_CA_SECRET_NAME } from "../controllers/machineidentity/ownership.ts";
 import { ClaimIndex } from "../issuance/claim-index.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { LeaderElector } from "../kube/leader.ts";
@@ -58,8 +59,6 @@ export interface RunningOperator {
   readonly failure: Promise<Error>;
   stop(): Promise<void>;
 }
-
-const MANAGED_SELECTOR = "app.kubernetes.io/managed-by=signet";
 
 /**
  * The operator process: the caches (started once, shared by every unit), health and metrics, and
@@ -222,11 +221,11 @@ export function createCaches(kube: KubeClient, config: OperatorConfig, controlle
     schedules: informerFor<AccessSchedule>(kube, of(ACCESS_SCHEDULES), namespaces),
     policies: informerFor<AccessPolicy>(kube, of(ACCESS_POLICIES), namespaces),
     networkPolicies: informerFor<k8s.V1NetworkPolicy>(kube, of(NETWORK_POLICIES), namespaces, {
-      labelSelector: MANAGED_SELECTOR,
+      labelSelector: MANAGED_BY_SELECTOR,
     }),
     // The label is anyone's to set: of a Secret that is not an identity's own, only its marks are kept.
     secrets: informerFor<k8s.V1Secret>(kube, of(SECRETS), namespaces, {
-      labelSelector: MANAGED_SELECTOR,
+      labelSelector: MANAGED_BY_SELECTOR,
       metadataOnly: !controllers,
       transform: identitySecretsOnly((namespace, name) => identities.get(namespace, name)),
     }),

@@ -1,6 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
-import { IDENTITY_SECRET_LABEL, type IdentitySecretOwner, identityOfSecret } from "../api/identity-secret.ts";
-import { MANAGED_BY_LABEL } from "../policy/names.ts";
+import { type IdentitySecretOwner, identityOfSecret } from "../api/identity-secret.ts";
+import { IDENTITY_SECRET_LABEL, MANAGED_BY_LABEL } from "../api/names.ts";
 
 /** The labels Signet reads on a Secret it does not own: enough to tell whose it claims to be. */
 const KEPT_LABELS = [MANAGED_BY_LABEL, IDENTITY_SECRET_LABEL] as const;

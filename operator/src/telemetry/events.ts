@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type * as k8s from "@kubernetes/client-node";
+import { GROUP } from "../api/constants.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { EVENTS, type ResourceClient, resourceClient, timeField } from "../kube/resources.ts";
 import type { Logger } from "./logger.ts";
@@ -99,7 +100,7 @@ export class EventRecorder implements EventSink {
       reason,
       message: message.slice(0, 1024),
       source: { component: this.#component },
-      reportingComponent: `signet.dev/${this.#component}`,
+      reportingComponent: `${GROUP}/${this.#component}`,
       reportingInstance: process.env.HOSTNAME ?? "local",
       firstTimestamp: time,
       lastTimestamp: time,

@@ -3,6 +3,7 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { createTestCa, issueServingCert, type PemPair, type TestCa } from "../../../e2e/harness/certs.ts";
+import { IDENTITY_ANNOTATION, INJECT_LABEL, INJECT_LABEL_VALUE } from "../../../operator/src/api/names.ts";
 import type { MachineIdentityLike } from "../identity.ts";
 import { startWebhookServer, type WebhookServer, type WebhookServerOptions } from "../server.ts";
 
@@ -141,8 +142,8 @@ export function optedInPod(
     kind: "Pod",
     metadata: {
       generateName: "payments-",
-      labels: { "signet.dev/inject": "true" },
-      annotations: { "signet.dev/identity": identity },
+      labels: { [INJECT_LABEL]: INJECT_LABEL_VALUE },
+      annotations: { [IDENTITY_ANNOTATION]: identity },
     },
     spec: { serviceAccountName, containers: [{ name: "app", image: "pause" }] },
   };

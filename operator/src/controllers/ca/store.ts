@@ -1,5 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import type * as k8s from "@kubernetes/client-node";
+import { CA_SECRET_ANNOTATIONS, COMPONENT_LABEL, MANAGED_BY } from "../../api/names.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { type ResourceClient, resourceClient, SECRETS } from "../../kube/resources.ts";
 import {
@@ -12,14 +13,6 @@ import {
 } from "../../pki/index.ts";
 import { isApiStatus } from "../shared/cache.ts";
 import { decodeSecretData, encodeSecretData } from "../shared/secret-data.ts";
-
-/** Labels on every Secret Signet writes; the operator caches only Secrets that carry them. */
-export const MANAGED_BY = { "app.kubernetes.io/managed-by": "signet" } as const;
-
-const ANNOTATION = {
-  currentSince: "signet.dev/current-since",
-  nextPreparedAt: "signet.dev/next-prepared-at",
-} as const;
 
 const DAY_MS = 86_400_000;
 
@@ -144,8 +137,8 @@ export class CaStore {
       metadata: {
         name: this.#o.secretName,
         namespace: this.#o.namespace,
-        labels: { ...MANAGED_BY, "signet.dev/component": CA_COMPONENT[this.#o.purpose] },
-        annotations: { [ANNOTATION.currentSince]: this.#o.now().toISOString() },
+        labels: { ...MANAGED_BY, [COMPONENT_LABEL]: CA_COMPONENT[this.#o.purpose] },
+        annotations: { [CA_SECRET_ANNOTATIONS.currentSince]: this.#o.now().toISOString() },
         ...(this.#o.ownerReferences ? { ownerReferences: this.#o.ownerReferences } : {}),
       },
       type: "kubernetes.io/tls",
@@ -178,8 +171,8 @@ export class CaStore {
       data["next.crt"] && data["next.key"] ? loadCa(data["next.crt"], data["next.key"], { now }) : undefined;
     const previousPem = data["previous.crt"];
     const previous = previousPem ? lifetimeOf(previousPem) : undefined;
-    const since = annotations[ANNOTATION.currentSince];
-    const preparedAt = annotations[ANNOTATION.nextPreparedAt];
+    const since = annotations[CA_SECRET_ANNOTATIONS.currentSince];
+    const preparedAt = annotations[CA_SECRET_ANNOTATIONS.nextPreparedAt];
     const plan: CaRotationPlan = caRotationPlan({
       current,
       currentSince: since ? new Date(since) : undefined,
@@ -204,7 +197,7 @@ export class CaStore {
       const root = await this.#newRoot();
       out["next.crt"] = root.certPem;
       out["next.key"] = root.keyPem;
-      outAnnotations[ANNOTATION.nextPreparedAt] = now.toISOString();
+      outAnnotations[CA_SECRET_ANNOTATIONS.nextPreparedAt] = now.toISOString();
     }
     if (plan.switchToNext && next) {
       out["previous.crt"] = current.rootPem;
@@ -212,8 +205,8 @@ export class CaStore {
       out["tls.key"] = data["next.key"] ?? "";
       delete out["next.crt"];
       delete out["next.key"];
-      delete outAnnotations[ANNOTATION.nextPreparedAt];
-      outAnnotations[ANNOTATION.currentSince] = now.toISOString();
+      delete outAnnotations[CA_SECRET_ANNOTATIONS.nextPreparedAt];
+      outAnnotations[CA_SECRET_ANNOTATIONS.currentSince] = now.toISOString();
     }
     out["ca.crt"] = trustBundle([out["previous.crt"], out["tls.crt"], out["next.crt"]]);
     return {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { MachineIdentity } from "../../api/index.ts";
-import { ANNOTATIONS, contentHash, desiredIdentity, tamperedWith } from "./desired.ts";
+import { IDENTITY_SECRET_ANNOTATIONS, type MachineIdentity } from "../../api/index.ts";
+import { contentHash, desiredIdentity, tamperedWith } from "./desired.ts";
 
 const policy = { trustDomain: "cluster.local", minTtlMs: 300_000, maxTtlMs: 86_400_000 };
 
@@ -67,7 +67,10 @@ describe("desiredIdentity", () => {
 
 describe("tamperedWith", () => {
   const data = { "tls.crt": "Y3J0", "tls.key": "a2V5", "ca.crt": "Y2E=" };
-  const written = { metadata: { annotations: { [ANNOTATIONS.contentHash]: contentHash(data) } }, data };
+  const written = {
+    metadata: { annotations: { [IDENTITY_SECRET_ANNOTATIONS.contentHash]: contentHash(data) } },
+    data,
+  };
 
   it.each([
     ["should find nothing in the Secret as Signet wrote it", written, undefined],

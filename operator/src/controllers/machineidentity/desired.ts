@@ -1,9 +1,18 @@
 import { createHash } from "node:crypto";
 import type * as k8s from "@kubernetes/client-node";
 import type { MachineIdentity } from "../../api/index.ts";
-import { checkSemantics, formatProblems, parseDuration } from "../../api/index.ts";
+import {
+  API_VERSION,
+  checkSemantics,
+  formatProblems,
+  IDENTITY_SECRET_ANNOTATIONS,
+  IDENTITY_SECRET_LABEL,
+  MANAGED_BY,
+  parseDuration,
+  secretNameOf,
+  spiffeIDOf,
+} from "../../api/index.ts";
 import type { DesiredSvid, MintedSvid } from "../../pki/index.ts";
-import { MANAGED_BY } from "../ca/store.ts";
 import { encodeSecretData } from "../shared/secret-data.ts";
 
 /** Operator-wide settings that shape every identity. */
@@ -14,30 +23,14 @@ export interface IdentityPolicy {
   maxTtlMs: number;
 }
 
-export const IDENTITY_LABEL = "signet.dev/machineidentity";
-export const ANNOTATIONS = {
-  spiffeId: "signet.dev/spiffe-id",
-  serial: "signet.dev/serial-number",
-  notAfter: "signet.dev/not-after",
-  contentHash: "signet.dev/content-hash",
-} as const;
-
 export type DesiredIdentity =
   | { ok: true; secretName: string; svid: DesiredSvid & { renewBeforeMs: number } }
   | { ok: false; reason: "InvalidSpec"; message: string };
-
-export function defaultSpiffeId(trustDomain: string, namespace: string, name: string): string {
-  return `spiffe://${trustDomain}/ns/${namespace}/id/${name}`;
-}
 
 /** The object's uid; ObjectMeta passes it through untyped. */
 export function uidOf(obj: { metadata?: Record<string, unknown> | undefined }): string {
   const uid = obj.metadata?.uid;
   return typeof uid === "string" ? uid : "";
-}
-
-export function secretNameOf(mi: MachineIdentity): string {
-  return mi.spec.secretName ?? `${mi.metadata?.name}-identity`;
 }
 
 /**
@@ -76,7 +69,7 @@ export function desiredIdentity(mi: MachineIdentity, policy: IdentityPolicy): De
       message: `${where}: spec.renewBefore ${mi.spec.renewBefore} must be shorter than spec.ttl ${mi.spec.ttl}`,
     };
   }
-  const spiffeId = mi.spec.spiffeID ?? defaultSpiffeId(policy.trustDomain, namespace, name);
+  const spiffeId = spiffeIDOf(mi, policy.trustDomain);
   const trustDomain = new URL(spiffeId).host;
   if (trustDomain !== policy.trustDomain) {
     return {
@@ -120,9 +113,9 @@ export function identitySecret(
 ): k8s.V1Secret {
   const data = encodeSecretData({ "tls.crt": svid.chainPem, "tls.key": svid.keyPem, "ca.crt": bundlePem });
   return signetFields(mi, secretName, "kubernetes.io/tls", data, {
-    [ANNOTATIONS.spiffeId]: svid.spiffeId,
-    [ANNOTATIONS.serial]: svid.serialNumber,
-    [ANNOTATIONS.notAfter]: svid.notAfter.toISOString(),
+    [IDENTITY_SECRET_ANNOTATIONS.spiffeId]: svid.spiffeId,
+    [IDENTITY_SECRET_ANNOTATIONS.serial]: svid.serialNumber,
+    [IDENTITY_SECRET_ANNOTATIONS.notAfter]: svid.notAfter.toISOString(),
   });
 }
 
@@ -137,7 +130,11 @@ export function withBundle(mi: MachineIdentity, secret: k8s.V1Secret, bundlePem:
     if (value !== undefined) data[file] = value;
   }
   const annotations: Record<string, string> = {};
-  for (const key of [ANNOTATIONS.spiffeId, ANNOTATIONS.serial, ANNOTATIONS.notAfter]) {
+  for (const key of [
+    IDENTITY_SECRET_ANNOTATIONS.spiffeId,
+    IDENTITY_SECRET_ANNOTATIONS.serial,
+    IDENTITY_SECRET_ANNOTATIONS.notAfter,
+  ]) {
     const value = secret.metadata?.annotations?.[key];
     if (value !== undefined) annotations[key] = value;
   }
@@ -164,11 +161,11 @@ function signetFields(
     metadata: {
       name: secretName,
       namespace: mi.metadata?.namespace ?? "",
-      labels: { ...MANAGED_BY, [IDENTITY_LABEL]: name },
-      annotations: { ...annotations, [ANNOTATIONS.contentHash]: contentHash(data) },
+      labels: { ...MANAGED_BY, [IDENTITY_SECRET_LABEL]: name },
+      annotations: { ...annotations, [IDENTITY_SECRET_ANNOTATIONS.contentHash]: contentHash(data) },
       ownerReferences: [
         {
-          apiVersion: mi.apiVersion ?? "signet.dev/v1alpha1",
+          apiVersion: mi.apiVersion ?? API_VERSION,
           kind: "MachineIdentity",
           name,
           uid: uidOf(mi),
@@ -196,7 +193,7 @@ export function contentHash(data: Record<string, string> | undefined): string {
  * that carries this identity's owner marks (ownership.ts): anything else is never repaired.
  */
 export function tamperedWith(secret: k8s.V1Secret): string | undefined {
-  const recorded = secret.metadata?.annotations?.[ANNOTATIONS.contentHash];
+  const recorded = secret.metadata?.annotations?.[IDENTITY_SECRET_ANNOTATIONS.contentHash];
   if (!recorded) return "its content-hash annotation was removed";
   if (recorded !== contentHash(secret.data)) return "its data was changed after Signet wrote it";
   return undefined;

@@ -1,7 +1,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import type { MachineIdentity } from "../../api/index.ts";
-import { NOT_CREATED_BY_SIGNET, ownedBy, SERVING_CA_SECRET_NAME, secretClaim } from "./ownership.ts";
+import { type MachineIdentity, SERVING_CA_SECRET_NAME } from "../../api/index.ts";
+import { NOT_CREATED_BY_SIGNET, ownedBy, secretClaim } from "./ownership.ts";
 
 const reserved = {
   namespace: "signet-system",

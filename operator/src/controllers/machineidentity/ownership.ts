@@ -1,9 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
-import type { MachineIdentity } from "../../api/index.ts";
-import { IDENTITY_LABEL, secretNameOf, uidOf } from "./desired.ts";
-
-/** The Secret of the CA that signs only Signet's own serving certificates, in the operator's namespace. */
-export const SERVING_CA_SECRET_NAME = "signet-serving-ca";
+import { IDENTITY_SECRET_LABEL, type MachineIdentity, secretNameOf } from "../../api/index.ts";
+import { uidOf } from "./desired.ts";
 
 export const ClaimReason = {
   SecretConflict: "SecretConflict",
@@ -80,7 +77,7 @@ export function secretClaim(input: SecretClaimInput): SecretClaim {
         ok: false,
         reason: ClaimReason.SecretConflict,
         holder,
-        message: `${who}: ${what} is marked for a MachineIdentity of the same name but not for this one (uid ${uidOf(identity) || "unknown"}): its label ${IDENTITY_LABEL} is ${marks.label ?? "absent"} and its controller owner reference has uid ${marks.controller?.uid ?? "absent"}; Signet does not write or delete it; delete the Secret or choose another spec.secretName`,
+        message: `${who}: ${what} is marked for a MachineIdentity of the same name but not for this one (uid ${uidOf(identity) || "unknown"}): its label ${IDENTITY_SECRET_LABEL} is ${marks.label ?? "absent"} and its controller owner reference has uid ${marks.controller?.uid ?? "absent"}; Signet does not write or delete it; delete the Secret or choose another spec.secretName`,
       };
     }
     return {
@@ -120,7 +117,7 @@ export function ownedBy(secret: k8s.V1Secret, identity: MachineIdentity): boolea
 
 function marksOf(secret: k8s.V1Secret) {
   return {
-    label: secret.metadata?.labels?.[IDENTITY_LABEL],
+    label: secret.metadata?.labels?.[IDENTITY_SECRET_LABEL],
     controller: secret.metadata?.ownerReferences?.find(
       (o) => o.controller === true && o.kind === "MachineIdentity",
     ),

@@ -2,7 +2,7 @@ import { X509Certificate } from "node:crypto";
 import type * as k8s from "@kubernetes/client-node";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { MachineIdentity } from "../../api/index.ts";
+import { IDENTITY_SECRET_ANNOTATIONS, type MachineIdentity } from "../../api/index.ts";
 import { OBSERVE_TIMEOUT_MS, OwnWrites } from "../../kube/own-writes.ts";
 import { splitPemCertificates } from "../../pki/certificate.ts";
 import { chainProblem, type RootCaMaterial, trustBundle } from "../../pki/index.ts";
@@ -11,7 +11,7 @@ import { createLogger } from "../../telemetry/logger.ts";
 import { SignetMetrics } from "../../telemetry/metrics.ts";
 import type { CaState } from "../ca/store.ts";
 import { decodeSecretData } from "../shared/secret-data.ts";
-import { ANNOTATIONS, tamperedWith } from "./desired.ts";
+import { tamperedWith } from "./desired.ts";
 import { RekeyLimiter } from "./pacing.ts";
 import { type MachineIdentityApi, MachineIdentityReconciler, Reason } from "./reconciler.ts";
 
@@ -625,7 +625,9 @@ describe("MachineIdentityReconciler writing the Secret by server-side apply", ()
       "app.kubernetes.io/managed-by": "signet",
       "signet.dev/machineidentity": "api",
     });
-    expect(Object.keys(body?.metadata?.annotations ?? {}).sort()).toEqual(Object.values(ANNOTATIONS).sort());
+    expect(Object.keys(body?.metadata?.annotations ?? {}).sort()).toEqual(
+      Object.values(IDENTITY_SECRET_ANNOTATIONS).sort(),
+    );
     expect(body?.metadata?.ownerReferences).toEqual([
       {
         apiVersion: "signet.dev/v1alpha1",
@@ -658,8 +660,8 @@ describe("MachineIdentityReconciler writing the Secret by server-side apply", ()
     expect(h.calls).toEqual(["create", "apply"]);
     expectSignetFieldsOnly(h.applied.at(-1), before);
     const after = h.secrets.get("api-identity") as k8s.V1Secret;
-    expect(after.metadata?.annotations?.[ANNOTATIONS.serial]).not.toBe(
-      before.metadata?.annotations?.[ANNOTATIONS.serial],
+    expect(after.metadata?.annotations?.[IDENTITY_SECRET_ANNOTATIONS.serial]).not.toBe(
+      before.metadata?.annotations?.[IDENTITY_SECRET_ANNOTATIONS.serial],
     );
     expect(tamperedWith(after)).toBeUndefined();
     expect(foreignOf(after)).toEqual({ label: "payments", annotation: "daily" });
@@ -678,8 +680,8 @@ describe("MachineIdentityReconciler writing the Secret by server-side apply", ()
     const after = h.secrets.get("api-identity") as k8s.V1Secret;
     expect(filesOf(after)["ca.crt"]).toBe(h.ca.state.bundlePem);
     expect(filesOf(after)["tls.key"]).toBe(filesOf(before)["tls.key"]);
-    expect(after.metadata?.annotations?.[ANNOTATIONS.serial]).toBe(
-      before.metadata?.annotations?.[ANNOTATIONS.serial],
+    expect(after.metadata?.annotations?.[IDENTITY_SECRET_ANNOTATIONS.serial]).toBe(
+      before.metadata?.annotations?.[IDENTITY_SECRET_ANNOTATIONS.serial],
     );
     expect(tamperedWith(after)).toBeUndefined();
     expect(foreignOf(after)).toEqual({ label: "payments", annotation: "daily" });

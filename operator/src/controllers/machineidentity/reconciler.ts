@@ -3,8 +3,10 @@ import type { AccessSchedule, IssuancePolicy } from "../../api/index.ts";
 import {
   API_VERSION,
   formatProblems,
+  IDENTITY_LABEL,
   type MachineIdentity,
   type MachineIdentityStatus,
+  secretNameOf,
   spiffeIDOf,
 } from "../../api/index.ts";
 import type { Claimants } from "../../issuance/claim-index.ts";
@@ -27,7 +29,6 @@ import {
   desiredIdentity,
   type IdentityPolicy,
   identitySecret,
-  secretNameOf,
   tamperedWith,
   uidOf,
   withBundle,
@@ -37,8 +38,6 @@ import { DEFAULT_ISSUER_SPREAD_MS, issuerMoveAt, onlyIssuerMoved, RekeyLimiter }
 import { type Credential, type IdentityState, Reason, statusFor } from "./status.ts";
 
 export { Reason };
-
-export const IDENTITY_POD_LABEL = "signet.dev/identity";
 
 /**
  * The API calls of the MachineIdentity controller: its Secrets (created, then server-side applied
@@ -163,7 +162,7 @@ export class MachineIdentityReconciler {
     const now = this.#d.now();
     const consumers = this.#d.pods
       .list(namespace)
-      .filter((p) => p.metadata?.labels?.[IDENTITY_POD_LABEL] === name).length;
+      .filter((p) => p.metadata?.labels?.[IDENTITY_LABEL] === name).length;
     const outcome = await this.#converge(mi, key, namespace, name, now);
     // The one status write of the reconcile, from what it found and did.
     if (outcome.state) {

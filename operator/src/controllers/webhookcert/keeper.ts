@@ -1,4 +1,5 @@
 import type * as k8s from "@kubernetes/client-node";
+import { COMPONENT_LABEL, MANAGED_BY } from "../../api/names.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import {
   MUTATING_WEBHOOKS,
@@ -16,7 +17,7 @@ import {
   mintServingCertificate,
 } from "../../pki/index.ts";
 import type { Logger } from "../../telemetry/logger.ts";
-import { type CaState, MANAGED_BY } from "../ca/store.ts";
+import type { CaState } from "../ca/store.ts";
 import { isApiStatus } from "../shared/cache.ts";
 import { decodeSecretData, encodeSecretData, toBase64 } from "../shared/secret-data.ts";
 
@@ -92,7 +93,7 @@ export class WebhookCertKeeper {
         metadata: {
           name: secretName,
           namespace,
-          labels: { ...MANAGED_BY, "signet.dev/component": WEBHOOK_TLS_COMPONENT },
+          labels: { ...MANAGED_BY, [COMPONENT_LABEL]: WEBHOOK_TLS_COMPONENT },
           ...(this.#o.ownerReferences ? { ownerReferences: this.#o.ownerReferences } : {}),
           ...(existing?.metadata?.resourceVersion
             ? { resourceVersion: existing.metadata.resourceVersion }

@@ -1,6 +1,10 @@
 import type * as k8s from "@kubernetes/client-node";
-import { type AccessSchedule, IDENTITY_LABEL, type MachineIdentity } from "../../api/index.ts";
-import { IDENTITY_LABEL as SECRET_IDENTITY_LABEL } from "../../controllers/machineidentity/desired.ts";
+import {
+  type AccessSchedule,
+  IDENTITY_LABEL,
+  IDENTITY_SECRET_LABEL,
+  type MachineIdentity,
+} from "../../api/index.ts";
 import { RekeyLimiter } from "../../controllers/machineidentity/pacing.ts";
 import {
   MachineIdentityReconciler,
@@ -68,7 +72,7 @@ export function identitiesUnit(ctx: OperatorContext, ca: CaHolder): Runnable {
         if (!ownWrites.isOwn("MachineIdentity", mi)) queue.add(keyOf(mi));
       };
       const onSecret = (s: k8s.V1Secret) => {
-        const owner = s.metadata?.labels?.[SECRET_IDENTITY_LABEL];
+        const owner = s.metadata?.labels?.[IDENTITY_SECRET_LABEL];
         if (owner && !ownWrites.isOwn("Secret", s)) queue.add(`${s.metadata?.namespace}/${owner}`);
       };
       const onPod = (p: PartialObjectMetadata) => {

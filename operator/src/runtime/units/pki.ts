@@ -1,6 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
+import { SERVING_CA_SECRET_NAME } from "../../api/names.ts";
 import { type CaState, CaStore } from "../../controllers/ca/store.ts";
-import { SERVING_CA_SECRET_NAME } from "../../controllers/machineidentity/ownership.ts";
 import { SERVING_TTL_MS, WebhookCertKeeper } from "../../controllers/webhookcert/keeper.ts";
 import { type ReconcileResult, runWorkers, WorkQueue } from "../../kube/queue.ts";
 import { informerFor, logWatchErrors, type MultiInformer } from "../informers.ts";
