@@ -14,6 +14,7 @@ export default defineConfig({
           include: [
             "operator/**/*.test.ts",
             "webhooks/**/*.test.ts",
+            "testing/**/*.test.ts",
             "e2e/harness/**/*.test.ts",
             "e2e/support/**/!(*.e2e).test.ts",
             "e2e/node/**/!(*.node).test.ts", // *.node.test.ts need a real node

@@ -11,12 +11,29 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build, isTestOnly, pruneTests, rewriteImports } from "./build.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
+
+/** The .ts files under `dir`, relative to the repository. */
+function tsFiles(dir: string): string[] {
+  return readdirSync(join(root, dir)).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(join(root, path)).isDirectory()) return tsFiles(path);
+    return path.endsWith(".ts") ? [path] : [];
+  });
+}
+
+/** What a file imports by relative path, as paths relative to the repository. */
+function relativeImports(path: string): string[] {
+  const text = readFileSync(join(root, path), "utf8");
+  return [...text.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g)].map((m) =>
+    relative(root, resolve(root, dirname(path), m[1] ?? "")),
+  );
+}
 
 describe("rewriteImports", () => {
   it.each([
@@ -46,10 +63,30 @@ describe("isTestOnly", () => {
     ["operator/src/discover/test-fixtures.ts", true],
     ["webhooks/src/testing/fixture.ts", true],
     ["operator/src/kube/fake-clock.ts", true],
+    ["testing/pki.ts", true],
     ["operator/src/kube/client.ts", false],
     ["operator/src/cli/main.ts", false],
   ])("should say %s is test-only: %s", (path, expected) => {
     expect(isTestOnly(path)).toBe(expected);
+  });
+});
+
+describe("import direction", () => {
+  const underTest = (target: string) =>
+    isTestOnly(target) || target.startsWith("e2e/") || target.startsWith("testing/");
+
+  it("should keep test support and e2e out of what product code imports", () => {
+    const product = [...tsFiles("operator"), ...tsFiles("webhooks")].filter((p) => !isTestOnly(p));
+    expect(product.length).toBeGreaterThan(50);
+    const imports = product.flatMap((p) => relativeImports(p).map((target) => `${p} -> ${target}`));
+    expect(imports.filter((edge) => underTest(edge.split(" -> ")[1] ?? ""))).toEqual([]);
+  });
+
+  it("should let nothing under operator/ or webhooks/ import from e2e/; tests take support from testing/", () => {
+    const all = [...tsFiles("operator"), ...tsFiles("webhooks")];
+    const imports = all.flatMap((p) => relativeImports(p).map((target) => `${p} -> ${target}`));
+    expect(imports.length).toBeGreaterThan(500);
+    expect(imports.filter((edge) => edge.includes(" -> e2e/"))).toEqual([]);
   });
 });
 

@@ -5,7 +5,7 @@ import { cpus } from "node:os";
 import { createRootCa } from "../../operator/src/pki/ca.ts";
 import type { PrivateKeySpec } from "../../operator/src/pki/keys.ts";
 import { type MintSvidInput, mintSvid } from "../../operator/src/pki/mint.ts";
-import { mintSvidReference } from "../../operator/src/pki/reference.ts";
+import { mintSvidReference } from "../../testing/pki-reference.ts";
 
 const now = new Date();
 const { ca } = await createRootCa({

@@ -13,9 +13,14 @@ import {
   VERSION,
 } from "../../operator/src/api/constants.ts";
 import { validate } from "../../operator/src/api/validation.ts";
+import {
+  INVALID_CASES,
+  type Manifest,
+  machineIdentity,
+  VALID_EDGE_CASES,
+} from "../../testing/invalid-manifests.ts";
 import { createNamespace, kubeConfig } from "../support/cluster.ts";
 import { committedCrds, installCrds } from "../support/crds.ts";
-import { INVALID_CASES, type Manifest, machineIdentity, VALID_EDGE_CASES } from "./invalid-manifests.ts";
 
 const examplesDir = fileURLToPath(new URL("../../examples/", import.meta.url));
 

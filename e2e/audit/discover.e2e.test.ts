@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DiscoverReport, Risk } from "../../operator/src/discover/classify.ts";
-import { DAY_MS, jwt, selfSignedCertificate } from "../../operator/src/discover/test-fixtures.ts";
+import { DAY_MS, jwt, selfSignedCertificate } from "../../testing/discover-fixtures.ts";
 import { createIdentity, waitReady } from "../identity/support.ts";
 import { createNamespace, kubeConfig, kubeconfigPath } from "../support/cluster.ts";
 import { installCrds } from "../support/crds.ts";

@@ -2,14 +2,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { controlPlaneBinaries } from "./binaries.ts";
 import {
   createTestCa,
   generateSigningKeyPem,
   issueClientCert,
   issueServingCert,
   type TestCa,
-} from "./certs.ts";
+} from "../../testing/certs.ts";
+import { controlPlaneBinaries } from "./binaries.ts";
 import { renderKubeconfig } from "./kubeconfig.ts";
 import { freePort } from "./ports.ts";
 import { childNamed, type Supervised, startSupervised } from "./supervised.ts";

@@ -22,8 +22,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { stringify } from "yaml";
+import { issueServingCert } from "../../testing/certs.ts";
 import { controlPlaneBinaries } from "./binaries.ts";
-import { issueServingCert } from "./certs.ts";
 import { type ControlPlane, KUBELET_CLIENT_USER, startControlPlane } from "./controlplane.ts";
 import { childrenOf, type Supervised, startSupervised } from "./supervised.ts";
 

@@ -5,7 +5,7 @@ import * as k8s from "@kubernetes/client-node";
 import { inject } from "vitest";
 import { KubeClient } from "../../operator/src/kube/client.ts";
 import { loadConnection } from "../../operator/src/kube/kubeconfig.ts";
-import { issueClientCert, loadTestCa } from "../harness/certs.ts";
+import { issueClientCert, loadTestCa } from "../../testing/certs.ts";
 import { renderKubeconfig } from "../harness/kubeconfig.ts";
 
 export function kubeConfig(): k8s.KubeConfig {

@@ -254,7 +254,7 @@ build_base() {
 # Exactly what .dockerignore lets into the build context.
 context_files() {
   (cd "$repo" && { find operator/src webhooks/src -type f ! -name '*.test.ts' ! -name 'test-support.ts' \
-    ! -path 'webhooks/src/testing/*' -print; echo scripts/build.ts; } | LC_ALL=C sort)
+    ! -name 'test-fixtures.ts' ! -name 'fake-*.ts' ! -path '*/testing/*' -print; echo scripts/build.ts; } | LC_ALL=C sort)
 }
 
 # The machine's npm configuration for `npm ci` in the deps stage, as a build secret: the registry,

@@ -1,7 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { connect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { issueServingCert } from "../../e2e/harness/certs.ts";
+import { issueServingCert } from "../../testing/certs.ts";
 import type { JsonPatchOperation } from "./decide.ts";
 import { type Fixture, loopbackCertificates, optedInPod, review, startFixture } from "./testing/fixture.ts";
 

@@ -7,7 +7,7 @@ import {
   INVALID_CASES,
   machineIdentity,
   VALID_EDGE_CASES,
-} from "../../../e2e/api/invalid-manifests.ts";
+} from "../../../testing/invalid-manifests.ts";
 import { API_VERSION, KINDS, type SignetKind } from "./constants.ts";
 import { formatProblems } from "./fields.ts";
 import { keySizeOf, renewBeforeMsOf } from "./machine-identity.ts";

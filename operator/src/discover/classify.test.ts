@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import type { V1Secret } from "@kubernetes/client-node";
 import { beforeAll, describe, expect, it } from "vitest";
+import { DAY_MS, jwt, pod, secret, selfSignedCertificate } from "../../../testing/discover-fixtures.ts";
 import {
   buildDiscoverReport,
   type DiscoverReport,
@@ -13,7 +14,6 @@ import {
   signetOwners,
 } from "./classify.ts";
 import { renderDiscoverReport } from "./render.ts";
-import { DAY_MS, jwt, pod, secret, selfSignedCertificate } from "./test-fixtures.ts";
 
 const now = new Date("2026-03-02T12:00:00Z");
 const NS = "legacy";

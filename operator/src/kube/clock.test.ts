@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { FakeClock } from "../../../testing/fake-clock.ts";
 import { clampedTimeout, MAX_TIMEOUT_MS, systemClock, type TimerSource, unref } from "./clock.ts";
-import { FakeClock } from "./fake-clock.ts";
 
 const DAY = 86_400_000;
 

@@ -1,7 +1,7 @@
 import type { KubernetesListObject, V1Secret } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import { FakeClock, settle } from "../../../testing/fake-clock.ts";
 import { ApiError, type WatchEvent } from "./client.ts";
-import { FakeClock, settle } from "./fake-clock.ts";
 import {
   createInformer,
   type InformerOptions,

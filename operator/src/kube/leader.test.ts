@@ -1,6 +1,6 @@
 import type { V1Lease, V1LeaseSpec } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { FakeClock, settle } from "./fake-clock.ts";
+import { FakeClock, settle } from "../../../testing/fake-clock.ts";
 import {
   LeaderElector,
   type LeaderElectorOptions,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { FakeClock, settle } from "../../../testing/fake-clock.ts";
 import { MAX_TIMEOUT_MS } from "./clock.ts";
-import { FakeClock, settle } from "./fake-clock.ts";
 import {
   type ReconcileOutcome,
   runWorkers,

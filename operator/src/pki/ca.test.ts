@@ -1,13 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { createRootCa, loadCa } from "./ca.ts";
-import {
-  basicConstraints,
-  keyIdentifierOf,
-  keyUsage,
-  parseCertificate,
-  subjectAltNames,
-  subjectKeyIdentifier,
-} from "./certificate.ts";
 import {
   ALGORITHMS,
   DAY,
@@ -17,7 +8,16 @@ import {
   NOW,
   rootCa,
   TRUST_DOMAIN,
-} from "./test-support.ts";
+} from "../../../testing/pki.ts";
+import { createRootCa, loadCa } from "./ca.ts";
+import {
+  basicConstraints,
+  keyIdentifierOf,
+  keyUsage,
+  parseCertificate,
+  subjectAltNames,
+  subjectKeyIdentifier,
+} from "./certificate.ts";
 import * as x509 from "./x509.ts";
 
 describe("createRootCa", () => {

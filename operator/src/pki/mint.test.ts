@@ -1,12 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { createRootCa } from "./ca.ts";
-import { readHeader } from "./der.ts";
-import { chainProblem } from "./inspect.ts";
-import { resolveKeyAlgorithm } from "./keys.ts";
-import { detachedTemplate, type MintSvidInput, mintSvid } from "./mint.ts";
-import { referenceSvidDer } from "./reference.ts";
 import {
   ALGORITHMS,
   DAY,
@@ -18,7 +12,13 @@ import {
   rootCa,
   SPIFFE_ID,
   TRUST_DOMAIN,
-} from "./test-support.ts";
+} from "../../../testing/pki.ts";
+import { referenceSvidDer } from "../../../testing/pki-reference.ts";
+import { createRootCa } from "./ca.ts";
+import { readHeader } from "./der.ts";
+import { chainProblem } from "./inspect.ts";
+import { resolveKeyAlgorithm } from "./keys.ts";
+import { detachedTemplate, type MintSvidInput, mintSvid } from "./mint.ts";
 import * as x509 from "./x509.ts";
 
 const tbsOf = (der: Buffer): Buffer => {

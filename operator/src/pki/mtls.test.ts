@@ -2,13 +2,13 @@ import { generateKeyPairSync } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import * as tls from "node:tls";
 import { describe, expect, it } from "vitest";
+import { DAY, HOUR, issueCertificate } from "../../../testing/pki.ts";
+import { referenceSvidDer } from "../../../testing/pki-reference.ts";
 import { type CertificateAuthority, createRootCa, loadCa } from "./ca.ts";
 import { toPem } from "./der.ts";
 import type { PrivateKeySpec } from "./keys.ts";
 import { type MintedSvid, mintSvid, svidValidity, type Usage } from "./mint.ts";
-import { referenceSvidDer } from "./reference.ts";
 import { trustBundle } from "./rotation.ts";
-import { DAY, HOUR, issueCertificate } from "./test-support.ts";
 
 // Real TLS 1.3 handshakes between node:tls peers that each hold an SVID minted here and
 // authorise the other by its SPIFFE ID, as a SPIFFE-aware workload does. Minting runs on the

@@ -4,12 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HOUR } from "../../../testing/pki.ts";
+import { referenceSvidDer } from "../../../testing/pki-reference.ts";
 import { type CertificateAuthority, createRootCa } from "./ca.ts";
 import { parseCertificate, subjectAltNames } from "./certificate.ts";
 import { toPem } from "./der.ts";
 import { mintSvid, svidValidity } from "./mint.ts";
-import { referenceSvidDer } from "./reference.ts";
-import { HOUR } from "./test-support.ts";
 import * as x509 from "./x509.ts";
 
 // OpenSSL checks validity against the real clock, so these certificates are minted on it.

@@ -1,9 +1,10 @@
 import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { HOUR, intermediateCa, MINUTE, NOW, rootCa, SPIFFE_ID } from "../../../testing/pki.ts";
+import { referenceSvidDer } from "../../../testing/pki-reference.ts";
 import { toPem } from "./der.ts";
 import { inspectSecretData, type SecretData } from "./inspect.ts";
 import { DEFAULT_BACKDATE_MS, type MintSvidInput, mintSvid, svidValidity, type Usage } from "./mint.ts";
-import { referenceSvidDer } from "./reference.ts";
 import {
   DEFAULT_RENEWAL_CHAIN,
   type DesiredSvid,
@@ -26,7 +27,6 @@ import {
   windowEndChanged,
 } from "./renewal.ts";
 import { trustBundle } from "./rotation.ts";
-import { HOUR, intermediateCa, MINUTE, NOW, rootCa, SPIFFE_ID } from "./test-support.ts";
 
 const at = (ms: number) => new Date(NOW.getTime() + ms);
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { DAY, HOUR, intermediateCa, rootCa } from "../../../testing/pki.ts";
 import { splitPemCertificates } from "./certificate.ts";
 import { type CaRotationInput, caRotationPlan, trustBundle } from "./rotation.ts";
-import { DAY, HOUR, intermediateCa, rootCa } from "./test-support.ts";
 
 describe("trustBundle", () => {
   it("should hold every distinct root once, in the same order whatever the input order", async () => {

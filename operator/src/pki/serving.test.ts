@@ -1,9 +1,9 @@
 import { X509Certificate } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { DAY, HOUR, NOW } from "../../../testing/pki.ts";
 import { createRootCa } from "./ca.ts";
 import { extendedKeyUsages, keyUsage, parseCertificate, subjectAltNames } from "./certificate.ts";
 import { canonicalIpAddresses, ipAddressesOf, mintServingCertificate } from "./serving.ts";
-import { DAY, HOUR, NOW } from "./test-support.ts";
 import * as x509 from "./x509.ts";
 
 const servingRoot = () => createRootCa({ commonName: "Signet serving CA", validity: 30 * DAY, now: NOW });

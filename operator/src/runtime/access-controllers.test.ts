@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { FakeClock, settle } from "../kube/fake-clock.ts";
+import { FakeClock, settle } from "../../../testing/fake-clock.ts";
 import { WorkQueue } from "../kube/queue.ts";
 import { accessSettled } from "./access-controllers.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FakeClock } from "../kube/fake-clock.ts";
+import { FakeClock } from "../../../testing/fake-clock.ts";
 import { WorkQueue } from "../kube/queue.ts";
 import { SignetMetrics } from "./metrics.ts";
 

@@ -2,8 +2,8 @@ import { Agent, request } from "node:https";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { createTestCa, issueServingCert, type PemPair, type TestCa } from "../../../e2e/harness/certs.ts";
 import { IDENTITY_ANNOTATION, INJECT_LABEL, INJECT_LABEL_VALUE } from "../../../operator/src/api/names.ts";
+import { createTestCa, issueServingCert, type PemPair, type TestCa } from "../../../testing/certs.ts";
 import type { MachineIdentityLike } from "../identity.ts";
 import { startWebhookServer, type WebhookServer, type WebhookServerOptions } from "../server.ts";
 

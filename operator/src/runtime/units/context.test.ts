@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FakeClock, settle } from "../../kube/fake-clock.ts";
+import { FakeClock, settle } from "../../../../testing/fake-clock.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { pause, retryUntil } from "./context.ts";
 

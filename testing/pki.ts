@@ -1,6 +1,12 @@
 import { createPrivateKey, webcrypto, X509Certificate } from "node:crypto";
 import { expect } from "vitest";
-import { type CertificateAuthority, caSigningKey, createRootCa, loadCa, type RootCaMaterial } from "./ca.ts";
+import {
+  type CertificateAuthority,
+  caSigningKey,
+  createRootCa,
+  loadCa,
+  type RootCaMaterial,
+} from "../operator/src/pki/ca.ts";
 import {
   authorityKeyIdentifier,
   basicConstraints,
@@ -11,11 +17,11 @@ import {
   subjectAltNames,
   subjectKeyIdentifier,
   subjectNameDer,
-} from "./certificate.ts";
-import { toPem } from "./der.ts";
-import { keyAlgorithmOf, type PrivateKeySpec, resolveKeyAlgorithm } from "./keys.ts";
-import type { MintedSvid } from "./mint.ts";
-import * as x509 from "./x509.ts";
+} from "../operator/src/pki/certificate.ts";
+import { toPem } from "../operator/src/pki/der.ts";
+import { keyAlgorithmOf, type PrivateKeySpec, resolveKeyAlgorithm } from "../operator/src/pki/keys.ts";
+import type { MintedSvid } from "../operator/src/pki/mint.ts";
+import * as x509 from "../operator/src/pki/x509.ts";
 
 // Shared fixtures for the pki unit tests: a fixed clock, CAs made once per algorithm, and the
 // SPIFFE X.509-SVID checks every minted certificate must pass.

@@ -1,7 +1,7 @@
 import { webcrypto } from "node:crypto";
-import { type CertificateAuthority, caSigningKey } from "./ca.ts";
-import { toPem } from "./der.ts";
-import type { KeyAlgorithm } from "./keys.ts";
+import { type CertificateAuthority, caSigningKey } from "../operator/src/pki/ca.ts";
+import { toPem } from "../operator/src/pki/der.ts";
+import type { KeyAlgorithm } from "../operator/src/pki/keys.ts";
 import {
   DEFAULT_BACKDATE_MS,
   type MintedSvid,
@@ -10,8 +10,8 @@ import {
   SVID_USAGES,
   svidValidity,
   type Usage,
-} from "./mint.ts";
-import * as x509 from "./x509.ts";
+} from "../operator/src/pki/mint.ts";
+import * as x509 from "../operator/src/pki/x509.ts";
 
 // The same SVID built the general way, through @peculiar/x509's object model and WebCrypto. It is
 // the yardstick for the DER template: tests compare the two field by field, and the benchmark

@@ -1,7 +1,7 @@
 // Manifests with one mistake each, and the field the mistake must be reported on. The API server
 // (e2e/api/validation.e2e.test.ts) and the zod schemas (operator/src/api/schemas.test.ts) must
 // both reject every one of them, naming that field.
-import { API_VERSION, type SignetKind } from "../../operator/src/api/constants.ts";
+import { API_VERSION, type SignetKind } from "../operator/src/api/constants.ts";
 
 export type Manifest = {
   apiVersion: string;

@@ -1,4 +1,4 @@
-import { type Clock, MAX_TIMEOUT_MS } from "./clock.ts";
+import { type Clock, MAX_TIMEOUT_MS } from "../operator/src/kube/clock.ts";
 
 interface Timer {
   id: number;

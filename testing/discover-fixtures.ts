@@ -1,8 +1,8 @@
 import { randomBytes, webcrypto } from "node:crypto";
 import type { V1ObjectMeta, V1Pod, V1Secret } from "@kubernetes/client-node";
 import { SignJWT } from "jose";
-import { toPem } from "../pki/der.ts";
-import * as x509 from "../pki/x509.ts";
+import { toPem } from "../operator/src/pki/der.ts";
+import * as x509 from "../operator/src/pki/x509.ts";
 
 // Credentials made fresh for the discover tests, unit and end-to-end: real certificates, keys and
 // signed JWTs, so the classifier is tested on what it will meet in a cluster.
