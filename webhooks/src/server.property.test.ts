@@ -134,8 +134,9 @@ describe("the webhook server under arbitrary input", () => {
     );
   });
 
-  it("should survive a client that closes its connection in the middle of a body", async () => {
-    await new Promise<void>((resolve, reject) => {
+  /** A client that sends headers and part of the body it announced, then closes the connection. */
+  const abortMidBody = () =>
+    new Promise<void>((resolve, reject) => {
       const socket = connect(
         { host: "127.0.0.1", port: f.server.port, ca: f.ca.certPem, servername: "localhost" },
         () => {
@@ -149,9 +150,29 @@ describe("the webhook server under arbitrary input", () => {
       socket.on("error", reject);
       socket.resume();
     });
+
+  const expectServing = async () => {
+    expect(await f.send("/healthz", { method: "GET" })).toEqual({ status: 200, body: "ok\n" });
+    const reply = await f.send("/mutate-pods", { body: validBody });
+    expect(reply.status).toBe(200);
+    expect(JSON.parse(reply.body)).toMatchObject({ response: { allowed: true } });
+  };
+
+  it("should survive a client that closes its connection in the middle of a body", async () => {
+    await abortMidBody();
+    await expectServing();
   });
 
-  it("should still answer /healthz after all of it", async () => {
-    expect(await f.send("/healthz", { method: "GET" })).toEqual({ status: 200, body: "ok\n" });
+  it("should keep answering /healthz and valid reviews while broken requests arrive at the same time", async () => {
+    const broken = [
+      ...Array.from({ length: 8 }, () => abortMidBody()),
+      ...Array.from({ length: 8 }, (_, i) => expectClientError(validBody.slice(0, i * 50))),
+      expectClientError(validBody, { "content-type": "text/plain" }),
+      f.send("/mutate-pods", { body: Buffer.alloc(3 * 1024 * 1024 + 1, 0x7b) }).then((r) => {
+        expect(r.status).toBe(413);
+      }),
+    ];
+    await Promise.all([...broken, expectServing()]);
+    await expectServing();
   });
 });
