@@ -49,3 +49,20 @@ export async function rejection(promise: Promise<unknown>): Promise<Rejection> {
   }
   throw new Error("the request was admitted");
 }
+
+/**
+ * The admin's KubeConfig acting as `user` through impersonation: on any cluster whose admin may
+ * impersonate, not only where the test can sign client certificates.
+ */
+export function impersonating(admin: k8s.KubeConfig, user: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  const current = admin.getCurrentUser();
+  if (!current) throw new Error("the admin kubeconfig has no current user");
+  kc.loadFromOptions({
+    clusters: admin.getClusters(),
+    users: [{ ...current, impersonateUser: user }],
+    contexts: admin.getContexts(),
+    currentContext: admin.getCurrentContext(),
+  });
+  return kc;
+}

@@ -1,10 +1,8 @@
-import { readFileSync } from "node:fs";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, inject } from "vitest";
-import { parseAllDocuments } from "yaml";
 import { renderMutatingWebhookConfiguration } from "../../webhooks/src/configuration.ts";
 import { type Fixture, startFixture } from "../../webhooks/src/testing/fixture.ts";
-import { admissionCases } from "../admission/cases.ts";
+import { admissionCases, bindShippedPolicy } from "../admission/cases.ts";
 import { createNamespace, kubeConfig } from "../support/cluster.ts";
 import { grantTenant, impersonating } from "../support/tenant.ts";
 
@@ -16,35 +14,6 @@ import { grantTenant, impersonating } from "../support/tenant.ts";
  * the local control plane: a cluster elsewhere cannot reach 127.0.0.1 of this process. The same
  * cases run against the chart on a real node (e2e/node/admission.node.test.ts).
  */
-
-const POLICY_FILE = new URL("../../webhooks/manifests/identity-label-policy.yaml", import.meta.url);
-
-/** The shipped policy, verbatim, under a name of this run, bound to `namespace` only. */
-export async function bindShippedPolicy(kc: k8s.KubeConfig, namespace: string): Promise<string> {
-  const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
-  const [policy, binding] = parseAllDocuments(readFileSync(POLICY_FILE, "utf8")).map((d) => d.toJS()) as [
-    k8s.V1ValidatingAdmissionPolicy,
-    k8s.V1ValidatingAdmissionPolicyBinding,
-  ];
-  const name = `signet-identity-label-${namespace}`;
-  await admission.createValidatingAdmissionPolicy({
-    body: { ...policy, metadata: { ...policy.metadata, name } },
-  });
-  await admission.createValidatingAdmissionPolicyBinding({
-    body: {
-      ...binding,
-      metadata: { ...binding.metadata, name },
-      spec: {
-        ...binding.spec,
-        policyName: name,
-        matchResources: {
-          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
-        },
-      },
-    },
-  });
-  return name;
-}
 
 describe.runIf(inject("localControlPlane"))("pod identity admission on a real API server", () => {
   const kc = kubeConfig();
