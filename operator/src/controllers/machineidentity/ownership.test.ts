@@ -1,6 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { type MachineIdentity, SERVING_CA_SECRET_NAME } from "../../api/index.ts";
+import { type MachineIdentity, SERVING_CA_SECRET_NAME, secretNameOf } from "../../api/index.ts";
 import { NOT_CREATED_BY_SIGNET, ownedBy, secretClaim } from "./ownership.ts";
 
 const reserved = {
@@ -76,7 +76,7 @@ function secret(
 
 /** The Secret exactly as Signet writes it for this identity. */
 function ownSecret(mi: MachineIdentity): k8s.V1Secret {
-  return secret(mi.spec.secretName ?? `${mi.metadata.name}-identity`, {
+  return secret(secretNameOf(mi), {
     namespace: mi.metadata.namespace ?? "",
     label: mi.metadata.name,
     owner: { name: mi.metadata.name, uid: String(mi.metadata.uid) },

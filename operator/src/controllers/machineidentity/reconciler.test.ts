@@ -3,7 +3,12 @@ import type * as k8s from "@kubernetes/client-node";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { NOW, rootCa } from "../../../../testing/pki.ts";
-import { IDENTITY_SECRET_ANNOTATIONS, type MachineIdentity } from "../../api/index.ts";
+import {
+  IDENTITY_SECRET_ANNOTATIONS,
+  type MachineIdentity,
+  secretNameOf,
+  spiffeIDOf,
+} from "../../api/index.ts";
 import { OBSERVE_TIMEOUT_MS, OwnWrites } from "../../kube/own-writes.ts";
 import { splitPemCertificates } from "../../pki/certificate.ts";
 import { chainProblem, type RootCaMaterial, trustBundle } from "../../pki/index.ts";
@@ -181,9 +186,8 @@ function harness(
     ownWrites,
     reserved: { namespace: "signet-system", names: [] },
     claimants: {
-      bySpiffeId: (id) =>
-        list().filter((mi) => `spiffe://cluster.local/ns/${NS}/id/${mi.metadata.name}` === id),
-      bySecretName: (_ns, secretName) => list().filter((mi) => `${mi.metadata.name}-identity` === secretName),
+      bySpiffeId: (id) => list().filter((mi) => spiffeIDOf(mi, "cluster.local") === id),
+      bySecretName: (_ns, secretName) => list().filter((mi) => secretNameOf(mi) === secretName),
     },
     issuance: { clusterDomain: "cluster.local", policies: () => [], namespaceLabels: () => ({}) },
     pacing: {
