@@ -216,23 +216,53 @@ describe("the webhook server", () => {
   });
 
   it("should count requests by operation and result, and denials by reason", async () => {
-    const metrics = await f.registry.getMetricsAsJSON();
-    const requests = metrics.find((m) => m.name === "signet_admission_requests_total")?.values ?? [];
-    const count = (labels: Record<string, string>) =>
-      requests.find((v) => JSON.stringify(v.labels) === JSON.stringify(labels))?.value ?? 0;
-    expect(count({ webhook: "mutate-pods", operation: "CREATE", result: "allowed" })).toBeGreaterThanOrEqual(
-      2,
-    );
-    expect(count({ webhook: "mutate-pods", operation: "CREATE", result: "denied" })).toBeGreaterThanOrEqual(
-      4,
-    );
-    expect(count({ webhook: "mutate-pods", operation: "unknown", result: "invalid" })).toBeGreaterThanOrEqual(
-      5,
-    );
-    const denials = metrics.find((m) => m.name === "signet_admission_denials_total")?.values ?? [];
-    expect(denials.map((v) => v.labels.reason)).toEqual(
-      expect.arrayContaining(["IdentityNotFound", "IdentitySuspended", "ServiceAccountNotListed"]),
-    );
+    const read = async () => {
+      const metrics = await f.registry.getMetricsAsJSON();
+      const values = (name: string) => metrics.find((m) => m.name === name)?.values ?? [];
+      const request = (result: string, operation = "CREATE") =>
+        values("signet_admission_requests_total").find(
+          (v) => JSON.stringify(v.labels) === JSON.stringify({ webhook: "mutate-pods", operation, result }),
+        )?.value ?? 0;
+      const denial = (reason: string) =>
+        values("signet_admission_denials_total")
+          .filter((v) => v.labels.reason === reason)
+          .reduce((sum, v) => sum + v.value, 0);
+      return {
+        allowed: request("allowed"),
+        denied: request("denied"),
+        invalid: request("invalid", "unknown"),
+        IdentityNotFound: denial("IdentityNotFound"),
+        IdentitySuspended: denial("IdentitySuspended"),
+        ServiceAccountNotListed: denial("ServiceAccountNotListed"),
+      };
+    };
+    const before = await read();
+    const send = (pod: unknown) => f.send("/mutate-pods", { body: JSON.stringify(review(pod)) });
+    await send(optedInPod());
+    await send(optedInPod());
+    await send(optedInPod("ledger"));
+    await send(optedInPod("ledger"));
+    await send(optedInPod("paused"));
+    await send(optedInPod("payments-api", "default"));
+    for (const body of ["", "{", "[]", "null", '{"kind":"AdmissionReview"}']) {
+      await f.send("/mutate-pods", { body });
+    }
+    const after = await read();
+    expect({
+      allowed: after.allowed - before.allowed,
+      denied: after.denied - before.denied,
+      invalid: after.invalid - before.invalid,
+      IdentityNotFound: after.IdentityNotFound - before.IdentityNotFound,
+      IdentitySuspended: after.IdentitySuspended - before.IdentitySuspended,
+      ServiceAccountNotListed: after.ServiceAccountNotListed - before.ServiceAccountNotListed,
+    }).toEqual({
+      allowed: 2,
+      denied: 4,
+      invalid: 5,
+      IdentityNotFound: 2,
+      IdentitySuspended: 1,
+      ServiceAccountNotListed: 1,
+    });
   });
 
   it("should never write the serving key or a pod's env values to its log", async () => {
