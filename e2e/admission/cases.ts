@@ -273,12 +273,14 @@ export function admissionCases(setup: () => AdmissionSetup, options: AdmissionOp
       message: () => "has no annotation signet.dev/identity",
     },
   ];
-  it.each(denials)("$name, with a message that says what to fix", async ({ body, message }) => {
-    const result = await rejection(tenant.createNamespacedPod({ namespace, body: body() }));
-    expect(result.code).toBe(403);
-    expect(result.message).toContain(WEBHOOK_DENIED);
-    expect(result.message).toContain(message());
-  });
+  for (const { name, body, message } of denials) {
+    it(`${name}, with a message that says what to fix`, async () => {
+      const result = await rejection(tenant.createNamespacedPod({ namespace, body: body() }));
+      expect(result.code).toBe(403);
+      expect(result.message).toContain(WEBHOOK_DENIED);
+      expect(result.message).toContain(message());
+    });
+  }
 
   it("denies pods of an identity once it is suspended, and admits them again once it is resumed", async () => {
     await s.putIdentity(namespace, "toggled", { serviceAccounts: ["payments"] });
@@ -316,16 +318,18 @@ export function admissionCases(setup: () => AdmissionSetup, options: AdmissionOp
       annotations: { "signet.dev/identity": "payments-api" },
     },
   ];
-  it.each(handSet)("$name", async ({ labels, annotations }) => {
-    const result = await rejection(
-      tenant.createNamespacedPod({
-        namespace,
-        body: pod("hand-set", { labels, annotations, serviceAccountName: "payments" }),
-      }),
-    );
-    expect(result.code).toBe(403);
-    expect(result.message).toContain(HAND_SET);
-  });
+  for (const { name, labels, annotations } of handSet) {
+    it(name, async () => {
+      const result = await rejection(
+        tenant.createNamespacedPod({
+          namespace,
+          body: pod("hand-set", { labels, annotations, serviceAccountName: "payments" }),
+        }),
+      );
+      expect(result.code).toBe(403);
+      expect(result.message).toContain(HAND_SET);
+    });
+  }
 
   describe("updates of existing pods", () => {
     const relabel = async (
@@ -394,19 +398,21 @@ export function admissionCases(setup: () => AdmissionSetup, options: AdmissionOp
         message: "label signet.dev/inject and annotation signet.dev/identity cannot change",
       },
     ];
-    it.each(refused)("$name", async ({ pod: name, change, status, message }) => {
-      // The kubelet may update the pod's status between the read and the write: retry on conflicts.
-      const result = await waitFor("a refusal other than a conflict", async () => {
-        const r = await rejection(relabel(name, change, status));
-        return r.code === 409 ? undefined : r;
+    for (const { name: title, pod: name, change, status, message } of refused) {
+      it(title, async () => {
+        // The kubelet may update the pod's status between the read and the write: retry on conflicts.
+        const result = await waitFor("a refusal other than a conflict", async () => {
+          const r = await rejection(relabel(name, change, status));
+          return r.code === 409 ? undefined : r;
+        });
+        expect(result.code).toBe(403);
+        expect(result.message).toContain(message);
+        const stored = await tenant.readNamespacedPod({ namespace, name });
+        expect(stored.metadata?.labels?.["signet.dev/identity"]).toBe(
+          name === "holder" ? "payments-api" : undefined,
+        );
       });
-      expect(result.code).toBe(403);
-      expect(result.message).toContain(message);
-      const stored = await tenant.readNamespacedPod({ namespace, name });
-      expect(stored.metadata?.labels?.["signet.dev/identity"]).toBe(
-        name === "holder" ? "payments-api" : undefined,
-      );
-    });
+    }
 
     it("allows any other label change on a pod that holds an identity", async () => {
       const updated = await waitFor("an update without a conflict", () =>
