@@ -188,8 +188,3 @@ export type MachineIdentityInput = z.input<typeof MachineIdentitySchema>;
 export function keySizeOf(key: PrivateKey): number | undefined {
   return key.size ?? KEY_SIZES[key.algorithm][0];
 }
-
-/** renewBefore in milliseconds: the explicit value or one third of ttl. */
-export function renewBeforeMsOf(spec: Pick<MachineIdentitySpec, "ttl" | "renewBefore">): number {
-  return spec.renewBefore === undefined ? parseDuration(spec.ttl) / 3 : parseDuration(spec.renewBefore);
-}

@@ -10,7 +10,7 @@ import {
 } from "../../../testing/invalid-manifests.ts";
 import { API_VERSION, KINDS, type SignetKind } from "./constants.ts";
 import { formatProblems } from "./fields.ts";
-import { keySizeOf, renewBeforeMsOf } from "./machine-identity.ts";
+import { keySizeOf } from "./machine-identity.ts";
 import { checkSemantics, validate, validateAccessSchedule, validateMachineIdentity } from "./validation.ts";
 
 const examplesDir = fileURLToPath(new URL("../../../examples/", import.meta.url));
@@ -188,10 +188,5 @@ describe("resolved defaults", () => {
     [{ algorithm: "Ed25519" as const }, undefined],
   ])("should size %j keys at %s bits", (key, bits) => {
     expect(keySizeOf(key)).toBe(bits);
-  });
-
-  it("should renew a third of ttl before expiry unless renewBefore says otherwise", () => {
-    expect(renewBeforeMsOf({ ttl: "1h" })).toBe(20 * 60_000);
-    expect(renewBeforeMsOf({ ttl: "1h", renewBefore: "5m" })).toBe(5 * 60_000);
   });
 });
