@@ -1,15 +1,6 @@
 import { execFileSync } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { request } from "node:https";
-import { cpus, loadavg } from "node:os";
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -24,6 +15,17 @@ import { KubeClient } from "../../operator/src/kube/client.ts";
 import { createInformer } from "../../operator/src/kube/informer.ts";
 import { loadConnection } from "../../operator/src/kube/kubeconfig.ts";
 import { build } from "../../scripts/build.ts";
+import {
+  apiserverMetrics,
+  childRunning,
+  cpuModel,
+  cpuSeconds,
+  difference,
+  load,
+  procStatusKb,
+  sleep,
+  writeCounts,
+} from "../measure.ts";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -89,82 +91,7 @@ const TARGET_SECONDS_PER_1000 = 10;
 const TARGET_WRITES = 3;
 /** Peak RSS targets: 150 MB up to 1,000 identities, 400 MB at 10,000 (both with 5,000 pods present). */
 const TARGET_RSS_MB = count <= 1000 ? 150 : 400;
-const WRITE_VERBS = new Set(["POST", "PUT", "PATCH", "APPLY", "DELETE"]);
-const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 const SECRET_SELECTOR = "app.kubernetes.io/managed-by=signet";
-const COUNTED_RESOURCES = new Set(["secrets", "machineidentities", "events"]);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function cpuModel(): string {
-  const line = readFileSync("/proc/cpuinfo", "utf8")
-    .split("\n")
-    .find((l) => l.startsWith("model name"));
-  return line?.split(":")[1]?.trim() ?? cpus()[0]?.model ?? "unknown";
-}
-
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
-
-/** Text of the API server's own /metrics, fetched with the admin client certificate of the kubeconfig. */
-function apiserverMetrics(kc: k8s.KubeConfig): Promise<string> {
-  const cluster = kc.getCurrentCluster();
-  const user = kc.getCurrentUser();
-  if (!cluster?.caData || !user?.certData || !user.keyData)
-    throw new Error("the kubeconfig has no CA or admin client certificate");
-  const b64 = (s: string) => Buffer.from(s, "base64");
-  const url = new URL("/metrics", cluster.server);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        ca: b64(cluster.caData as string),
-        cert: b64(user.certData as string),
-        key: b64(user.keyData as string),
-      },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => {
-          body += chunk;
-        });
-        res.on("end", () =>
-          res.statusCode === 200 ? resolve(body) : reject(new Error(`apiserver /metrics: ${res.statusCode}`)),
-        );
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-/** Write requests to the counted resources, keyed "resource[/subresource] VERB code". */
-function writeCounts(metricsText: string): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const line of metricsText.split("\n")) {
-    if (!line.startsWith("apiserver_request_total{")) continue;
-    const close = line.lastIndexOf("}");
-    const labels = Object.fromEntries(
-      [...line.slice(line.indexOf("{") + 1, close).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
-    );
-    const { verb = "", resource = "", subresource = "", code = "" } = labels;
-    if (!WRITE_VERBS.has(verb) || !COUNTED_RESOURCES.has(resource)) continue;
-    const key = `${resource}${subresource ? `/${subresource}` : ""} ${verb} ${code}`;
-    counts.set(key, (counts.get(key) ?? 0) + Number(line.slice(close + 1).trim()));
-  }
-  return counts;
-}
-
-function difference(after: Map<string, number>, before: Map<string, number>): Map<string, number> {
-  const delta = new Map<string, number>();
-  for (const [key, value] of after) {
-    const d = value - (before.get(key) ?? 0);
-    if (d > 0) delta.set(key, d);
-  }
-  return delta;
-}
 
 /** Sum of a counter family in Prometheus text, by the value of one label. */
 function counterByLabel(metricsText: string, name: string, label: string, filter = ""): Map<string, number> {
@@ -207,31 +134,6 @@ function memoryCgroup(mib: number): string[] {
     }
   });
   return ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', dir];
-}
-
-/** The process running `program` under a supervising guard shell. */
-function childRunning(guardPid: number, program: string): number {
-  const children = execFileSync("pgrep", ["-P", String(guardPid)], { encoding: "utf8" })
-    .split("\n")
-    .filter(Boolean)
-    .map(Number);
-  const found = children.find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(program));
-  if (found === undefined) throw new Error(`no ${program} process under pid ${guardPid}`);
-  return found;
-}
-
-/** User plus system CPU seconds a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the parenthesised command name; utime and stime are the 14th and 15th of the line.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-function procStatusKb(pid: number, field: "VmHWM" | "VmRSS"): number {
-  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (!match) throw new Error(`no ${field} in /proc/${pid}/status`);
-  return Number(match[1]);
 }
 
 interface Progress {

@@ -23,7 +23,7 @@ import {
   sleep,
   table,
   writeCounts,
-} from "./measure.ts";
+} from "../measure.ts";
 import { type Observer, observeSecrets, type SecretEvent, type SecretState } from "./observe.ts";
 
 /**

@@ -3,10 +3,10 @@ import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { cpus, loadavg } from "node:os";
 import type * as k8s from "@kubernetes/client-node";
-import { type OperatorProcess, scrapeMetrics } from "../../e2e/support/operator.ts";
+import { type OperatorProcess, scrapeMetrics } from "../e2e/support/operator.ts";
 
 /**
- * What the rotation benchmark reads from outside the operator: the API server's own write counters,
+ * What the benchmarks read from outside the operator: the API server's own write counters,
  * /proc figures of the operator's node process, and the machine it ran on.
  */
 
