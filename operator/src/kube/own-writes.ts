@@ -5,7 +5,7 @@ import { keyOf } from "./informer.ts";
  * How long a write of ours may stay unseen by the cache before the cache is believed again. A
  * healthy watch delivers it within milliseconds; this bounds what a stalled one can hold back.
  */
-export const OBSERVE_TIMEOUT_MS = 30_000;
+export const OBSERVE_TIMEOUT_MS = 3_000;
 
 interface Write {
   resourceVersion: string;

@@ -589,11 +589,25 @@ describe("MachineIdentityReconciler with a Secret cache behind its own writes", 
     expect(h.secrets.has("api-identity")).toBe(true);
   });
 
-  it("should believe the cache again when it stays behind past the timeout", async () => {
+  it("should read the Secret from the API when the cache stays behind past the timeout, and find no tampering", async () => {
     const a = await rootCa(undefined, "Root A");
     const h = harness(state(a, a));
     h.lag();
     await h.reconcile();
+    const writes = h.writes.length;
+    h.clock.now = new Date(NOW.getTime() + OBSERVE_TIMEOUT_MS);
+    const events = h.events.length;
+    await h.reconcile();
+    expect(reasons(h, events)).not.toContain(Reason.TamperDetected);
+    expect(h.writes).toHaveLength(writes);
+  });
+
+  it("should still report a Secret gone from the API as well once the wait is over", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    h.lag();
+    await h.reconcile();
+    h.secrets.delete("api-identity");
     h.clock.now = new Date(NOW.getTime() + OBSERVE_TIMEOUT_MS);
     const events = h.events.length;
     await h.reconcile();

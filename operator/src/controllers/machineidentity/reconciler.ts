@@ -191,7 +191,9 @@ export class MachineIdentityReconciler {
     if (this.#d.ownWrites?.unobserved("Secret", namespace, secretName, secret)) return UNOBSERVED;
     // A Secret Signet did not label is not cached: once a claim was refused for one, it is read
     // before minting again, so a standing conflict costs a GET rather than a new key.
-    if (!secret && readyReasonOf(mi) === Reason.SecretConflict) {
+    // And a Secret the status says was issued but the cache does not show, once the wait for our
+    // own write is over, is read too: a deletion is a 404 there, a cache that lost track is not.
+    if (!secret && (readyReasonOf(mi) === Reason.SecretConflict || mi.status?.serialNumber !== undefined)) {
       secret = await this.#readSecret(namespace, secretName);
     }
     const claim = secretClaim({

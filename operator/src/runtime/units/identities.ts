@@ -4,6 +4,7 @@ import {
   IDENTITY_LABEL,
   IDENTITY_SECRET_LABEL,
   type MachineIdentity,
+  spiffeIDOf,
 } from "../../api/index.ts";
 import { RekeyLimiter } from "../../controllers/machineidentity/pacing.ts";
 import {
@@ -68,8 +69,13 @@ export function identitiesUnit(ctx: OperatorContext, ca: CaHolder): Runnable {
       );
       // Every ca.crt follows the workload trust bundle.
       offs.push(ca.onTrustChanged(enqueueAll));
+      // And when an identity comes to claim an ID others claim too, they are looked at again: one
+      // of them may have minted before this claimant was in the cache and must now give the ID up.
       const onIdentity = (mi: MachineIdentity) => {
-        if (!ownWrites.isOwn("MachineIdentity", mi)) queue.add(keyOf(mi));
+        if (ownWrites.isOwn("MachineIdentity", mi)) return;
+        queue.add(keyOf(mi));
+        for (const rival of claimIndex.bySpiffeId(spiffeIDOf(mi, config.trustDomain)))
+          queue.add(keyOf(rival));
       };
       const onSecret = (s: k8s.V1Secret) => {
         const owner = s.metadata?.labels?.[IDENTITY_SECRET_LABEL];
