@@ -121,7 +121,7 @@ export function procStatusKb(pid: number, field: "VmHWM" | "VmRSS"): number {
 }
 
 /** The operator's /metrics; retried, since a reused keep-alive connection may have been closed. */
-async function operatorMetrics(operator: OperatorProcess): Promise<string> {
+export async function operatorMetrics(operator: OperatorProcess): Promise<string> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await scrapeMetrics(operator.metricsPort);
@@ -141,11 +141,11 @@ export async function reconciles(operator: OperatorProcess, controller: string):
  * Waits until the operator's reconcile count has been still for `quietSeconds`, so that trailing
  * writes fall into the phase that caused them. Returns the seconds waited.
  */
-export async function settle(operator: OperatorProcess, quietSeconds = 3): Promise<number> {
+export async function settle(operator: OperatorProcess, quietSeconds = 3, maxMs = 60_000): Promise<number> {
   const total = async () => counterSum(await operatorMetrics(operator), "signet_reconcile_total");
   let last = await total();
   const started = performance.now();
-  for (let quiet = 0; quiet < quietSeconds && performance.now() - started < 60_000; ) {
+  for (let quiet = 0; quiet < quietSeconds && performance.now() - started < maxMs; ) {
     await sleep(1_000);
     const now = await total();
     quiet = now === last ? quiet + 1 : 0;
@@ -161,4 +161,20 @@ export function table(rows: string[][], header?: string[]): string {
   const line = (row: string[]) =>
     `  ${row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("  ")}`;
   return all.map(line).join("\n");
+}
+
+/**
+ * Calls `fn`, again after each 429 (API priority and fairness: the server is full, not broken),
+ * waiting a little longer each time, up to 21 attempts. Returns how many retries it took.
+ */
+export async function retryThrottled(fn: () => Promise<unknown>): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fn();
+      return attempt;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 429 || attempt > 20) throw err;
+      await sleep(100 * (attempt + 1));
+    }
+  }
 }

@@ -9,7 +9,7 @@ import { startControlPlane } from "../../e2e/harness/controlplane.ts";
 import { identity, MI } from "../../e2e/identity/support.ts";
 import { reuseConnections } from "../../e2e/support/connections.ts";
 import { installCrds } from "../../e2e/support/crds.ts";
-import { type OperatorProcess, scrapeMetrics, startOperatorProcess } from "../../e2e/support/operator.ts";
+import { type OperatorProcess, startOperatorProcess } from "../../e2e/support/operator.ts";
 import type { MachineIdentity } from "../../operator/src/api/index.ts";
 import { KubeClient } from "../../operator/src/kube/client.ts";
 import { createInformer } from "../../operator/src/kube/informer.ts";
@@ -22,7 +22,10 @@ import {
   cpuSeconds,
   difference,
   load,
+  operatorMetrics,
   procStatusKb,
+  retryThrottled,
+  settle,
   sleep,
   writeCounts,
 } from "../measure.ts";
@@ -204,18 +207,6 @@ async function watchConvergence(
   };
 }
 
-/** The operator's /metrics; retried, since a reused keep-alive connection may have been closed. */
-async function operatorMetrics(operator: OperatorProcess): Promise<string> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await scrapeMetrics(operator.metricsPort);
-    } catch (err) {
-      if (attempt >= 3) throw err;
-      await sleep(200);
-    }
-  }
-}
-
 /** Opted-in pods as a ReplicaSet would create them (the bare control plane schedules none). */
 async function createPods(core: k8s.CoreV1Api): Promise<void> {
   let next = 0;
@@ -248,15 +239,7 @@ async function createPods(core: k8s.CoreV1Api): Promise<void> {
           volumes: [{ name: "signet-identity", secret: { secretName: `${identityName}-identity` } }],
         },
       };
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await core.createNamespacedPod({ namespace: NAMESPACE, body });
-          break;
-        } catch (err) {
-          if ((err as { code?: number }).code !== 429 || attempt > 20) throw err;
-          await sleep(100 * (attempt + 1));
-        }
-      }
+      await retryThrottled(() => core.createNamespacedPod({ namespace: NAMESPACE, body }));
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
@@ -273,39 +256,13 @@ async function createAll(objects: k8s.CustomObjectsApi): Promise<number> {
         ttl: "1h",
         privateKey: { algorithm: "ECDSA", size: 256 },
       });
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await objects.createNamespacedCustomObject({ ...MI, namespace: NAMESPACE, body });
-          break;
-        } catch (err) {
-          // 429 from API priority and fairness: the server is full, not broken.
-          if ((err as { code?: number }).code !== 429 || attempt > 20) throw err;
-          retries++;
-          await sleep(100 * (attempt + 1));
-        }
-      }
+      retries += await retryThrottled(() =>
+        objects.createNamespacedCustomObject({ ...MI, namespace: NAMESPACE, body }),
+      );
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   return retries;
-}
-
-/** Waits until the operator's reconcile count stops moving, so trailing writes are counted too. */
-async function settle(operator: OperatorProcess): Promise<number> {
-  const total = async () =>
-    [...counterByLabel(await operatorMetrics(operator), "signet_reconcile_total", "result").values()].reduce(
-      (a, b) => a + b,
-      0,
-    );
-  let last = await total();
-  const started = performance.now();
-  for (let quiet = 0; quiet < 3 && performance.now() - started < 30_000; ) {
-    await sleep(1_000);
-    const now = await total();
-    quiet = now === last ? quiet + 1 : 0;
-    last = now;
-  }
-  return (performance.now() - started) / 1000;
 }
 
 /** Signals the operator to write a heap snapshot and waits until the file stops growing. */
@@ -341,7 +298,7 @@ async function measureRestart(
   const restarted = await startOperator();
   const pid = childRunning(restarted.process.pid, "cli/main.");
   const startedSeconds = (performance.now() - t0) / 1000;
-  await settle(restarted);
+  await settle(restarted, 3, 30_000);
   const settledSeconds = (performance.now() - t0) / 1000;
   const writes = difference(writeCounts(await apiserverMetrics(kc)), before);
   const reconciles = [
@@ -481,7 +438,7 @@ try {
   const convergeSeconds = ((converged ? progress.lastDoneAt : performance.now()) - t0) / 1000;
   const loadAtEnd = load();
   const cpuAtConvergence = cpuOf();
-  const settleSeconds = await settle(operator);
+  const settleSeconds = await settle(operator, 3, 30_000);
   const after = writeCounts(await apiserverMetrics(kc));
   const operatorText = await operatorMetrics(operator);
   const hwmKb = procStatusKb(nodePid, "VmHWM");

@@ -19,6 +19,7 @@ import {
   load,
   procStatusKb,
   reconciles,
+  retryThrottled,
   settle,
   sleep,
   table,
@@ -198,17 +199,9 @@ async function createAll(objects: k8s.CustomObjectsApi): Promise<number> {
         ttl: values.ttl,
         privateKey: { algorithm: "ECDSA", size: 256 },
       });
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await objects.createNamespacedCustomObject({ ...MI, namespace: NAMESPACE, body });
-          break;
-        } catch (err) {
-          // 429 from API priority and fairness: the server is full, not broken.
-          if ((err as { code?: number }).code !== 429 || attempt > 20) throw err;
-          retries++;
-          await sleep(100 * (attempt + 1));
-        }
-      }
+      retries += await retryThrottled(() =>
+        objects.createNamespacedCustomObject({ ...MI, namespace: NAMESPACE, body }),
+      );
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
