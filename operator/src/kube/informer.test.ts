@@ -2,6 +2,7 @@ import type { KubernetesListObject, V1Secret } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { FakeClock, settle } from "../../../testing/fake-clock.ts";
 import { ApiError, type WatchEvent } from "./client.ts";
+import { statusCodeOf } from "./errors.ts";
 import {
   createInformer,
   type InformerOptions,
@@ -10,7 +11,6 @@ import {
   retryAfterMs,
   SHORT_WATCH_MS,
   splitKey,
-  statusOf,
   type WatchLike,
   withoutManagedFields,
 } from "./informer.ts";
@@ -679,7 +679,7 @@ describe("keyOf and splitKey", () => {
   });
 });
 
-describe("statusOf and retryAfterMs", () => {
+describe("statusCodeOf and retryAfterMs", () => {
   const now = Date.parse("2026-01-01T00:00:00Z");
 
   it.each([
@@ -693,7 +693,7 @@ describe("statusOf and retryAfterMs", () => {
     },
     { case: "nothing", error: undefined, status: undefined },
   ])("should read the status of $case", ({ error, status }) => {
-    expect(statusOf(error)).toBe(status);
+    expect(statusCodeOf(error)).toBe(status);
   });
 
   it.each([

@@ -1,6 +1,7 @@
 import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
 import type { Watcher } from "./client.ts";
 import { type Clock, systemClock, unref } from "./clock.ts";
+import { statusCodeOf } from "./errors.ts";
 import { ListWatchCache } from "./list-watch.ts";
 
 export type InformerEvent = "add" | "update" | "delete";
@@ -83,17 +84,6 @@ export const RETRY_AFTER_CAP_MS = 1_000;
 export const SHORT_WATCH_MS = 1_000;
 
 /**
- * The HTTP status of a failed list or watch: client-node's Watch puts it in `statusCode`, its
- * generated API clients (ApiException) in `code`. Network errors have neither as a number.
- */
-export function statusOf(error: unknown): number | undefined {
-  const { statusCode, code } = (error ?? {}) as { statusCode?: unknown; code?: unknown };
-  if (typeof statusCode === "number") return statusCode;
-  if (typeof code === "number") return code;
-  return undefined;
-}
-
-/**
  * The Retry-After of a failed list, in milliseconds from `now`: delta-seconds or an HTTP date.
  * ApiException keeps the response's headers under lower-case names; client-node's Watch keeps
  * none, so a refused watch has no Retry-After.
@@ -115,7 +105,7 @@ export function retryAfterMs(error: unknown, now: number): number | undefined {
  * cache is still filling after a restart, or priority and fairness turned the request away).
  */
 function isThrottled(error: unknown, retryAfter: number | undefined): boolean {
-  const status = statusOf(error);
+  const status = statusCodeOf(error);
   return status === 429 || (status === 503 && retryAfter !== undefined);
 }
 

@@ -1,5 +1,6 @@
 import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
 import type { Query, Watcher } from "./client.ts";
+import { statusCodeOf } from "./errors.ts";
 
 type Verb = "add" | "update" | "delete" | "error";
 
@@ -109,10 +110,7 @@ export class ListWatchCache<T extends KubernetesObject> {
 
   async #done(error: unknown): Promise<void> {
     this.#abort();
-    const code =
-      (error as { code?: unknown; statusCode?: unknown } | null)?.code ??
-      (error as { statusCode?: unknown } | null)?.statusCode;
-    if (error && code === 410) {
+    if (error && statusCodeOf(error) === 410) {
       this.#resourceVersion = "";
     } else if (error && (error as { name?: unknown }).name === "TimeoutError") {
       // A silent stream given up: reopen from where it was.

@@ -26,6 +26,7 @@ import {
 } from "../api/constants.ts";
 import type { AccessPolicy, AccessSchedule, IssuancePolicy, MachineIdentity } from "../api/index.ts";
 import type { KubeClient, Query } from "./client.ts";
+import { isNotFound } from "./errors.ts";
 
 /** An object as a metadata-only list or watch returns it (meta.k8s.io/v1 PartialObjectMetadata). */
 export type PartialObjectMetadata = KubernetesObject;
@@ -225,7 +226,7 @@ export function resourceClient<T extends KubernetesObject>(
     get: (namespace, name) => kube.request<T>("GET", objectPath(namespace, name)),
     find: (namespace, name) =>
       kube.request<T>("GET", objectPath(namespace, name)).catch((error: unknown) => {
-        if ((error as { code?: unknown }).code === 404) return undefined;
+        if (isNotFound(error)) return undefined;
         throw error;
       }),
     list: (namespace, options) =>
