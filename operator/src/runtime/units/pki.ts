@@ -2,7 +2,8 @@ import type * as k8s from "@kubernetes/client-node";
 import { SERVING_CA_SECRET_NAME } from "../../api/names.ts";
 import { type CaState, CaStore } from "../../controllers/ca/store.ts";
 import { SERVING_TTL_MS, WebhookCertKeeper } from "../../controllers/webhookcert/keeper.ts";
-import { type ReconcileResult, runWorkers, WorkQueue } from "../../kube/queue.ts";
+import { systemClock } from "../../kube/clock.ts";
+import { type ReconcileResult, runWorkers, untilIdle, WorkQueue } from "../../kube/queue.ts";
 import { informerFor, logWatchErrors, type MultiInformer } from "../informers.ts";
 import type { Runnable } from "../runnables.ts";
 import { type OperatorContext, retryUntil } from "./context.ts";
@@ -105,18 +106,6 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
       };
       /** Looks again at once (or right after the pass in progress). */
       const wake = () => queue.add(PASS);
-      // The first pass before the unit counts as started: the webhook has its certificate.
-      queue.add(PASS);
-      const first = await queue.get();
-      try {
-        const result = await pass();
-        queue.addAfter(PASS, result.requeueAfterMs ?? 3_600_000);
-      } catch (err) {
-        log.error({ err: (err as Error).message }, "CA or webhook certificate reconcile failed");
-        queue.addRateLimited(PASS);
-      } finally {
-        if (first !== undefined) queue.done(first);
-      }
       const workers = runWorkers({
         queue,
         concurrency: 1,
@@ -125,6 +114,10 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
           signal.aborted ||
           log.error({ err: (err as Error).message }, "CA or webhook certificate reconcile failed"),
       });
+      // The first pass before the unit counts as started: the webhook has its certificate (or the
+      // failure is logged and retried with backoff).
+      queue.add(PASS);
+      await untilIdle(queue, systemClock, Number.POSITIVE_INFINITY);
       // The caBundle follows edits of the webhook configurations at once (a Helm upgrade, an Argo
       // sync or a kubectl replace that drops it), not at the next timer: each is watched by name.
       const watched = webhookConfigurations(ctx);
