@@ -121,6 +121,35 @@ export const INVALID_CASES: InvalidCase[] = [
     cel: true,
   },
   {
+    name: "delivery PodCertificate with a ttl under an hour",
+    manifest: machineIdentity({ delivery: "PodCertificate", ttl: "59m" }),
+    field: "spec.ttl",
+    cel: true,
+  },
+  {
+    name: "delivery PodCertificate with an RSA 2048 key",
+    manifest: machineIdentity({ delivery: "PodCertificate", privateKey: { algorithm: "RSA", size: 2048 } }),
+    field: "spec.privateKey.size",
+    cel: true,
+  },
+  {
+    name: "delivery PodCertificate with the default RSA size",
+    manifest: machineIdentity({ delivery: "PodCertificate", privateKey: { algorithm: "RSA" } }),
+    field: "spec.privateKey.size",
+    cel: true,
+  },
+  {
+    name: "delivery PodCertificate with a secretName",
+    manifest: machineIdentity({ delivery: "PodCertificate", secretName: "payments-tls" }),
+    field: "spec.secretName",
+    cel: true,
+  },
+  {
+    name: "an unknown delivery",
+    manifest: machineIdentity({ delivery: "Csi" }),
+    field: "spec.delivery",
+  },
+  {
     name: "renewBefore with a space",
     manifest: machineIdentity({ renewBefore: "20 m" }),
     field: "spec.renewBefore",
@@ -417,6 +446,14 @@ export const INVALID_CASES: InvalidCase[] = [
 export const VALID_EDGE_CASES: { name: string; manifest: Manifest }[] = [
   { name: "the shortest ttl, 10s", manifest: machineIdentity({ ttl: "10s", renewBefore: "9s" }) },
   { name: "the longest ttl, 8760h", manifest: machineIdentity({ ttl: "8760h" }) },
+  {
+    name: "delivery PodCertificate with the default ttl of 1h",
+    manifest: machineIdentity({ delivery: "PodCertificate" }),
+  },
+  {
+    name: "delivery PodCertificate with an RSA 3072 key",
+    manifest: machineIdentity({ delivery: "PodCertificate", privateKey: { algorithm: "RSA", size: 3072 } }),
+  },
   { name: "a fractional, compound ttl", manifest: machineIdentity({ ttl: "1.5h", renewBefore: "1h29m59s" }) },
   { name: "renewBefore in milliseconds", manifest: machineIdentity({ ttl: "10s", renewBefore: "9500ms" }) },
   {

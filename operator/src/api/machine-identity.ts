@@ -28,6 +28,15 @@ export const KEY_SIZES: Readonly<Record<KeyAlgorithm, readonly number[]>> = {
 };
 
 export const USAGES = ["client", "server"] as const;
+
+export const DELIVERIES = ["Secret", "PodCertificate"] as const;
+export type Delivery = (typeof DELIVERIES)[number];
+
+/**
+ * The API server refuses a pod certificate that lives less than an hour (KEP-4317), so an identity
+ * delivered by the kubelet's podCertificate volume has a ttl of at least this.
+ */
+export const POD_CERTIFICATE_MIN_TTL = "1h";
 export type Usage = (typeof USAGES)[number];
 
 /** Schema-level bounds; the operator narrows them further with its own configuration. */
@@ -128,6 +137,12 @@ export const MachineIdentitySpecSchema = withRules(
       .describe(
         "True revokes the identity now: its Secret is removed and it leaves every AccessPolicy allow rule.",
       ),
+    delivery: z
+      .enum(DELIVERIES)
+      .default("Secret")
+      .describe(
+        "How pods receive the identity. Secret: Signet mints key and SVID into a kubernetes.io/tls Secret that is mounted into the pod. PodCertificate: the kubelet generates the key on the node and asks Signet's signer (signet.dev/svid) for the SVID through a PodCertificateRequest; the key is never stored in the API (needs Kubernetes 1.35+ with the PodCertificateRequest feature; ttl at least 1h).",
+      ),
   }),
   [
     {
@@ -139,6 +154,32 @@ export const MachineIdentitySpecSchema = withRules(
         !isDuration(s.renewBefore) ||
         !isDuration(s.ttl) ||
         parseDuration(s.renewBefore) < parseDuration(s.ttl),
+    },
+    {
+      rule: `self.delivery != 'PodCertificate' || !${celIsDuration("self.ttl")} || duration(self.ttl) >= duration('${POD_CERTIFICATE_MIN_TTL}')`,
+      message: `delivery PodCertificate needs a ttl of at least ${POD_CERTIFICATE_MIN_TTL}: the API server refuses pod certificates that live shorter; raise ttl or use delivery Secret`,
+      fieldPath: ".ttl",
+      holds: (s) =>
+        s.delivery !== "PodCertificate" ||
+        !isDuration(s.ttl) ||
+        parseDuration(s.ttl) >= parseDuration(POD_CERTIFICATE_MIN_TTL),
+    },
+    {
+      rule: "self.delivery != 'PodCertificate' || self.privateKey.algorithm != 'RSA' || (has(self.privateKey.size) && self.privateKey.size >= 3072)",
+      message:
+        "delivery PodCertificate supports RSA keys of 3072 or 4096 bits only (the kubelet generates no RSA 2048 key); set privateKey.size to 3072 or 4096, or use ECDSA",
+      fieldPath: ".privateKey.size",
+      holds: (s) =>
+        s.delivery !== "PodCertificate" ||
+        s.privateKey.algorithm !== "RSA" ||
+        (s.privateKey.size !== undefined && s.privateKey.size >= 3072),
+    },
+    {
+      rule: "self.delivery != 'PodCertificate' || !has(self.secretName)",
+      message:
+        "secretName has no meaning with delivery PodCertificate: no Secret is written, the kubelet holds the key; remove secretName",
+      fieldPath: ".secretName",
+      holds: (s) => s.delivery !== "PodCertificate" || s.secretName === undefined,
     },
   ],
 ).describe("Who a workload is and how its short-lived certificate is minted.");
@@ -162,6 +203,35 @@ export const MachineIdentityStatusSchema = z
       .describe("When the next certificate will be minted."),
     rotations: z.number().int().min(0).optional().describe("How many certificates have been minted."),
     consumers: z.number().int().min(0).optional().describe("How many pods currently carry this identity."),
+    podCertificates: z
+      .object({
+        issued: z
+          .number()
+          .int()
+          .min(0)
+          .optional()
+          .describe("PodCertificateRequests the signer issued for this identity."),
+        denied: z
+          .number()
+          .int()
+          .min(0)
+          .optional()
+          .describe("PodCertificateRequests the signer denied for this identity."),
+        lastIssueTime: timestampField("lastIssueTime")
+          .optional()
+          .describe("When the signer last issued a certificate for this identity."),
+        lastDenial: z
+          .object({
+            time: timestampField("time").describe("When the request was denied."),
+            pod: z.string().max(320).describe("namespace/name of the pod whose request was denied."),
+            reason: z.string().max(128).describe("The Denied condition's reason."),
+            message: z.string().max(32768).describe("The Denied condition's message."),
+          })
+          .optional()
+          .describe("The signer's most recent denial of a request for this identity."),
+      })
+      .optional()
+      .describe("What the PodCertificate signer did for this identity (delivery PodCertificate)."),
   })
   .describe("Observed state of the identity and its current certificate.");
 

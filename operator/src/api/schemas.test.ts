@@ -43,6 +43,7 @@ describe("the examples", () => {
       privateKey: { algorithm: "ECDSA", size: 256 },
       usages: ["client", "server"],
       suspend: false,
+      delivery: "Secret",
     });
   });
 });
