@@ -42,6 +42,16 @@ export interface ControlPlane {
 }
 
 /**
+ * Pod certificates (KEP-4317) and ClusterTrustBundles are beta and off by default in Kubernetes
+ * 1.36: these gates turn them on in kube-apiserver, kube-controller-manager and the kubelet, and
+ * the API server serves certificates.k8s.io/v1beta1 (RUNTIME_CONFIG) for them.
+ */
+export const FEATURE_GATES =
+  "PodCertificateRequest=true,ClusterTrustBundle=true,ClusterTrustBundleProjection=true";
+export const RUNTIME_CONFIG =
+  "certificates.k8s.io/v1beta1/podcertificaterequests=true,certificates.k8s.io/v1beta1/clustertrustbundles=true";
+
+/**
  * What a real node needs of its control plane: an address pods reach, ServiceAccount admission,
  * the Node authorizer, and kube-controller-manager and kube-scheduler beside the API server.
  */
@@ -140,6 +150,8 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     `--advertise-address=${apiAddress}`,
     `--service-cluster-ip-range=${full?.serviceClusterIpRange ?? "10.0.0.0/24"}`,
     "--allow-privileged=true",
+    `--feature-gates=${FEATURE_GATES}`,
+    `--runtime-config=${RUNTIME_CONFIG}`,
     ...(full
       ? [
           // Pods get ServiceAccount tokens; kubelets may touch only their own node and pods.
@@ -310,6 +322,7 @@ async function startControllers(
         `--node-cidr-mask-size=${full.nodeCidrMaskSize}`,
         `--service-cluster-ip-range=${full.serviceClusterIpRange}`,
         "--controllers=*,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
+        `--feature-gates=${FEATURE_GATES}`,
         "--v=1",
       ],
       join(dir, "kube-controller-manager.log"),

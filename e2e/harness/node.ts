@@ -24,7 +24,7 @@ import * as k8s from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { issueServingCert } from "../../testing/certs.ts";
 import { controlPlaneBinaries } from "./binaries.ts";
-import { type ControlPlane, KUBELET_CLIENT_USER, startControlPlane } from "./controlplane.ts";
+import { type ControlPlane, FEATURE_GATES, KUBELET_CLIENT_USER, startControlPlane } from "./controlplane.ts";
 import { childrenOf, type Supervised, startSupervised } from "./supervised.ts";
 
 /**
@@ -467,6 +467,7 @@ async function writeKubeletConfig(
     volumePluginDir: join(kdir, "volume-plugins"),
     serializeImagePulls: false,
     syncFrequency: "10s",
+    featureGates: Object.fromEntries(FEATURE_GATES.split(",").map((g) => [g.split("=")[0], true])),
     nodeStatusUpdateFrequency: "5s",
     maxPods: 60,
   };

@@ -34,6 +34,7 @@ function identity(
       privateKey: { algorithm: "ECDSA", size: 256 },
       usages: ["client", "server"],
       suspend: false,
+      delivery: "Secret",
       ...(options.secretName ? { secretName: options.secretName } : {}),
     },
   } as MachineIdentity;
