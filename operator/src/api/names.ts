@@ -77,3 +77,21 @@ export function spiffeIDOf(identity: NamedIdentity, trustDomain: string): string
     `spiffe://${trustDomain}/ns/${identity.metadata?.namespace ?? ""}/id/${identity.metadata?.name}`
   );
 }
+
+/**
+ * The signer name of Signet's PodCertificate signer: the kubelet addresses the PodCertificateRequests
+ * of a podCertificate volume to it, and Signet publishes its trust bundle as ClusterTrustBundles for it.
+ */
+export const POD_CERTIFICATE_SIGNER = "signet.dev/svid";
+/**
+ * The ClusterTrustBundle Signet keeps for its signer: the signer name with "/" as ":" (the API
+ * server's rule for signer-linked bundles), then "trust-bundle".
+ */
+export const TRUST_BUNDLE_NAME = `${POD_CERTIFICATE_SIGNER.replace("/", ":")}:trust-bundle`;
+/** Files of the identity volume, for either delivery: the leaf and intermediates, the key, the roots. */
+export const IDENTITY_FILES = { cert: "tls.crt", key: "tls.key", ca: "ca.crt" } as const;
+/**
+ * With delivery PodCertificate only: key and chain in one file, which the kubelet writes atomically
+ * (a reader of tls.crt and tls.key may catch them mid-rotation; a reader of this file never).
+ */
+export const CREDENTIAL_BUNDLE_FILE = "credentials.pem";
