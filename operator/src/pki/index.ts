@@ -13,7 +13,15 @@ export {
   type SvidView,
 } from "./inspect.ts";
 export { type KeyAlgorithm, PkiError, type PrivateKeySpec, resolveKeyAlgorithm } from "./keys.ts";
-export { DEFAULT_BACKDATE_MS, type MintedSvid, type MintSvidInput, mintSvid, type Usage } from "./mint.ts";
+export {
+  DEFAULT_BACKDATE_MS,
+  type MintedForKey,
+  type MintedSvid,
+  type MintSvidInput,
+  mintSvid,
+  mintSvidForKey,
+  type Usage,
+} from "./mint.ts";
 export {
   DEFAULT_RENEWAL_CHAIN,
   type DesiredSvid,

@@ -352,3 +352,42 @@ export async function mintSvid(input: MintSvidInput): Promise<MintedSvid> {
   const key = generated instanceof Promise ? await generated : generated;
   return assemble(template, input.ca, key, validity, identity.spiffeId);
 }
+
+/** An SVID for a key that Signet never holds (a kubelet's PodCertificateRequest): chain, no key. */
+export type MintedForKey = Omit<MintedSvid, "keyPem">;
+
+/**
+ * Mints an X.509-SVID for a public key generated elsewhere, e.g. by the kubelet on the node, with
+ * exactly the validity given (whole seconds, inside the CA's): the same template as mintSvid, but
+ * no private key exists here, so none is returned. `keyAlgorithm` must describe `publicKeySpki`.
+ */
+export function mintSvidForKey(input: {
+  ca: CertificateAuthority;
+  spiffeId: string;
+  dnsNames?: readonly string[] | undefined;
+  keyAlgorithm: KeyAlgorithm;
+  publicKeySpki: Buffer;
+  notBefore: Date;
+  notAfter: Date;
+}): MintedForKey {
+  const identity = normaliseIdentity(input);
+  const { notBefore, notAfter, ca } = input;
+  if (notBefore.getTime() % 1000 !== 0 || notAfter.getTime() % 1000 !== 0) {
+    throw new PkiError("notBefore and notAfter must be whole seconds");
+  }
+  if (notBefore < ca.notBefore || notAfter > ca.notAfter) {
+    throw new PkiError(
+      `the validity ${notBefore.toISOString()}..${notAfter.toISOString()} is not inside the issuing CA's ${ca.notBefore.toISOString()}..${ca.notAfter.toISOString()}`,
+    );
+  }
+  if (!(notAfter > notBefore)) throw new PkiError("notAfter must be after notBefore");
+  const template = templateFor(ca, identity);
+  const { keyPem: _none, ...minted } = assemble(
+    template,
+    ca,
+    { privateKeyPem: "", publicKeySpki: input.publicKeySpki },
+    { notBefore, notAfter },
+    identity.spiffeId,
+  );
+  return minted;
+}

@@ -2,22 +2,18 @@ import type * as k8s from "@kubernetes/client-node";
 import type { AccessSchedule, IssuancePolicy } from "../../api/index.ts";
 import {
   API_VERSION,
-  formatProblems,
   IDENTITY_LABEL,
   type MachineIdentity,
   type MachineIdentityStatus,
   secretNameOf,
-  spiffeIDOf,
 } from "../../api/index.ts";
 import type { Claimants } from "../../issuance/claim-index.ts";
-import { claimOf, claimProblems, spiffeIdConflict } from "../../issuance/claims.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import type { OwnWrites } from "../../kube/own-writes.ts";
 import type { ReconcileResult } from "../../kube/queue.ts";
 import type { PartialObjectMetadata } from "../../kube/resources.ts";
 import { MACHINE_IDENTITIES, type ResourceClient, resourceClient, SECRETS } from "../../kube/resources.ts";
 import { evaluateRenewal, mintSvid, RenewalReason, renewalTime, type SecretData } from "../../pki/index.ts";
-import { scheduleState } from "../../schedule/index.ts";
 import type { EventSink } from "../../telemetry/events.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { SignetMetrics } from "../../telemetry/metrics.ts";
@@ -33,6 +29,7 @@ import {
   uidOf,
   withBundle,
 } from "./desired.ts";
+import { issuanceRefusal, windowOf } from "./issuable.ts";
 import { type ReservedSecrets, type SecretClaim, secretClaim } from "./ownership.ts";
 import { DEFAULT_ISSUER_SPREAD_MS, issuerMoveAt, onlyIssuerMoved, RekeyLimiter } from "./pacing.ts";
 import { type Credential, type IdentityState, Reason, statusFor } from "./status.ts";
@@ -232,23 +229,18 @@ export class MachineIdentityReconciler {
     let windowEnd: Date | undefined;
     let windowRequeue: number | undefined;
     if (mi.spec.scheduleRef) {
-      const schedule = this.#d.schedules.get(namespace, mi.spec.scheduleRef.name);
-      const state = schedule ? scheduleState(schedule.spec, now) : undefined;
-      if (!state?.active) {
-        const reason = state ? Reason.OutsideWindow : Reason.ScheduleNotFound;
-        const message = state
-          ? `outside the access windows of AccessSchedule ${namespace}/${mi.spec.scheduleRef.name}${state.nextWindowStart ? `; the next window opens at ${state.nextWindowStart.toISOString()}` : "; no window is ahead"}`
-          : `AccessSchedule ${namespace}/${mi.spec.scheduleRef.name} named in spec.scheduleRef does not exist; no credential is issued until it does`;
-        const revoked = await this.#revoke(mi, secret, reason, message);
+      const window = windowOf(mi, this.#d.schedules.get(namespace, mi.spec.scheduleRef.name), now);
+      if (!window.open) {
+        const revoked = await this.#revoke(mi, secret, window.reason, window.message);
         if (!revoked) return LOST;
-        const next = state?.nextTransition;
+        const next = window.nextTransition;
         return {
-          state: { kind: "Inactive", reason, message },
+          state: { kind: "Inactive", reason: window.reason, message: window.message },
           result: next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : undefined,
         };
       }
-      windowEnd = state.currentWindowEnd;
-      if (state.nextTransition) windowRequeue = state.nextTransition.getTime() - now.getTime();
+      windowEnd = window.windowEnd;
+      if (window.nextTransition) windowRequeue = window.nextTransition.getTime() - now.getTime();
     }
 
     const ca = this.#d.ca();
@@ -500,22 +492,13 @@ export class MachineIdentityReconciler {
 
   /** Why the identity may not be minted for: a claim its namespace may not make, or a held SPIFFE ID. */
   #issuanceRefusal(mi: MachineIdentity): { reason: string; message: string } | undefined {
-    const { trustDomain } = this.#d.policy;
-    const namespace = mi.metadata.namespace ?? "";
-    const where = `MachineIdentity ${namespace}/${mi.metadata.name}`;
-    const problems = claimProblems(claimOf(mi, trustDomain), {
-      trustDomain,
+    return issuanceRefusal(mi, {
+      trustDomain: this.#d.policy.trustDomain,
       clusterDomain: this.#d.issuance.clusterDomain,
-      policies: this.#d.issuance.policies(),
-      namespaceLabels: this.#d.issuance.namespaceLabels(namespace),
+      policies: this.#d.issuance.policies,
+      namespaceLabels: this.#d.issuance.namespaceLabels,
+      claimants: this.#d.claimants,
     });
-    if (problems.length > 0) {
-      return { reason: Reason.ClaimNotPermitted, message: `${where}: ${formatProblems(problems)}` };
-    }
-    const rivals = this.#d.claimants.bySpiffeId(spiffeIDOf(mi, trustDomain));
-    const conflict = spiffeIdConflict(mi, rivals, trustDomain);
-    if (conflict) return { reason: Reason.SpiffeIDConflict, message: `${where}: ${conflict.message}` };
-    return undefined;
   }
 
   /**
