@@ -27,6 +27,7 @@ import {
   resourceClient,
   SECRETS,
 } from "../kube/resources.ts";
+import { PodCertificateTally } from "../signer/tally.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { SignetMetrics } from "../telemetry/metrics.ts";
 import type { OperatorConfig } from "./config.ts";
@@ -37,6 +38,7 @@ import { accessUnit } from "./units/access.ts";
 import { type Caches, type OperatorContext, retryUntil } from "./units/context.ts";
 import { identitiesUnit } from "./units/identities.ts";
 import { CaHolder, pkiUnit } from "./units/pki.ts";
+import { signerUnit } from "./units/signer.ts";
 import { webhookUnit } from "./units/webhook.ts";
 
 export interface OperatorOptions {
@@ -178,7 +180,12 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   if (options.webhook) manager.add(webhookUnit(ctx, (port) => (webhookPort = port)));
   if (options.controllers) {
     const ca = new CaHolder();
-    manager.add(pkiUnit(ctx, ca)).add(identitiesUnit(ctx, ca)).add(accessUnit(ctx));
+    const tally = new PodCertificateTally();
+    manager
+      .add(pkiUnit(ctx, ca))
+      .add(identitiesUnit(ctx, ca, tally))
+      .add(signerUnit(ctx, ca, tally))
+      .add(accessUnit(ctx));
   }
   await manager.start();
 

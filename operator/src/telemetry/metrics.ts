@@ -14,6 +14,7 @@ export class SignetMetrics implements WorkQueueMetricsProvider {
   readonly svidsRotated: Counter<"namespace">;
   readonly svidsRevoked: Counter<"namespace" | "reason">;
   readonly svidsFailed: Counter<"namespace" | "reason">;
+  readonly podCertificates: Counter<"namespace" | "outcome" | "reason">;
   readonly soonestExpirySeconds: Gauge;
   readonly reconcileTotal: Counter<"controller" | "result">;
   readonly reconcileErrors: Counter<"controller">;
@@ -35,6 +36,12 @@ export class SignetMetrics implements WorkQueueMetricsProvider {
     this.registry = new Registry();
     const registers = [this.registry];
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: "signet_process_" });
+    this.podCertificates = new Counter({
+      name: "signet_pod_certificate_requests_total",
+      help: "PodCertificateRequests answered by Signet's signer (signet.dev/svid), by outcome (Issued, Denied, Failed) and reason.",
+      labelNames: ["namespace", "outcome", "reason"],
+      registers,
+    });
     this.svidsIssued = new Counter({
       name: "signet_svids_issued_total",
       help: "X.509-SVIDs issued for an identity that had none.",

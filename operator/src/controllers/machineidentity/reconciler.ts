@@ -14,6 +14,7 @@ import type { ReconcileResult } from "../../kube/queue.ts";
 import type { PartialObjectMetadata } from "../../kube/resources.ts";
 import { MACHINE_IDENTITIES, type ResourceClient, resourceClient, SECRETS } from "../../kube/resources.ts";
 import { evaluateRenewal, mintSvid, RenewalReason, renewalTime, type SecretData } from "../../pki/index.ts";
+import type { PodCertificateTally } from "../../signer/tally.ts";
 import type { EventSink } from "../../telemetry/events.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { SignetMetrics } from "../../telemetry/metrics.ts";
@@ -77,6 +78,8 @@ export interface MachineIdentityReconcilerDeps {
     /** Undefined when the namespace is not known: then only the default rule grants anything. */
     namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined;
   };
+  /** What the PodCertificate signer did for each identity, reported in its status. */
+  podCertificates?: Pick<PodCertificateTally, "get"> | undefined;
   /**
    * Queues another identity's key: when an identity lets go of a secretName (deleted, renamed, or
    * its Secret gone), the other identities naming it may now be the one to create it.
@@ -163,7 +166,12 @@ export class MachineIdentityReconciler {
     const outcome = await this.#converge(mi, key, namespace, name, now);
     // The one status write of the reconcile, from what it found and did.
     if (outcome.state) {
-      const facts = { generation: mi.metadata?.generation, consumers, state: outcome.state };
+      const facts = {
+        generation: mi.metadata?.generation,
+        consumers,
+        state: outcome.state,
+        podCertificates: this.#d.podCertificates?.get(key),
+      };
       await this.#writeStatus(mi, statusFor(facts, mi.status, now));
     }
     if (outcome.error) throw outcome.error;
@@ -241,6 +249,22 @@ export class MachineIdentityReconciler {
       }
       windowEnd = window.windowEnd;
       if (window.nextTransition) windowRequeue = window.nextTransition.getTime() - now.getTime();
+    }
+
+    if (mi.spec.delivery === "PodCertificate") {
+      // The kubelet generates each pod's key and asks the signer for its certificate: no Secret
+      // holds this identity, and one left from Secret delivery is removed with its key.
+      const revoked = await this.#revoke(
+        mi,
+        secret,
+        Reason.Revoked,
+        "spec.delivery is PodCertificate: the kubelet holds each pod's key, so the Secret was removed",
+      );
+      if (!revoked) return LOST;
+      return {
+        state: { kind: "Signing", spiffeID: desired.svid.spiffeId, windowEnd },
+        result: windowRequeue === undefined ? undefined : { requeueAfterMs: Math.max(0, windowRequeue) },
+      };
     }
 
     const ca = this.#d.ca();

@@ -23,6 +23,9 @@ export const Reason = {
   SecretMissing: "SecretMissing",
   Expired: "Expired",
   NotYetValid: "NotYetValid",
+  /** Delivery PodCertificate: the signer issues to each pod's kubelet on request. */
+  SignerReady: "SignerReady",
+  PodCertificate: "PodCertificate",
 } as const;
 
 /** The certificate the identity's Secret holds once the reconcile is done. */
@@ -48,6 +51,8 @@ export interface IdentityFacts {
   /** Pods that carry the identity label. */
   consumers: number;
   state: IdentityState;
+  /** What the PodCertificate signer did for the identity, when it answered for it in this process. */
+  podCertificates?: MachineIdentityStatus["podCertificates"];
 }
 
 export type IdentityState =
@@ -57,6 +62,8 @@ export type IdentityState =
   | { kind: "Refused"; reason: string; message: string }
   /** spec.suspend is true and the credential was revoked. */
   | { kind: "Suspended" }
+  /** Delivery PodCertificate, and the signer may issue now: each pod's kubelet asks for its certificate. */
+  | { kind: "Signing"; spiffeID: string; windowEnd?: Date | undefined }
   /** Outside the schedule's windows, or the schedule is missing: the credential was revoked. */
   | {
       kind: "Inactive";
@@ -117,6 +124,9 @@ export function statusFor(
     ...definedOnly(fields),
     ...(rotations === undefined ? {} : { rotations }),
     consumers: facts.consumers,
+    ...((facts.podCertificates ?? previous?.podCertificates)
+      ? { podCertificates: facts.podCertificates ?? previous?.podCertificates }
+      : {}),
     ...(facts.generation === undefined ? {} : { observedGeneration: facts.generation }),
     conditions: setConditions(previous?.conditions, conditions, now, facts.generation),
   };
@@ -163,6 +173,21 @@ function heldOutcome(
           { type: "Issuing", status: "False", reason: Reason.Suspended, message },
         ],
         fields: {},
+        rotations,
+      };
+    }
+    case "Signing": {
+      const window = state.windowEnd
+        ? ` until the access window ends at ${state.windowEnd.toISOString()}`
+        : "";
+      const message = `pods receive ${state.spiffeID} from the kubelet's podCertificate volume, signed by signet.dev/svid${window}; no Secret holds a key`;
+      return {
+        conditions: [
+          { type: "Ready", status: "True", reason: Reason.SignerReady, message },
+          ACTIVE,
+          { type: "Issuing", status: "False", reason: Reason.PodCertificate, message },
+        ],
+        fields: { spiffeID: state.spiffeID },
         rotations,
       };
     }

@@ -15,6 +15,7 @@ import { keyOf, type Unsubscribe } from "../../kube/informer.ts";
 import { OwnWrites } from "../../kube/own-writes.ts";
 import { runWorkers, WorkQueue } from "../../kube/queue.ts";
 import type { PartialObjectMetadata } from "../../kube/resources.ts";
+import type { PodCertificateTally } from "../../signer/tally.ts";
 import { EventRecorder } from "../../telemetry/events.ts";
 import { soonestExpiry } from "../../telemetry/expiry.ts";
 import { logRetry } from "../../telemetry/logger.ts";
@@ -26,7 +27,7 @@ import type { CaHolder } from "./pki.ts";
  * Leader-elected: the MachineIdentity controller. Every handler it registers, its queue, its
  * workers and its timer belong to one term and are gone when it stops.
  */
-export function identitiesUnit(ctx: OperatorContext, ca: CaHolder): Runnable {
+export function identitiesUnit(ctx: OperatorContext, ca: CaHolder, tally?: PodCertificateTally): Runnable {
   const { config, log, metrics, now, caches, claimIndex } = ctx;
   return {
     name: "machineidentities",
@@ -52,6 +53,7 @@ export function identitiesUnit(ctx: OperatorContext, ca: CaHolder): Runnable {
         issuance: ctx.claimRules,
         claimants: claimIndex,
         requeue: (key) => queue.add(key),
+        podCertificates: tally,
         pacing: { issuerSpreadMs: config.issuerSpreadMs, limiter: new RekeyLimiter(config.rekeysPerSecond) },
       });
       const enqueueAll = () => {
@@ -69,6 +71,8 @@ export function identitiesUnit(ctx: OperatorContext, ca: CaHolder): Runnable {
       );
       // Every ca.crt follows the workload trust bundle.
       offs.push(ca.onTrustChanged(enqueueAll));
+      // The status counts what the pod certificate signer issued and denied.
+      if (tally) offs.push(tally.onChange((key) => queue.add(key)));
       // And when an identity comes to claim an ID others claim too, they are looked at again: one
       // of them may have minted before this claimant was in the cache and must now give the ID up.
       const onIdentity = (mi: MachineIdentity) => {
