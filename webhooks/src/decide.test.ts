@@ -1,10 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { DEFAULT_TTL } from "../../operator/src/api/machine-identity.ts";
 import {
   type AdmissionDecision,
+  API_DEFAULT_TTL,
   DenialReason,
   decidePodAdmission,
   escapeJsonPointer,
+  type InjectionConfig,
   type PodAdmissionRequest,
   requestedIdentityName,
 } from "./decide.ts";
@@ -12,7 +15,7 @@ import type { MachineIdentityLike } from "./identity.ts";
 import type { PodLike } from "./pod.ts";
 import { applyJsonPatch } from "./testing/json-patch.ts";
 
-const config = { trustDomain: "cluster.local" };
+const config: InjectionConfig = { trustDomain: "cluster.local", podCertificates: { supported: true } };
 const MOUNT = "/var/run/secrets/signet.dev/identity";
 
 function pod(
@@ -39,8 +42,8 @@ function create(p: PodLike, namespace = "shop"): PodAdmissionRequest {
   return { operation: "CREATE", namespace, pod: p };
 }
 
-function mutated(p: PodLike, mi: MachineIdentityLike = identity()): PodLike {
-  const decision = decidePodAdmission(create(p), mi, config);
+function mutated(p: PodLike, mi: MachineIdentityLike = identity(), c: InjectionConfig = config): PodLike {
+  const decision = decidePodAdmission(create(p), mi, c);
   if (!decision.allowed) throw new Error(`unexpectedly denied: ${decision.message}`);
   return applyJsonPatch(p, decision.patch);
 }
@@ -434,13 +437,16 @@ describe("decidePodAdmission under reinvocation", () => {
       };
     });
 
+  const delivery = fc.constantFrom("Secret" as const, "PodCertificate" as const);
+
   it("should return an empty patch for its own output and never duplicate a volume, mount or env var", () => {
     fc.assert(
-      fc.property(podArb, (p) => {
-        const first = decidePodAdmission(create(p), identity(), config);
+      fc.property(podArb, delivery, (p, d) => {
+        const mi = identity({ delivery: d, ttl: "24h" });
+        const first = decidePodAdmission(create(p), mi, config);
         if (!first.allowed) return;
         const once = applyJsonPatch(p, first.patch);
-        expect(decidePodAdmission(create(once), identity(), config)).toMatchObject({
+        expect(decidePodAdmission(create(once), mi, config)).toMatchObject({
           allowed: true,
           patch: [],
         });
@@ -454,5 +460,268 @@ describe("decidePodAdmission under reinvocation", () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe("decidePodAdmission: delivery PodCertificate", () => {
+  const kubelet = (spec: Partial<MachineIdentityLike["spec"]> = {}, status?: MachineIdentityLike["status"]) =>
+    identity({ delivery: "PodCertificate", ttl: "24h", ...spec }, status);
+  const decide = (mi: MachineIdentityLike, c: InjectionConfig = config, p: PodLike = pod()) =>
+    decidePodAdmission(create(p), mi, c);
+  type ProjectedVolume = { projected: { sources: Record<string, Record<string, unknown> | null>[] } };
+  const injectedVolume = (p: PodLike) => p.spec.volumes?.find((v) => v.name === "signet-identity");
+  const projectedOf = (p: PodLike) => injectedVolume(p) as unknown as ProjectedVolume;
+  const podCertificateOf = (mi: MachineIdentityLike) =>
+    projectedOf(mutated(pod(), mi)).projected.sources[0]?.podCertificate;
+
+  it("should inject a projected volume of the kubelet's pod certificate and the signer's trust bundles, the same mount and env, and the bundle file", () => {
+    const p = withSpec({ containers: [{ name: "app" }], volumes: [{ name: "data", emptyDir: {} }] });
+    const spec = mutated(p, kubelet()).spec;
+    expect(spec.volumes).toEqual([
+      { name: "data", emptyDir: {} },
+      {
+        name: "signet-identity",
+        projected: {
+          defaultMode: 0o444,
+          sources: [
+            {
+              podCertificate: {
+                signerName: "signet.dev/svid",
+                keyType: "ECDSAP256",
+                maxExpirationSeconds: 86_400,
+                credentialBundlePath: "credentials.pem",
+                keyPath: "tls.key",
+                certificateChainPath: "tls.crt",
+              },
+            },
+            { clusterTrustBundle: { signerName: "signet.dev/svid", labelSelector: {}, path: "ca.crt" } },
+          ],
+        },
+      },
+    ]);
+    expect(spec.containers).toEqual([
+      {
+        name: "app",
+        volumeMounts: [{ name: "signet-identity", mountPath: MOUNT, readOnly: true }],
+        env: [
+          { name: "SIGNET_SPIFFE_ID", value: "spiffe://cluster.local/ns/shop/id/payments-api" },
+          { name: "SIGNET_TLS_CERT_FILE", value: `${MOUNT}/tls.crt` },
+          { name: "SIGNET_TLS_KEY_FILE", value: `${MOUNT}/tls.key` },
+          { name: "SIGNET_TLS_CA_FILE", value: `${MOUNT}/ca.crt` },
+          { name: "SIGNET_CREDENTIAL_BUNDLE_FILE", value: `${MOUNT}/credentials.pem` },
+        ],
+      },
+    ]);
+  });
+
+  it("should give the files mode 0440 when the pod has an fsGroup, as with a Secret", () => {
+    const volume = injectedVolume(mutated(withSpec({ securityContext: { fsGroup: 2000 } }), kubelet()));
+    expect(volume).toMatchObject({ projected: { defaultMode: 0o440 } });
+  });
+
+  const keyTypes: { name: string; privateKey: MachineIdentityLike["spec"]["privateKey"]; keyType: string }[] =
+    [
+      {
+        name: "should ask for P-256 when the identity names no key",
+        privateKey: undefined,
+        keyType: "ECDSAP256",
+      },
+      {
+        name: "should ask for P-256 for ECDSA without a size",
+        privateKey: { algorithm: "ECDSA" },
+        keyType: "ECDSAP256",
+      },
+      {
+        name: "should ask for P-256 for ECDSA 256",
+        privateKey: { algorithm: "ECDSA", size: 256 },
+        keyType: "ECDSAP256",
+      },
+      {
+        name: "should ask for P-384 for ECDSA 384",
+        privateKey: { algorithm: "ECDSA", size: 384 },
+        keyType: "ECDSAP384",
+      },
+      {
+        name: "should ask for Ed25519 for Ed25519",
+        privateKey: { algorithm: "Ed25519" },
+        keyType: "ED25519",
+      },
+      {
+        name: "should ask for RSA 3072 for RSA 3072",
+        privateKey: { algorithm: "RSA", size: 3072 },
+        keyType: "RSA3072",
+      },
+      {
+        name: "should ask for RSA 4096 for RSA 4096",
+        privateKey: { algorithm: "RSA", size: 4096 },
+        keyType: "RSA4096",
+      },
+    ];
+  it.each(keyTypes)("$name", ({ privateKey, keyType }) => {
+    expect(podCertificateOf(kubelet({ privateKey }))).toMatchObject({ keyType });
+  });
+
+  const lifetimes: { name: string; ttl: string | undefined; seconds: number }[] = [
+    { name: "should ask for the ttl in seconds", ttl: "24h", seconds: 86_400 },
+    { name: "should count whole seconds, dropping a fraction", ttl: "90m30.9s", seconds: 5_430 },
+    {
+      name: "should ask for the API server's minimum when the ttl is the minimum",
+      ttl: "1h",
+      seconds: 3_600,
+    },
+    { name: "should raise a ttl below an hour to the API server's minimum", ttl: "59m59s", seconds: 3_600 },
+    {
+      name: "should ask for the API server's maximum of 91 days at 91 days",
+      ttl: "2184h",
+      seconds: 7_862_400,
+    },
+    {
+      name: "should cut a ttl above 91 days to the API server's maximum",
+      ttl: "2184h0m1s",
+      seconds: 7_862_400,
+    },
+    { name: "should cut a year to the API server's maximum", ttl: "8760h", seconds: 7_862_400 },
+    { name: "should take the API's default ttl when the identity has none", ttl: undefined, seconds: 3_600 },
+  ];
+  it.each(lifetimes)("$name", ({ ttl, seconds }) => {
+    expect(podCertificateOf(kubelet({ ttl }))).toMatchObject({ maxExpirationSeconds: seconds });
+  });
+
+  it("should know the API's default ttl", () => {
+    expect(API_DEFAULT_TTL).toBe(DEFAULT_TTL);
+  });
+
+  const denials: {
+    name: string;
+    identity: MachineIdentityLike;
+    config?: InjectionConfig;
+    pod?: PodLike;
+    reason: DenialReason;
+    message: string[];
+  }[] = [
+    {
+      name: "should deny when the cluster serves no pod certificates, naming the identity, what is missing and the fix",
+      identity: kubelet(),
+      config: {
+        trustDomain: "cluster.local",
+        podCertificates: {
+          supported: false,
+          missing: "the API server serves no certificates.k8s.io PodCertificateRequests",
+        },
+      },
+      reason: DenialReason.PodCertificateUnsupported,
+      message: [
+        'MachineIdentity "shop/payments-api" has spec.delivery PodCertificate, but the API server serves no certificates.k8s.io PodCertificateRequests; ',
+        "Signet refused the pod rather than let it start without its certificate",
+        'set spec.delivery of MachineIdentity "shop/payments-api" to Secret',
+      ],
+    },
+    {
+      name: "should deny when nobody has told the decision whether the cluster serves pod certificates",
+      identity: kubelet(),
+      config: { trustDomain: "cluster.local" },
+      reason: DenialReason.PodCertificateUnsupported,
+      message: ["Signet has not learned whether the API server serves PodCertificateRequests", "to Secret"],
+    },
+    {
+      name: "should deny an RSA 2048 key, which the kubelet cannot generate",
+      identity: kubelet({ privateKey: { algorithm: "RSA", size: 2048 } }),
+      reason: DenialReason.PodCertificateSpecInvalid,
+      message: [
+        'MachineIdentity "shop/payments-api" has spec.delivery PodCertificate and spec.privateKey RSA of 2048 bits',
+        "set spec.privateKey to ECDSA (256 or 384), Ed25519 or RSA (3072 or 4096), or set spec.delivery to Secret",
+      ],
+    },
+    {
+      name: "should deny RSA of the default size, which is 2048",
+      identity: kubelet({ privateKey: { algorithm: "RSA" } }),
+      reason: DenialReason.PodCertificateSpecInvalid,
+      message: ["spec.privateKey RSA of the default size"],
+    },
+    {
+      name: "should deny a ttl that is not a duration",
+      identity: kubelet({ ttl: "a day" }),
+      reason: DenialReason.PodCertificateSpecInvalid,
+      message: ['MachineIdentity "shop/payments-api" has spec.ttl "a day", which is not a duration'],
+    },
+    {
+      name: "should deny a pod whose signet-identity volume is the identity's Secret",
+      identity: kubelet(),
+      pod: withSpec({
+        volumes: [{ name: "signet-identity", secret: { secretName: "payments-api-identity" } }],
+      }),
+      reason: DenialReason.VolumeNameConflict,
+      message: [
+        'pod already has a volume named "signet-identity" that is not the podCertificate volume Signet injects ' +
+          'for MachineIdentity "shop/payments-api"; Signet needs that volume name for the identity: rename your volume',
+      ],
+    },
+  ];
+  it.each(denials)("$name", ({ identity: mi, config: c, pod: p, reason, message }) => {
+    const decision = decide(mi, c, p);
+    expect(decision).toMatchObject({ allowed: false, reason });
+    for (const part of message) expect((decision as { message: string }).message).toContain(part);
+  });
+
+  it("should leave its own volume alone on reinvocation, with an empty patch", () => {
+    const once = mutated(withSpec({ initContainers: [{ name: "init" }] }), kubelet());
+    expect(decide(kubelet(), config, once)).toEqual({ allowed: true, patch: [], warnings: [] });
+  });
+
+  it("should take a volume with null members for its own, as the API server's JSON may carry them", () => {
+    const once = mutated(pod(), kubelet());
+    const volume = projectedOf(once);
+    volume.projected.sources = volume.projected.sources.map((source) => ({ ...source, secret: null }));
+    expect(decide(kubelet(), config, once)).toMatchObject({ allowed: true, patch: [] });
+  });
+
+  const tampered: {
+    name: string;
+    change: (volume: ProjectedVolume) => void;
+  }[] = [
+    {
+      name: "should deny a signet-identity volume that asks for a longer lifetime than the identity's",
+      change: (v) => {
+        const podCertificate = v.projected.sources[0]?.podCertificate;
+        if (podCertificate) podCertificate.maxExpirationSeconds = 7_862_400;
+      },
+    },
+    {
+      name: "should deny a signet-identity volume with a source Signet did not put there",
+      change: (v) => {
+        v.projected.sources.push({ secret: { name: "other" } });
+      },
+    },
+    {
+      name: "should deny a signet-identity volume whose trust bundles come from another signer",
+      change: (v) => {
+        const bundle = v.projected.sources[1]?.clusterTrustBundle;
+        if (bundle) bundle.signerName = "example.com/ca";
+      },
+    },
+  ];
+  it.each(tampered)("$name", ({ change }) => {
+    const once = mutated(pod(), kubelet());
+    change(projectedOf(once));
+    expect(decide(kubelet(), config, once)).toMatchObject({
+      allowed: false,
+      reason: DenialReason.VolumeNameConflict,
+    });
+  });
+
+  it("should warn, while the identity is not Ready, that the kubelet asks for the certificate when the pod starts", () => {
+    expect(decide(kubelet({}, {}))).toMatchObject({
+      allowed: true,
+      warnings: [
+        'MachineIdentity "shop/payments-api" is not Ready yet; with delivery PodCertificate the kubelet requests ' +
+          "the certificate from signer signet.dev/svid when the pod starts, and the pod starts once it is issued",
+      ],
+    });
+  });
+
+  it("should not ask whether the cluster serves pod certificates for an identity delivered as a Secret", () => {
+    const unsupported = { trustDomain: "cluster.local", podCertificates: { supported: false } };
+    expect(decide(identity({ delivery: "Secret" }), unsupported)).toMatchObject({ allowed: true });
+    expect(mutated(pod(), identity(), unsupported).spec.volumes?.[0]).toHaveProperty("secret");
   });
 });

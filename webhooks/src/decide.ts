@@ -1,15 +1,21 @@
 import { posix } from "node:path";
+import { isDeepStrictEqual } from "node:util";
+import { isDuration, parseDuration } from "../../operator/src/api/duration.ts";
 import {
+  CREDENTIAL_BUNDLE_FILE,
   IDENTITY_ANNOTATION,
+  IDENTITY_FILES,
   IDENTITY_LABEL,
   IDENTITY_VOLUME_NAME,
   INJECT_CONTAINERS_ANNOTATION,
   INJECT_LABEL,
   INJECT_LABEL_VALUE,
+  POD_CERTIFICATE_SIGNER,
   secretNameOf,
   spiffeIDOf,
 } from "../../operator/src/api/names.ts";
 import {
+  ENV_CREDENTIAL_BUNDLE_FILE,
   ENV_SPIFFE_ID,
   ENV_TLS_CA_FILE,
   ENV_TLS_CERT_FILE,
@@ -17,7 +23,7 @@ import {
   IDENTITY_MOUNT_PATH,
   type MachineIdentityLike,
 } from "./identity.ts";
-import type { ContainerLike, PodLike } from "./pod.ts";
+import type { ContainerLike, PodLike, VolumeLike } from "./pod.ts";
 
 /** One RFC 6902 operation. Injection only ever adds members or replaces the identity label. */
 export interface JsonPatchOperation {
@@ -43,6 +49,10 @@ export const DenialReason = {
   IdentitySecretShared: "IdentitySecretShared",
   IdentityVolumeInEphemeralContainer: "IdentityVolumeInEphemeralContainer",
   IdentityVolumeInTemplate: "IdentityVolumeInTemplate",
+  /** The identity asks for delivery PodCertificate, and the cluster does not serve pod certificates. */
+  PodCertificateUnsupported: "PodCertificateUnsupported",
+  /** The identity's key or ttl cannot become a podCertificate volume (the API refuses such specs). */
+  PodCertificateSpecInvalid: "PodCertificateSpecInvalid",
 } as const;
 export type DenialReason = (typeof DenialReason)[keyof typeof DenialReason];
 
@@ -58,9 +68,89 @@ export interface PodAdmissionRequest {
   pod: PodLike;
 }
 
+/** Whether the cluster can deliver an identity through the kubelet's podCertificate volume. */
+export interface PodCertificateSupport {
+  supported: boolean;
+  /** When unsupported: what the cluster lacks and how to enable it, for the denial message. */
+  missing?: string;
+}
+
 export interface InjectionConfig {
   /** The trust domain of default SPIFFE IDs, spiffe://<trustDomain>/ns/<namespace>/id/<name>. */
   trustDomain: string;
+  /** Absent: not known, which counts as unsupported (deny by default). */
+  podCertificates?: PodCertificateSupport;
+}
+
+const SUPPORT_UNKNOWN: PodCertificateSupport = {
+  supported: false,
+  missing: "Signet has not learned whether the API server serves PodCertificateRequests",
+};
+
+/** The API's default spec.ttl (api/machine-identity.ts DEFAULT_TTL; a unit test keeps them equal). */
+export const API_DEFAULT_TTL = "1h";
+/** The API server's bounds of PodCertificateProjection.maxExpirationSeconds: 1 hour to 91 days. */
+export const MIN_EXPIRATION_SECONDS = 3_600;
+export const MAX_EXPIRATION_SECONDS = 7_862_400;
+
+/** PodCertificateProjection.keyType for each key spec.privateKey may ask for, by "algorithm/size". */
+const KEY_TYPES: Readonly<Record<string, string>> = {
+  "ECDSA/": "ECDSAP256",
+  "ECDSA/256": "ECDSAP256",
+  "ECDSA/384": "ECDSAP384",
+  "Ed25519/": "ED25519",
+  "RSA/3072": "RSA3072",
+  "RSA/4096": "RSA4096",
+};
+
+/**
+ * The keyType the kubelet generates for spec.privateKey, or undefined for a key it cannot make
+ * (RSA 2048, the RSA default, which the API refuses with delivery PodCertificate).
+ */
+export function podCertificateKeyType(key: MachineIdentityLike["spec"]["privateKey"]): string | undefined {
+  return KEY_TYPES[`${key?.algorithm ?? "ECDSA"}/${key?.size ?? ""}`];
+}
+
+/** spec.ttl in whole seconds, within the API server's bounds; undefined when it is not a duration. */
+export function podCertificateMaxExpirationSeconds(ttl: string | undefined): number | undefined {
+  const text = ttl ?? API_DEFAULT_TTL;
+  if (!isDuration(text)) return undefined;
+  const seconds = Math.floor(parseDuration(text) / 1_000);
+  return Math.min(MAX_EXPIRATION_SECONDS, Math.max(MIN_EXPIRATION_SECONDS, seconds));
+}
+
+/**
+ * The identity volume for delivery PodCertificate: the kubelet generates the key, asks Signet's signer
+ * for the chain and writes both, separately and as one bundle; the roots come from the signer's
+ * ClusterTrustBundles (an empty selector takes every bundle of the signer, so a CA rotation that adds
+ * a bundle reaches the pod).
+ */
+export function podCertificateVolume(keyType: string, maxExpirationSeconds: number, defaultMode: number) {
+  return {
+    name: IDENTITY_VOLUME_NAME,
+    projected: {
+      defaultMode,
+      sources: [
+        {
+          podCertificate: {
+            signerName: POD_CERTIFICATE_SIGNER,
+            keyType,
+            maxExpirationSeconds,
+            credentialBundlePath: CREDENTIAL_BUNDLE_FILE,
+            keyPath: IDENTITY_FILES.key,
+            certificateChainPath: IDENTITY_FILES.cert,
+          },
+        },
+        {
+          clusterTrustBundle: {
+            signerName: POD_CERTIFICATE_SIGNER,
+            labelSelector: {},
+            path: IDENTITY_FILES.ca,
+          },
+        },
+      ],
+    },
+  };
 }
 
 /**
@@ -172,33 +262,36 @@ export function decidePodAdmission(
     );
   }
 
+  const byKubelet = identity.spec.delivery === "PodCertificate";
+  const defaultMode = pod.spec.securityContext?.fsGroup != null ? MODE_WITH_FS_GROUP : MODE_WITHOUT_FS_GROUP;
+  const identityVolume = (byKubelet ? podCertificateDelivery : secretDelivery)(
+    ref,
+    { name, spec: identity.spec },
+    config,
+    defaultMode,
+  );
+  if ("reason" in identityVolume) return deny(identityVolume.reason, identityVolume.message);
+  const { volume, ours, what, waitsFor } = identityVolume;
+
   const targets = targetContainers(pod);
   if ("message" in targets) return deny(DenialReason.InjectContainersInvalid, targets.message);
 
-  const secretName = secretNameOf({ metadata: { name }, spec: identity.spec });
   const patch: JsonPatchOperation[] = [];
   const warnings: string[] = [];
 
   const volumes = pod.spec.volumes;
   const existingVolume = volumes?.find((v) => v.name === IDENTITY_VOLUME_NAME);
   if (existingVolume) {
-    // A volume of that name holding this Secret is ours from an earlier invocation (or identical
-    // to it); anything else would be silently shadowed or replaced, so the pod is refused instead.
-    if (existingVolume.secret?.secretName !== secretName) {
+    // A volume of that name that is ours is from an earlier invocation (or identical to it);
+    // anything else would be silently shadowed or replaced, so the pod is refused instead.
+    if (!ours(existingVolume)) {
       return deny(
         DenialReason.VolumeNameConflict,
-        `pod already has a volume named "${IDENTITY_VOLUME_NAME}" that is not Secret "${secretName}" of ${ref}; ` +
+        `pod already has a volume named "${IDENTITY_VOLUME_NAME}" that is not ${what}; ` +
           `Signet needs that volume name for the identity: rename your volume`,
       );
     }
   } else {
-    const volume = {
-      name: IDENTITY_VOLUME_NAME,
-      secret: {
-        secretName,
-        defaultMode: pod.spec.securityContext?.fsGroup != null ? MODE_WITH_FS_GROUP : MODE_WITHOUT_FS_GROUP,
-      },
-    };
     patch.push(
       volumes
         ? { op: "add", path: "/spec/volumes/-", value: volume }
@@ -211,10 +304,11 @@ export function decidePodAdmission(
   const spiffeId = spiffeIDOf({ metadata: { name, namespace }, spec: identity.spec }, config.trustDomain);
   const env: [string, string][] = [
     [ENV_SPIFFE_ID, spiffeId],
-    [ENV_TLS_CERT_FILE, `${IDENTITY_MOUNT_PATH}/tls.crt`],
-    [ENV_TLS_KEY_FILE, `${IDENTITY_MOUNT_PATH}/tls.key`],
-    [ENV_TLS_CA_FILE, `${IDENTITY_MOUNT_PATH}/ca.crt`],
+    [ENV_TLS_CERT_FILE, `${IDENTITY_MOUNT_PATH}/${IDENTITY_FILES.cert}`],
+    [ENV_TLS_KEY_FILE, `${IDENTITY_MOUNT_PATH}/${IDENTITY_FILES.key}`],
+    [ENV_TLS_CA_FILE, `${IDENTITY_MOUNT_PATH}/${IDENTITY_FILES.ca}`],
   ];
+  if (byKubelet) env.push([ENV_CREDENTIAL_BUNDLE_FILE, `${IDENTITY_MOUNT_PATH}/${CREDENTIAL_BUNDLE_FILE}`]);
   for (const { container, path } of targets) {
     const mounts = container.volumeMounts ?? [];
     const atOurPath = mounts.filter((m) => samePath(m.mountPath, IDENTITY_MOUNT_PATH));
@@ -257,10 +351,83 @@ export function decidePodAdmission(
 
   const ready = identity.status?.conditions?.find((c) => c.type === "Ready");
   if (ready?.status !== "True") {
-    warnings.push(`${ref} is not Ready yet; the pod starts once Secret "${secretName}" exists`);
+    warnings.push(`${ref} is not Ready yet; ${waitsFor}`);
   }
   return allow(patch, warnings);
 }
+
+/** The volume that delivers an identity, and how a decision talks about it. */
+interface IdentityVolume {
+  volume: { name: string };
+  /** True for a volume already in the pod that is this one (from an earlier invocation). */
+  ours: (existing: VolumeLike) => boolean;
+  /** What the volume must be, for the VolumeNameConflict message. */
+  what: string;
+  /** What the pod waits for while the identity is not Ready, for a warning. */
+  waitsFor: string;
+}
+
+type Delivery = (
+  ref: string,
+  identity: { name: string; spec: MachineIdentityLike["spec"] },
+  config: InjectionConfig,
+  defaultMode: number,
+) => IdentityVolume | { reason: DenialReason; message: string };
+
+const secretDelivery: Delivery = (ref, identity, _config, defaultMode) => {
+  const secretName = secretNameOf({ metadata: { name: identity.name }, spec: identity.spec });
+  return {
+    volume: { name: IDENTITY_VOLUME_NAME, secret: { secretName, defaultMode } },
+    ours: (existing) => existing.secret?.secretName === secretName,
+    what: `Secret "${secretName}" of ${ref}`,
+    waitsFor: `the pod starts once Secret "${secretName}" exists`,
+  };
+};
+
+const podCertificateDelivery: Delivery = (ref, { spec }, config, defaultMode) => {
+  const support = config.podCertificates ?? SUPPORT_UNKNOWN;
+  if (!support.supported) {
+    return {
+      reason: DenialReason.PodCertificateUnsupported,
+      message:
+        `${ref} has spec.delivery PodCertificate, but ${support.missing ?? SUPPORT_UNKNOWN.missing}; ` +
+        "Signet refused the pod rather than let it start without its certificate: enable pod certificates " +
+        `in the cluster, or set spec.delivery of ${ref} to Secret`,
+    };
+  }
+  const key = spec.privateKey;
+  const keyType = podCertificateKeyType(key);
+  if (keyType === undefined) {
+    const size = key?.size === undefined ? "of the default size" : `of ${key.size} bits`;
+    return {
+      reason: DenialReason.PodCertificateSpecInvalid,
+      message:
+        `${ref} has spec.delivery PodCertificate and spec.privateKey ${key?.algorithm ?? "ECDSA"} ${size}, ` +
+        "a key the kubelet cannot generate for a pod certificate; set spec.privateKey to ECDSA (256 or 384), " +
+        "Ed25519 or RSA (3072 or 4096), or set spec.delivery to Secret",
+    };
+  }
+  const seconds = podCertificateMaxExpirationSeconds(spec.ttl);
+  if (seconds === undefined) {
+    return {
+      reason: DenialReason.PodCertificateSpecInvalid,
+      message:
+        `${ref} has spec.ttl ${JSON.stringify(spec.ttl)}, which is not a duration; ` +
+        'set it to a duration of at least 1h, e.g. "24h"',
+    };
+  }
+  const volume = podCertificateVolume(keyType, seconds, defaultMode);
+  return {
+    volume,
+    // Only a volume exactly as Signet injects it is ours: anything else in it could add to or change
+    // what the kubelet asks Signet's signer for.
+    ours: (existing) => sameJson(existing, volume),
+    what: `the podCertificate volume Signet injects for ${ref}`,
+    waitsFor:
+      `with delivery PodCertificate the kubelet requests the certificate from signer ${POD_CERTIFICATE_SIGNER} ` +
+      "when the pod starts, and the pod starts once it is issued",
+  };
+};
 
 interface TargetContainer {
   container: ContainerLike;
@@ -299,6 +466,21 @@ function targetContainers(pod: PodLike): TargetContainer[] | { message: string }
     };
   }
   return all.filter((t) => names.includes(t.container.name));
+}
+
+/** Equal as JSON: a member that is null reads as absent, as Kubernetes' JSON has it. */
+function sameJson(a: unknown, b: unknown): boolean {
+  return isDeepStrictEqual(withoutNulls(a), withoutNulls(b));
+}
+
+function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== null && v !== undefined)
+      .map(([k, v]) => [k, withoutNulls(v)]),
+  );
 }
 
 function samePath(a: string, b: string): boolean {

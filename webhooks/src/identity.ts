@@ -5,13 +5,15 @@
  * validates them.
  */
 
-/** Where every injected container finds the identity Secret's files. */
+/** Where every injected container finds the identity's files, whichever way they are delivered. */
 export const IDENTITY_MOUNT_PATH = "/var/run/secrets/signet.dev/identity";
 
 export const ENV_SPIFFE_ID = "SIGNET_SPIFFE_ID";
 export const ENV_TLS_CERT_FILE = "SIGNET_TLS_CERT_FILE";
 export const ENV_TLS_KEY_FILE = "SIGNET_TLS_KEY_FILE";
 export const ENV_TLS_CA_FILE = "SIGNET_TLS_CA_FILE";
+/** With delivery PodCertificate only: the file holding key and chain together, written atomically. */
+export const ENV_CREDENTIAL_BUNDLE_FILE = "SIGNET_CREDENTIAL_BUNDLE_FILE";
 
 /** The fields of a MachineIdentity (signet.dev/v1alpha1) that admission decisions depend on. */
 export interface MachineIdentityLike {
@@ -20,6 +22,11 @@ export interface MachineIdentityLike {
     spiffeID?: string | undefined;
     secretName?: string | undefined;
     suspend?: boolean | undefined;
+    /** Absent reads as the API's default, Secret. */
+    delivery?: "Secret" | "PodCertificate" | undefined;
+    /** A duration such as "24h"; absent reads as the API's default. */
+    ttl?: string | undefined;
+    privateKey?: { algorithm?: string | undefined; size?: number | undefined } | undefined;
   };
   status?:
     | {

@@ -42,3 +42,4 @@ export const podSchema = z.looseObject({
 
 export type PodLike = z.infer<typeof podSchema>;
 export type ContainerLike = z.infer<typeof containerSchema>;
+export type VolumeLike = z.infer<typeof volumeSchema>;
