@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { decidePodAdmission, optsIn, requestedIdentityName } from "./decide.ts";
+import { decidePodAdmission, optsIn, type PodCertificateSupport, requestedIdentityName } from "./decide.ts";
 import type { IdentityList, IdentityLookup, MachineIdentityLike } from "./identity.ts";
 import { podSchema } from "./pod.ts";
 import {
@@ -25,6 +25,8 @@ export interface MutatePodsOptions {
   trustDomain: string;
   lookupIdentity: IdentityLookup;
   identitiesSynced: () => boolean;
+  /** Whether the cluster serves pod certificates, asked at each decision; absent, it does not. */
+  podCertificates?: () => PodCertificateSupport;
   logger: Logger;
 }
 
@@ -64,7 +66,10 @@ export function mutatePods(options: MutatePodsOptions): AdmissionHandler {
     const decision = decidePodAdmission(
       { operation: request.operation, namespace: request.namespace, pod },
       identity,
-      { trustDomain: options.trustDomain },
+      {
+        trustDomain: options.trustDomain,
+        ...(options.podCertificates ? { podCertificates: options.podCertificates() } : {}),
+      },
     );
     if (decision.allowed && optsIn(pod)) {
       options.logger.debug(

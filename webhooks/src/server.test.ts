@@ -300,6 +300,55 @@ describe("the webhook server", () => {
   });
 });
 
+describe("the webhook server and delivery PodCertificate", () => {
+  const kubelet = {
+    spec: { serviceAccounts: ["payments"], delivery: "PodCertificate" as const, ttl: "24h" },
+    status: { conditions: [{ type: "Ready", status: "True" }] },
+  };
+  const send = async (f: Fixture) =>
+    parse((await f.send("/mutate-pods", { body: JSON.stringify(review(optedInPod())) })).body).response;
+
+  it("should inject the podCertificate volume while the cluster serves pod certificates, and deny once it does not", async () => {
+    const support = { supported: true, missing: undefined as string | undefined };
+    const f = await startFixture({ podCertificates: () => support });
+    f.identities.set("shop/payments-api", kubelet);
+    try {
+      const allowed = await send(f);
+      expect(allowed.allowed).toBe(true);
+      expect(decodePatch(allowed.patch)).toContainEqual({
+        op: "add",
+        path: "/spec/volumes",
+        value: [expect.objectContaining({ name: "signet-identity", projected: expect.anything() })],
+      });
+      Object.assign(support, {
+        supported: false,
+        missing: "the API server serves no PodCertificateRequests",
+      });
+      const denied = await send(f);
+      expect(denied).toMatchObject({ allowed: false, status: { code: 403 } });
+      expect(denied.status?.message).toContain(
+        'MachineIdentity "shop/payments-api" has spec.delivery PodCertificate, but the API server serves no PodCertificateRequests',
+      );
+    } finally {
+      await f.close();
+    }
+  });
+
+  it("should deny when it was started without a way to know whether the cluster serves pod certificates", async () => {
+    const f = await startFixture();
+    f.identities.set("shop/payments-api", kubelet);
+    try {
+      const denied = await send(f);
+      expect(denied).toMatchObject({ allowed: false, status: { code: 403 } });
+      expect(denied.status?.message).toContain(
+        "has not learned whether the API server serves PodCertificateRequests",
+      );
+    } finally {
+      await f.close();
+    }
+  });
+});
+
 describe("the webhook server when the identity lookup fails", () => {
   it("should refuse the pod with a 500 in the review and keep serving", async () => {
     const f = await startFixture({

@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import type { PodCertificateSupport } from "./decide.ts";
 import { type AdmissionHandler, mutatePods, validatePods, validateWorkloads } from "./handlers.ts";
 import type { IdentityList, IdentityLookup } from "./identity.ts";
 import { admissionMetrics } from "./metrics.ts";
@@ -42,6 +43,11 @@ export interface WebhookServerOptions {
    * refused (503) and /readyz fails.
    */
   identitiesSynced: () => boolean;
+  /**
+   * Whether the cluster serves pod certificates (the kubelet's podCertificate volume), asked at each
+   * decision. Absent, pods of identities with delivery PodCertificate are refused.
+   */
+  podCertificates?: () => PodCertificateSupport;
   /**
    * More admission paths served by the same server, e.g. { "/validate-machineidentities": handler };
    * a path already served (the built-in ones included) is an error at start.
@@ -136,6 +142,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
         trustDomain: options.trustDomain,
         lookupIdentity: options.lookupIdentity,
         identitiesSynced: options.identitiesSynced,
+        ...(options.podCertificates ? { podCertificates: options.podCertificates } : {}),
         logger: log,
       }),
     ],
