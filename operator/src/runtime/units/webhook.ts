@@ -1,14 +1,153 @@
 import type * as k8s from "@kubernetes/client-node";
 import { VALIDATE_MACHINE_IDENTITIES_PATH } from "../../../../webhooks/src/configuration.ts";
+import type { PodCertificateSupport } from "../../../../webhooks/src/decide.ts";
 import { startWebhookServer } from "../../../../webhooks/src/server.ts";
 import { decodeSecretData } from "../../controllers/shared/secret-data.ts";
 import { validateMachineIdentities } from "../../issuance/admission.ts";
+import { systemClock, type TimerSource } from "../../kube/clock.ts";
+import { isNotFound } from "../../kube/errors.ts";
+import type { Logger } from "../../telemetry/logger.ts";
 import type { Runnable } from "../runnables.ts";
-import type { OperatorContext } from "./context.ts";
+import { type OperatorContext, pause } from "./context.ts";
+
+/**
+ * The discovery documents that say whether the API server serves pod certificates: each resource is
+ * looked for in either version (beta now, GA later).
+ */
+export const CERTIFICATES_DISCOVERY_PATHS = [
+  "/apis/certificates.k8s.io/v1beta1",
+  "/apis/certificates.k8s.io/v1",
+] as const;
+
+/** How often discovery is read again: a feature gate changes only with an API server restart. */
+export const POD_CERTIFICATE_CHECK_INTERVAL_MS = 60_000;
+
+/**
+ * What the kubelet's podCertificate volume needs the API server to serve, with the feature gate that
+ * serves it: the requests the kubelet makes to Signet's signer, and the bundles it writes ca.crt from.
+ */
+const POD_CERTIFICATE_RESOURCES = [
+  { resource: "podcertificaterequests", kind: "PodCertificateRequests", gate: "PodCertificateRequest" },
+  { resource: "clustertrustbundles", kind: "ClusterTrustBundles", gate: "ClusterTrustBundle" },
+] as const;
+
+/**
+ * Whether the API server serves pod certificates, from its discovery of certificates.k8s.io: one
+ * APIResourceList per CERTIFICATES_DISCOVERY_PATHS entry, undefined where the version is not served
+ * (404). Anything that is not a list of resources counts as serving nothing.
+ */
+export function podCertificateSupportOf(lists: readonly unknown[]): PodCertificateSupport {
+  const served = new Set<string>();
+  for (const list of lists) {
+    const resources = (list as { resources?: unknown } | null | undefined)?.resources;
+    if (!Array.isArray(resources)) continue;
+    for (const r of resources) {
+      const name = (r as { name?: unknown } | null)?.name;
+      if (typeof name === "string") served.add(name);
+    }
+  }
+  const absent = POD_CERTIFICATE_RESOURCES.filter((r) => !served.has(r.resource));
+  if (absent.length === 0) return { supported: true };
+  const gates = absent.map((r) => r.gate);
+  return {
+    supported: false,
+    missing:
+      `the API server serves no certificates.k8s.io ${absent.map((r) => r.kind).join(" and no ")}: enable the ` +
+      `${gates.join(" and ")} feature gate${gates.length > 1 ? "s" : ""} and the certificates.k8s.io/v1beta1 API`,
+  };
+}
+
+export interface PodCertificateDiscoveryOptions {
+  /** GETs a discovery path; rejects with the HTTP status in `code` (404: the version is not served). */
+  get: (path: string, signal: AbortSignal) => Promise<unknown>;
+  log: Logger;
+  intervalMs?: number;
+  timers?: TimerSource;
+}
+
+export interface PodCertificateDiscovery {
+  /** The last answer; unsupported until discovery has said otherwise. */
+  current(): PodCertificateSupport;
+  /** Resolves once the first reading has an answer or has failed. */
+  readonly first: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Reads discovery at once and then every interval. A reading that fails keeps the answer before it
+ * (a gate does not change without an API server restart, and the validating webhook still refuses a
+ * pod whose certificate source the API server dropped); before any answer, pod certificates are
+ * unsupported, so that a PodCertificate identity is refused rather than guessed at.
+ */
+export function discoverPodCertificateSupport(
+  options: PodCertificateDiscoveryOptions,
+): PodCertificateDiscovery {
+  const { get, log } = options;
+  const abort = new AbortController();
+  let support: PodCertificateSupport = {
+    supported: false,
+    missing:
+      "Signet has not yet read the API server's discovery of certificates.k8s.io; retry in a few seconds",
+  };
+  let answered = false;
+  let firstDone: () => void = () => {};
+  const first = new Promise<void>((resolve) => {
+    firstDone = resolve;
+  });
+  const read = async (): Promise<PodCertificateSupport> => {
+    const lists = await Promise.all(
+      CERTIFICATES_DISCOVERY_PATHS.map((path) =>
+        get(path, abort.signal).catch((err: unknown) => {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }),
+      ),
+    );
+    return podCertificateSupportOf(lists);
+  };
+  const running = (async () => {
+    while (!abort.signal.aborted) {
+      try {
+        const next = await read();
+        if (!answered || next.supported !== support.supported || next.missing !== support.missing) {
+          log.info({ supported: next.supported, missing: next.missing }, "pod certificate support");
+        }
+        support = next;
+        answered = true;
+      } catch (err) {
+        if (abort.signal.aborted) break;
+        const message = (err as Error).message;
+        log.warn({ err: message, answered }, "API discovery of certificates.k8s.io failed");
+        if (!answered) {
+          support = {
+            supported: false,
+            missing: `Signet could not read the API server's discovery of certificates.k8s.io (${message}); retry in a minute`,
+          };
+        }
+      }
+      firstDone();
+      await pause(
+        options.intervalMs ?? POD_CERTIFICATE_CHECK_INTERVAL_MS,
+        abort.signal,
+        options.timers ?? systemClock,
+      ).catch(() => {});
+    }
+    firstDone();
+  })();
+  return {
+    current: () => support,
+    first,
+    stop: async () => {
+      abort.abort(new Error("stopped"));
+      await running;
+    },
+  };
+}
 
 /**
  * Always on, on every replica: the admission webhooks, serving the certificate the leader keeps in
- * the webhook Secret (reloaded whenever that Secret changes). It reads the caches and writes nothing.
+ * the webhook Secret (reloaded whenever that Secret changes). It reads the caches, and API discovery
+ * for whether pod certificates are served, and writes nothing.
  */
 export function webhookUnit(ctx: OperatorContext, onPort: (port: number) => void): Runnable {
   const { config, log, caches } = ctx;
@@ -16,12 +155,21 @@ export function webhookUnit(ctx: OperatorContext, onPort: (port: number) => void
     name: "webhook",
     leaderElected: false,
     async start() {
+      const webhookLog = log.child({ component: "webhook" });
+      const podCertificates = discoverPodCertificateSupport({
+        get: (path, signal) => ctx.kube.request("GET", path, { signal, timeoutMs: 10_000 }),
+        log: webhookLog,
+      });
+      // The first answer before the first review, so that a pod created right after start is not
+      // refused for want of one; a slow API server delays start by at most the request's timeout.
+      await podCertificates.first;
       const webhook = await startWebhookServer({
         trustDomain: config.trustDomain,
+        podCertificates: () => podCertificates.current(),
         lookupIdentity: (ns, name) => caches.identities.get(ns, name),
         listIdentities: (ns) => caches.identities.list(ns),
         identitiesSynced: () => caches.identities.hasSynced(),
-        logger: log.child({ component: "webhook" }),
+        logger: webhookLog,
         registry: ctx.metrics.registry,
         port: config.webhookPort,
         ...(config.webhookHost ? { host: config.webhookHost } : {}),
@@ -37,6 +185,9 @@ export function webhookUnit(ctx: OperatorContext, onPort: (port: number) => void
               caches.namespaces.hasSynced(),
           }),
         },
+      }).catch(async (err: unknown) => {
+        await podCertificates.stop();
+        throw err;
       });
       onPort(webhook.port);
       const load = (secret: k8s.V1Secret) => {
@@ -53,7 +204,7 @@ export function webhookUnit(ctx: OperatorContext, onPort: (port: number) => void
       for (const s of caches.webhookSecret.list()) load(s);
       return async () => {
         for (const off of offs) off();
-        await webhook.close();
+        await Promise.all([webhook.close(), podCertificates.stop()]);
       };
     },
   };
