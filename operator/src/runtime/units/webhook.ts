@@ -6,6 +6,7 @@ import { decodeSecretData } from "../../controllers/shared/secret-data.ts";
 import { validateMachineIdentities } from "../../issuance/admission.ts";
 import { systemClock, type TimerSource } from "../../kube/clock.ts";
 import { isNotFound } from "../../kube/errors.ts";
+import { listsResource } from "../../signer/trust-bundle.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { Runnable } from "../runnables.ts";
 import { type OperatorContext, pause } from "./context.ts";
@@ -37,16 +38,9 @@ const POD_CERTIFICATE_RESOURCES = [
  * (404). Anything that is not a list of resources counts as serving nothing.
  */
 export function podCertificateSupportOf(lists: readonly unknown[]): PodCertificateSupport {
-  const served = new Set<string>();
-  for (const list of lists) {
-    const resources = (list as { resources?: unknown } | null | undefined)?.resources;
-    if (!Array.isArray(resources)) continue;
-    for (const r of resources) {
-      const name = (r as { name?: unknown } | null)?.name;
-      if (typeof name === "string") served.add(name);
-    }
-  }
-  const absent = POD_CERTIFICATE_RESOURCES.filter((r) => !served.has(r.resource));
+  const absent = POD_CERTIFICATE_RESOURCES.filter(
+    (r) => !lists.some((list) => listsResource(list, r.resource)),
+  );
   if (absent.length === 0) return { supported: true };
   const gates = absent.map((r) => r.gate);
   return {
