@@ -17,6 +17,17 @@ const report: AuditReport = {
       notAfter: null,
       expiry: null,
       rotations: 0,
+      delivery: "PodCertificate",
+      podCertificates: {
+        issued: 4,
+        denied: 1,
+        lastDenial: {
+          time: "2026-03-02T11:58:00Z",
+          pod: "shop/checkout-x",
+          reason: "ServiceAccountNotListed",
+          message: "MachineIdentity shop/checkout does not list ServiceAccount default",
+        },
+      },
       inbound: [],
       outbound: [
         {
@@ -39,6 +50,8 @@ const report: AuditReport = {
       notAfter: "2026-03-02T12:42:00.000Z",
       expiry: "in 42m",
       rotations: 3,
+      delivery: "Secret",
+      podCertificates: null,
       inbound: [
         {
           policy: "shop/to-payments",
@@ -109,9 +122,9 @@ describe("renderAuditReport", () => {
   it("should render the table with aligned identity and edge sections", () => {
     expect(renderAuditReport(report, "table")).toBe(
       [
-        "NAMESPACE  NAME      SPIFFE ID                                   READY                  CONSUMERS              EXPIRES  ROTATIONS  IN                                                   OUT",
-        "shop       checkout  spiffe://cluster.local/ns/shop/id/checkout  False(IssuanceFailed)  -                      -        0          -                                                    shop/to-payments(active)",
-        "shop       payments  spiffe://cluster.local/ns/shop/id/payments  True                   payments-a,payments-b  in 42m   3          shop/to-payments(active),shop/night-batch(inactive)  -",
+        "NAMESPACE  NAME      SPIFFE ID                                   READY                  DELIVERY                                                     CONSUMERS              EXPIRES  ROTATIONS  IN                                                   OUT",
+        "shop       checkout  spiffe://cluster.local/ns/shop/id/checkout  False(IssuanceFailed)  PodCertificate(issued 4, denied 1: ServiceAccountNotListed)  -                      -        0          -                                                    shop/to-payments(active)",
+        "shop       payments  spiffe://cluster.local/ns/shop/id/payments  True                   Secret                                                       payments-a,payments-b  in 42m   3          shop/to-payments(active),shop/night-batch(inactive)  -",
         "",
         "FROM           TO             POLICY            ACTIVE                   PORTS",
         "ops/batch      shop/payments  shop/night-batch  false(ScheduleInactive)  all",

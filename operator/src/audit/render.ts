@@ -1,5 +1,5 @@
 import { stringify } from "yaml";
-import type { AccessEdge, AuditReport, PolicyLink } from "./report.ts";
+import type { AccessEdge, AuditReport, IdentityReport, PolicyLink } from "./report.ts";
 import { compareStrings } from "./time.ts";
 
 export const AUDIT_FORMATS = ["table", "json", "yaml", "mermaid", "dot"] as const;
@@ -23,6 +23,14 @@ export function alignColumns(rows: readonly (readonly string[])[]): string {
     .join("\n");
 }
 
+/** "Secret", or for pod certificates what the signer did: "PodCertificate(issued 3, denied 1: Suspended)". */
+function delivery(i: IdentityReport): string {
+  const pc = i.podCertificates;
+  if (!pc) return i.delivery;
+  const denial = pc.denied && pc.lastDenial ? `: ${pc.lastDenial.reason}` : "";
+  return `${i.delivery}(issued ${pc.issued ?? 0}, denied ${pc.denied ?? 0}${denial})`;
+}
+
 function links(list: readonly PolicyLink[]): string {
   if (list.length === 0) return "-";
   // A policy with several sources gives one link each; the table names each policy once.
@@ -33,12 +41,13 @@ function links(list: readonly PolicyLink[]): string {
 
 function renderTable(report: AuditReport): string {
   const identities = alignColumns([
-    ["NAMESPACE", "NAME", "SPIFFE ID", "READY", "CONSUMERS", "EXPIRES", "ROTATIONS", "IN", "OUT"],
+    ["NAMESPACE", "NAME", "SPIFFE ID", "READY", "DELIVERY", "CONSUMERS", "EXPIRES", "ROTATIONS", "IN", "OUT"],
     ...report.identities.map((i) => [
       i.namespace,
       i.name,
       i.spiffeID,
       i.suspended ? "Suspended" : i.ready ? "True" : `False(${i.readyReason})`,
+      delivery(i),
       i.consumers.length === 0 ? "-" : i.consumers.join(","),
       i.expiry ?? "-",
       String(i.rotations),

@@ -435,3 +435,51 @@ describe("buildAuditReport", () => {
     });
   });
 });
+
+describe("buildAuditReport, pod certificates", () => {
+  const base = { now, trustDomain: "example.org", policies: [], schedules: [], pods: [] };
+
+  it("should report the delivery and what the signer did for a PodCertificate identity", () => {
+    const denial = {
+      time: "2026-03-02T11:59:00Z",
+      pod: "shop/api-1",
+      reason: "Suspended",
+      message: "suspended",
+    };
+    const report = buildAuditReport({
+      ...base,
+      identities: [
+        identity("shop", "api", {
+          spec: { delivery: "PodCertificate" },
+          status: {
+            podCertificates: {
+              issued: 7,
+              denied: 2,
+              lastIssueTime: "2026-03-02T11:58:00Z",
+              lastDenial: denial,
+            },
+          },
+        }),
+        identity("shop", "legacy"),
+      ],
+    });
+    const [api, legacy] = report.identities;
+    expect(api?.delivery).toBe("PodCertificate");
+    expect(api?.podCertificates).toEqual({
+      issued: 7,
+      denied: 2,
+      lastIssueTime: "2026-03-02T11:58:00Z",
+      lastDenial: denial,
+    });
+    expect(legacy?.delivery).toBe("Secret");
+    expect(legacy?.podCertificates).toBeNull();
+  });
+
+  it("should count zero for a PodCertificate identity the signer has not answered for yet", () => {
+    const report = buildAuditReport({
+      ...base,
+      identities: [identity("shop", "api", { spec: { delivery: "PodCertificate" } })],
+    });
+    expect(report.identities[0]?.podCertificates).toEqual({ issued: 0, denied: 0 });
+  });
+});

@@ -15,13 +15,22 @@ export interface AuditMeta {
 
 export interface AuditIdentityObject {
   metadata: AuditMeta;
-  spec?: { spiffeID?: string; suspend?: boolean };
+  spec?: { spiffeID?: string; suspend?: boolean; delivery?: string };
   status?: {
     conditions?: Condition[];
     spiffeID?: string;
     notAfter?: string;
     rotations?: number;
+    podCertificates?: PodCertificateSummary;
   };
+}
+
+/** What the pod certificate signer did for an identity (its status.podCertificates). */
+export interface PodCertificateSummary {
+  issued?: number;
+  denied?: number;
+  lastIssueTime?: string;
+  lastDenial?: { time: string; pod: string; reason: string; message: string };
 }
 
 export interface AuditPolicyObject {
@@ -81,6 +90,10 @@ export interface IdentityReport {
   /** "in 42m" or "expired 3m ago"; null without a certificate. */
   expiry: string | null;
   rotations: number;
+  /** How its pods receive it: "Secret" or "PodCertificate" (keys born on the node). */
+  delivery: string;
+  /** With delivery PodCertificate: what the signer issued and denied; null otherwise. */
+  podCertificates: PodCertificateSummary | null;
   /** AccessPolicies targeting this identity, one link per allowed source. */
   inbound: PolicyLink[];
   /** AccessPolicies listing this identity as a source, one link per policy. */
@@ -265,6 +278,11 @@ export function buildAuditReport(input: AuditInput): AuditReport {
         notAfter: validNotAfter === undefined ? null : validNotAfter.toISOString(),
         expiry: validNotAfter === undefined ? null : relativeExpiry(validNotAfter, now),
         rotations: identity.status?.rotations ?? 0,
+        delivery: identity.spec?.delivery ?? "Secret",
+        podCertificates:
+          identity.spec?.delivery === "PodCertificate"
+            ? { issued: 0, denied: 0, ...(identity.status?.podCertificates ?? {}) }
+            : null,
         inbound: edges
           .filter((e) => e.to === self)
           .map((e) => link(e, e.from))
