@@ -53,6 +53,12 @@ export const DenialReason = {
   PodCertificateUnsupported: "PodCertificateUnsupported",
   /** The identity's key or ttl cannot become a podCertificate volume (the API refuses such specs). */
   PodCertificateSpecInvalid: "PodCertificateSpecInvalid",
+  /** The API server removed the podCertificate source of the injected volume (its feature gate is off). */
+  PodCertificateDropped: "PodCertificateDropped",
+  /** The API server removed the clusterTrustBundle source of the injected volume (its feature gate is off). */
+  ClusterTrustBundleDropped: "ClusterTrustBundleDropped",
+  /** A podCertificate source addresses Signet's signer other than through Signet's injection. */
+  PodCertificateSignerReferenced: "PodCertificateSignerReferenced",
 } as const;
 export type DenialReason = (typeof DenialReason)[keyof typeof DenialReason];
 

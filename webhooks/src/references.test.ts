@@ -9,6 +9,7 @@ import {
   type ReferencingPodSpec,
   referencingPodSchema,
   secretReferences,
+  signerReferences,
   type Workload,
 } from "./references.ts";
 import type { AdmissionAnswer } from "./review.ts";
@@ -17,13 +18,18 @@ function mi(name: string, spec: Partial<NamedMachineIdentity["spec"]> = {}): Nam
   return { metadata: { name }, spec: { serviceAccounts: [`${name}-sa`], ...spec } };
 }
 
-/** shop: a (a-identity), b (secretName b-creds), paused, and two that name the same Secret. */
+/**
+ * shop: a (a-identity), b (secretName b-creds), paused, two that name the same Secret, and k and
+ * k-paused, delivered by the kubelet's podCertificate volume.
+ */
 const SHOP: NamedMachineIdentity[] = [
   mi("a"),
   mi("b", { secretName: "b-creds" }),
   mi("paused", { suspend: true }),
   mi("alias-1", { secretName: "shared" }),
   mi("alias-2", { secretName: "shared" }),
+  mi("k", { delivery: "PodCertificate" }),
+  mi("k-paused", { delivery: "PodCertificate", suspend: true, serviceAccounts: ["k-sa"] }),
 ];
 const synced: NamespaceIdentities = () => SHOP;
 const notSynced: NamespaceIdentities = () => undefined;
@@ -483,5 +489,254 @@ describe("decideTemplateReferences", () => {
 
   it("should refuse, not guess, while the identity cache has not synced", () => {
     expect(templateCase(workload(stolenVolume), { identities: notSynced })).toMatchObject({ code: 503 });
+  });
+});
+
+const podCertificate = (signerName = "signet.dev/svid") => ({
+  podCertificate: {
+    signerName,
+    keyType: "ECDSAP256",
+    maxExpirationSeconds: 86_400,
+    credentialBundlePath: "credentials.pem",
+    keyPath: "tls.key",
+    certificateChainPath: "tls.crt",
+  },
+});
+const trustBundle = {
+  clusterTrustBundle: { signerName: "signet.dev/svid", labelSelector: {}, path: "ca.crt" },
+};
+
+/** A pod as Signet's mutating webhook leaves it for identity k (delivery PodCertificate). */
+function kubeletPod(
+  options: {
+    sources?: Record<string, unknown>[];
+    volumes?: { name: string; [field: string]: unknown }[];
+    identity?: string;
+    serviceAccountName?: string;
+  } = {},
+): ReferencingPod {
+  const identity = options.identity ?? "k";
+  return pod(
+    {
+      serviceAccountName: options.serviceAccountName ?? "k-sa",
+      containers: [{ name: "app", volumeMounts: [mount] }],
+      volumes: [
+        {
+          name: "signet-identity",
+          projected: { defaultMode: 0o444, sources: options.sources ?? [podCertificate(), trustBundle] },
+        },
+        ...(options.volumes ?? []),
+      ],
+    },
+    { "signet.dev/inject": "true", "signet.dev/identity": identity },
+  );
+}
+
+describe("signerReferences", () => {
+  it("should find the podCertificate sources addressed to Signet's signer, and no other", () => {
+    const spec = pod({
+      volumes: [
+        { name: "data", emptyDir: {} },
+        { name: "other", projected: { sources: [podCertificate("example.com/ca"), trustBundle] } },
+        { name: "mine", projected: { sources: [{ configMap: { name: "c" } }, podCertificate()] } },
+      ],
+    }).spec;
+    expect(signerReferences(spec)).toEqual([
+      { field: "spec.volumes[2].projected.sources[1].podCertificate", volume: "mine" },
+    ]);
+  });
+});
+
+describe("decidePodReferences: delivery PodCertificate", () => {
+  const allowed: { name: string; answer: () => AdmissionAnswer }[] = [
+    {
+      name: "should allow a pod injected by Signet for a PodCertificate identity its ServiceAccount may hold",
+      answer: () => create(kubeletPod()),
+    },
+    {
+      name: "should allow a podCertificate source for another signer without reading the identity cache",
+      answer: () =>
+        create(
+          pod({ volumes: [{ name: "x", projected: { sources: [podCertificate("example.com/ca")] } }] }),
+          untouched,
+        ),
+    },
+    {
+      name: "should allow a pod to read the trust bundles of Signet's signer, which are public",
+      answer: () =>
+        create(pod({ volumes: [{ name: "roots", projected: { sources: [trustBundle] } }] }), untouched),
+    },
+    {
+      name: "should not judge the volumes again when an ephemeral container is added, nor read the cache",
+      answer: () => addEphemeral(kubeletPod({ sources: [{}, {}] }), { name: "debugger" })(untouched),
+    },
+  ];
+  it.each(allowed)("$name", ({ answer }) => {
+    expect(answer()).toEqual({ allowed: true });
+  });
+
+  const denied: { name: string; answer: () => AdmissionAnswer; reason: string; message: string[] }[] = [
+    {
+      name: "should deny a podCertificate source for Signet's signer in a volume of the pod's own",
+      answer: () => create(pod({ volumes: [{ name: "mine", projected: { sources: [podCertificate()] } }] })),
+      reason: "PodCertificateSignerReferenced",
+      message: [
+        "the pod declares a podCertificate source for signer signet.dev/svid at " +
+          'spec.volumes[0].projected.sources[0].podCertificate, outside volume "signet-identity": ' +
+          'only Signet\'s injection (volume "signet-identity") for a MachineIdentity with spec.delivery ' +
+          "PodCertificate may address signer signet.dev/svid",
+        'remove the source, and opt the pod in with label signet.dev/inject: "true" and annotation ' +
+          "signet.dev/identity naming a MachineIdentity with spec.delivery PodCertificate",
+      ],
+    },
+    {
+      name: "should deny the signet-identity volume with Signet's signer on a pod without the identity label",
+      answer: () =>
+        create(
+          pod({
+            volumes: [{ name: "signet-identity", projected: { sources: [podCertificate(), trustBundle] } }],
+          }),
+        ),
+      reason: "PodCertificateSignerReferenced",
+      message: ["on a pod without the label signet.dev/identity"],
+    },
+    {
+      name: "should deny Signet's signer for an identity delivered as a Secret",
+      answer: () => create(kubeletPod({ identity: "a", serviceAccountName: "a-sa" })),
+      reason: "PodCertificateSignerReferenced",
+      message: ['and MachineIdentity "shop/a" (its label signet.dev/identity) has spec.delivery Secret'],
+    },
+    {
+      name: "should deny Signet's signer for an identity that does not exist",
+      answer: () => create(kubeletPod({ identity: "gone" })),
+      reason: "PodCertificateSignerReferenced",
+      message: ['and MachineIdentity "shop/gone" (its label signet.dev/identity) does not exist'],
+    },
+    {
+      name: "should deny a second podCertificate source for Signet's signer in the injected volume",
+      answer: () => create(kubeletPod({ sources: [podCertificate(), trustBundle, podCertificate()] })),
+      reason: "PodCertificateSignerReferenced",
+      message: [
+        'spec.volumes[0].projected.sources[2].podCertificate, a second time in volume "signet-identity"',
+      ],
+    },
+    {
+      name: "should deny an injected pod that addresses Signet's signer from another volume as well",
+      answer: () =>
+        create(kubeletPod({ volumes: [{ name: "extra", projected: { sources: [podCertificate()] } }] })),
+      reason: "PodCertificateSignerReferenced",
+      message: ["spec.volumes[1].projected.sources[0].podCertificate, outside volume"],
+    },
+    {
+      name: "should deny the injected volume when the identity does not list the pod's ServiceAccount",
+      answer: () => create(kubeletPod({ serviceAccountName: "intruder" })),
+      reason: "ServiceAccountNotListed",
+      message: [
+        'volume "signet-identity" (spec.volumes[0].projected.sources[0].podCertificate) of MachineIdentity "shop/k", ' +
+          'which does not list ServiceAccount "intruder"',
+      ],
+    },
+    {
+      name: "should deny the injected volume of a suspended PodCertificate identity",
+      answer: () => create(kubeletPod({ identity: "k-paused" })),
+      reason: "IdentitySuspended",
+      message: ['MachineIdentity "shop/k-paused", which is suspended'],
+    },
+    {
+      name: "should deny a pod whose podCertificate source the API server dropped, naming the gate and the fix",
+      answer: () => create(kubeletPod({ sources: [{}, trustBundle] })),
+      reason: "PodCertificateDropped",
+      message: [
+        'volume "signet-identity" holds no podCertificate source for signer signet.dev/svid, which Signet\'s ' +
+          'injection adds for MachineIdentity "shop/k" (spec.delivery PodCertificate): the API server removed the ' +
+          "podCertificate volume source, most likely because its PodCertificateRequest feature gate is off, so the " +
+          "pod would start without its certificate",
+        'enable the PodCertificateRequest feature gate on the API server, or set spec.delivery of MachineIdentity "shop/k" to Secret',
+      ],
+    },
+    {
+      name: "should deny a pod whose clusterTrustBundle source the API server dropped, naming the gate and the fix",
+      answer: () => create(kubeletPod({ sources: [podCertificate(), {}] })),
+      reason: "ClusterTrustBundleDropped",
+      message: [
+        "the API server removed the clusterTrustBundle volume source, most likely because its " +
+          "ClusterTrustBundleProjection feature gate is off, so the pod would start without its trust bundle (ca.crt)",
+        'set spec.delivery of MachineIdentity "shop/k" to Secret',
+      ],
+    },
+    {
+      name: "should name both dropped sources",
+      answer: () => create(kubeletPod({ sources: [{}, {}] })),
+      reason: "PodCertificateDropped",
+      message: ['(1 more: volume "signet-identity" holds no clusterTrustBundle source'],
+    },
+    {
+      name: "should deny a pod of a PodCertificate identity that got the Secret volume, as when the delivery changed",
+      answer: () =>
+        create(
+          pod(
+            {
+              serviceAccountName: "k-sa",
+              volumes: [{ name: "signet-identity", secret: { secretName: "k-identity" } }],
+            },
+            { "signet.dev/identity": "k" },
+          ),
+        ),
+      reason: "PodCertificateDropped",
+      message: [
+        'the pod carries the label signet.dev/identity: k of MachineIdentity "shop/k", which has spec.delivery ' +
+          'PodCertificate, but its volume "signet-identity" holds no podCertificate source',
+        "create the pod again",
+      ],
+    },
+    {
+      name: "should deny a pod labelled with a PodCertificate identity that has no identity volume at all",
+      answer: () => create(pod({ serviceAccountName: "k-sa" }, { "signet.dev/identity": "k" })),
+      reason: "PodCertificateDropped",
+      message: ["would start without its certificate"],
+    },
+  ];
+  it.each(denied)("$name", ({ answer, reason, message }) => {
+    const d = denial(answer());
+    expect(d.reason).toBe(reason);
+    for (const part of message) expect(d.message).toContain(part);
+  });
+
+  it("should refuse, not guess, a labelled pod while the identity cache has not synced", () => {
+    expect(create(kubeletPod({ sources: [{}, {}] }), notSynced)).toMatchObject({ code: 503 });
+  });
+});
+
+describe("decideTemplateReferences: Signet's signer", () => {
+  const templateOf = (sources: Record<string, unknown>[]) =>
+    workload({ volumes: [{ name: "certs", projected: { sources } }] });
+  const decide = (w: Workload, old?: Workload) =>
+    decideTemplateReferences(
+      {
+        operation: old ? "UPDATE" : "CREATE",
+        namespace: "shop",
+        kind: "Deployment",
+        workload: w,
+        oldWorkload: old,
+      },
+      untouched,
+    );
+
+  it("should deny a template that addresses Signet's signer, without reading the cache, saying Signet injects it", () => {
+    const d = denial(decide(templateOf([podCertificate()])));
+    expect(d.reason).toBe("PodCertificateSignerReferenced");
+    expect(d.message).toContain(
+      'Deployment "shop/web" (its pod template) declares a podCertificate source for signer signet.dev/svid at ' +
+        "spec.template.spec.volumes[0].projected.sources[0].podCertificate: only Signet's injection",
+    );
+    expect(d.message).toContain("Signet injects it into each pod at creation");
+  });
+
+  it("should allow a template whose podCertificate source is for another signer", () => {
+    expect(decide(templateOf([podCertificate("example.com/ca"), trustBundle]))).toEqual({ allowed: true });
+  });
+
+  it("should allow an update of a template stored with the source before, so it can still be scaled", () => {
+    expect(decide(templateOf([podCertificate()]), templateOf([podCertificate()]))).toEqual({ allowed: true });
   });
 });

@@ -4,6 +4,7 @@ import {
   IDENTITY_LABEL,
   IDENTITY_VOLUME_NAME,
   INJECT_LABEL,
+  POD_CERTIFICATE_SIGNER,
   secretNameOf,
 } from "../../operator/src/api/names.ts";
 import { DenialReason, serviceAccountOf } from "./decide.ts";
@@ -15,9 +16,15 @@ import type { AdmissionAnswer } from "./review.ts";
  * in a pod spec without being able to read it, so an identity Secret would reach every pod of its
  * namespace. Here the only admitted reference to one is the volume Signet's mutating webhook injects
  * for the identity named by the pod's identity label, re-checked against the identity itself.
+ *
+ * The same holds for Signet's PodCertificate signer: a podCertificate source addressed to it asks for
+ * the certificate of whichever identity the pod's label names, so the only one admitted is in the
+ * volume Signet injects for an identity with delivery PodCertificate. The signer would deny any
+ * other request; admission says so first, and says it to the pod's author.
  */
 
 const secretKeyRefSchema = z.looseObject({ name: z.string().nullish() }).nullish();
+const signerRefSchema = z.looseObject({ signerName: z.string().nullish() }).nullish();
 
 const referencingContainerSchema = z.looseObject({
   name: z.string(),
@@ -37,7 +44,17 @@ const referencingVolumeSchema = z.looseObject({
   name: z.string(),
   secret: z.looseObject({ secretName: z.string().nullish() }).nullish(),
   projected: z
-    .looseObject({ sources: z.array(z.looseObject({ secret: secretKeyRefSchema })).nullish() })
+    .looseObject({
+      sources: z
+        .array(
+          z.looseObject({
+            secret: secretKeyRefSchema,
+            podCertificate: signerRefSchema,
+            clusterTrustBundle: signerRefSchema,
+          }),
+        )
+        .nullish(),
+    })
     .nullish(),
 });
 
@@ -144,6 +161,32 @@ export function secretReferences(spec: ReferencingPodSpec, prefix = "spec"): Sec
   return found;
 }
 
+/** A podCertificate source addressed to Signet's signer. */
+export interface SignerReference {
+  /** e.g. spec.volumes[2].projected.sources[0].podCertificate */
+  field: string;
+  volume: string;
+}
+
+/** Every podCertificate source of a pod spec whose signerName is Signet's signer, in order. */
+export function signerReferences(spec: ReferencingPodSpec, prefix = "spec"): SignerReference[] {
+  const found: SignerReference[] = [];
+  const volumes = spec.volumes ?? [];
+  for (let i = 0; i < volumes.length; i++) {
+    const volume = volumes[i];
+    const sources = volume?.projected?.sources ?? [];
+    for (let j = 0; j < sources.length; j++) {
+      if (volume && sources[j]?.podCertificate?.signerName === POD_CERTIFICATE_SIGNER) {
+        found.push({
+          field: `${prefix}.volumes[${i}].projected.sources[${j}].podCertificate`,
+          volume: volume.name,
+        });
+      }
+    }
+  }
+  return found;
+}
+
 /** The MachineIdentities of one namespace, indexed by name and by the Secret each one names. */
 export interface IdentityIndex {
   byName: Map<string, MachineIdentityLike>;
@@ -184,6 +227,14 @@ const RULE =
   "an identity Secret reaches a pod only through Signet's injection (volume " +
   `"${IDENTITY_VOLUME_NAME}") of an identity that the pod's ServiceAccount may hold`;
 
+const SIGNER_RULE =
+  `only Signet's injection (volume "${IDENTITY_VOLUME_NAME}") for a MachineIdentity with spec.delivery ` +
+  `PodCertificate may address signer ${POD_CERTIFICATE_SIGNER}, whose certificates carry that identity`;
+
+const SIGNER_OPT_IN =
+  `label ${INJECT_LABEL}: "true" and annotation ${IDENTITY_ANNOTATION} naming a MachineIdentity with ` +
+  "spec.delivery PodCertificate";
+
 /** The refusal while the identity cache is incomplete, on every path that reads it. */
 export const NOT_SYNCED_MESSAGE =
   "Signet has not finished reading MachineIdentities yet; retry in a few seconds";
@@ -222,6 +273,16 @@ function referenceViolation(
   };
 }
 
+function signerViolation(reference: SignerReference, what: string, why: string, fix: string): Violation {
+  return {
+    reason: DenialReason.PodCertificateSignerReferenced,
+    key: `${DenialReason.PodCertificateSignerReferenced}/${reference.volume}`,
+    message:
+      `${what} declares a podCertificate source for signer ${POD_CERTIFICATE_SIGNER} at ${reference.field}` +
+      `${why}: ${SIGNER_RULE}; ${fix}`,
+  };
+}
+
 function deny(violations: Violation[]): AdmissionAnswer {
   const [first, ...rest] = violations;
   if (!first) return { allowed: true };
@@ -254,7 +315,6 @@ function injectedVolumeViolation(
       `remove the reference, and opt the pod in with ${optInHint(holders[0] ?? "")}`,
     );
   }
-  const ref = `MachineIdentity "${namespace}/${label}"`;
   const where = `volume "${IDENTITY_VOLUME_NAME}" (${reference.field})`;
   if (holders.length > 1) {
     return {
@@ -267,21 +327,34 @@ function injectedVolumeViolation(
     };
   }
   const identity = index.byName.get(label);
-  if (identity?.spec.suspend === true) {
+  return identity && holderViolation(request, identity, `${where} holds Secret "${reference.secretName}"`);
+}
+
+/**
+ * Whether the pod may hold `identity` (the one its label names) through the injected volume, which
+ * `where` describes: not while it is suspended, and only as a ServiceAccount it lists.
+ */
+function holderViolation(
+  request: PodReferencesRequest,
+  identity: MachineIdentityLike,
+  where: string,
+): Violation | undefined {
+  const ref = `MachineIdentity "${request.namespace}/${request.pod.metadata?.labels?.[IDENTITY_LABEL]}"`;
+  if (identity.spec.suspend === true) {
     return {
       reason: DenialReason.IdentitySuspended,
       key: DenialReason.IdentitySuspended,
-      message: `${where} holds Secret "${reference.secretName}" of ${ref}, which is suspended (spec.suspend: true); no pod may take it until spec.suspend is false again`,
+      message: `${where} of ${ref}, which is suspended (spec.suspend: true); no pod may take it until spec.suspend is false again`,
     };
   }
-  const serviceAccount = serviceAccountOf(pod.spec);
-  if (identity && !identity.spec.serviceAccounts.includes(serviceAccount)) {
+  const serviceAccount = serviceAccountOf(request.pod.spec);
+  if (!identity.spec.serviceAccounts.includes(serviceAccount)) {
     return {
       reason: DenialReason.ServiceAccountNotListed,
       key: DenialReason.ServiceAccountNotListed,
       message:
-        `${where} holds Secret "${reference.secretName}" of ${ref}, which does not list ServiceAccount "${serviceAccount}" ` +
-        `in spec.serviceAccounts: ${RULE}; add it there or run the pod as one of: ${identity.spec.serviceAccounts.join(", ")}`,
+        `${where} of ${ref}, which does not list ServiceAccount "${serviceAccount}" in spec.serviceAccounts: ` +
+        `${RULE}; add it there or run the pod as one of: ${identity.spec.serviceAccounts.join(", ")}`,
     };
   }
   return undefined;
@@ -348,7 +421,13 @@ export function decidePodReferences(
     }
   }
   const otherMounts = mounts.filter((m) => m.volume !== IDENTITY_VOLUME_NAME && volumeSecrets.has(m.volume));
-  if (references.length === 0 && otherMounts.length === 0) return deny(violations);
+  // A pod Signet injected carries the identity label; whether it needs a pod certificate source
+  // depends on its identity's delivery, so the cache is read for it even when it names no Secret.
+  const signers = operation === "CREATE" ? signerReferences(pod.spec) : [];
+  const labelled = operation === "CREATE" && pod.metadata?.labels?.[IDENTITY_LABEL] !== undefined;
+  if (references.length === 0 && otherMounts.length === 0 && signers.length === 0 && !labelled) {
+    return deny(violations);
+  }
 
   const identities = namespaceIdentities();
   if (identities === undefined) return { code: 503, message: NOT_SYNCED_MESSAGE };
@@ -377,7 +456,82 @@ export function decidePodReferences(
         : referenceViolation(namespace, reference, holders, "an ephemeral container", "remove the reference");
     if (violation) violations.push(violation);
   }
+  if (operation === "CREATE") violations.push(...podCertificateViolations(request, signers, index));
   return deny(violations);
+}
+
+/**
+ * On CREATE: every podCertificate source for Signet's signer other than the one in the volume Signet
+ * injects for the pod's PodCertificate identity; and, for such an identity, that volume as the API
+ * server stored it. This webhook runs after the API server dropped the fields of disabled features,
+ * so a source missing here is one the kubelet would never see: the pod would start without it.
+ */
+function podCertificateViolations(
+  request: PodReferencesRequest,
+  signers: readonly SignerReference[],
+  index: IdentityIndex,
+): Violation[] {
+  const { namespace, pod } = request;
+  const label = pod.metadata?.labels?.[IDENTITY_LABEL];
+  const identity = label === undefined ? undefined : index.byName.get(label);
+  const ref = `MachineIdentity "${namespace}/${label}"`;
+  const byKubelet = identity?.spec.delivery === "PodCertificate";
+  const violations: Violation[] = [];
+  const fix = `remove the source, and opt the pod in with ${SIGNER_OPT_IN}`;
+  let injected = false;
+  for (const reference of signers) {
+    let why: string;
+    if (reference.volume !== IDENTITY_VOLUME_NAME) why = `, outside volume "${IDENTITY_VOLUME_NAME}"`;
+    else if (label === undefined) why = `, on a pod without the label ${IDENTITY_LABEL}`;
+    else if (!identity) why = `, and ${ref} (its label ${IDENTITY_LABEL}) does not exist`;
+    else if (!byKubelet) why = `, and ${ref} (its label ${IDENTITY_LABEL}) has spec.delivery Secret`;
+    else if (injected) why = `, a second time in volume "${IDENTITY_VOLUME_NAME}"`;
+    else {
+      injected = true;
+      const violation = holderViolation(
+        request,
+        identity,
+        `volume "${IDENTITY_VOLUME_NAME}" (${reference.field})`,
+      );
+      if (violation) violations.push(violation);
+      continue;
+    }
+    violations.push(signerViolation(reference, "the pod", why, fix));
+  }
+  if (!byKubelet) return violations;
+
+  const fixGate = (gate: string) =>
+    `enable the ${gate} feature gate on the API server, or set spec.delivery of ${ref} to Secret, ` +
+    "and create the pod again";
+  const volume = pod.spec.volumes?.find((v) => v.name === IDENTITY_VOLUME_NAME);
+  const sources = volume?.projected?.sources;
+  if (!injected) {
+    violations.push({
+      reason: DenialReason.PodCertificateDropped,
+      key: DenialReason.PodCertificateDropped,
+      message: sources
+        ? `volume "${IDENTITY_VOLUME_NAME}" holds no podCertificate source for signer ${POD_CERTIFICATE_SIGNER}, ` +
+          `which Signet's injection adds for ${ref} (spec.delivery PodCertificate): the API server removed ` +
+          "the podCertificate volume source, most likely because its PodCertificateRequest feature gate is off, " +
+          `so the pod would start without its certificate; ${fixGate("PodCertificateRequest")}`
+        : `the pod carries the label ${IDENTITY_LABEL}: ${label} of ${ref}, which has spec.delivery ` +
+          `PodCertificate, but its volume "${IDENTITY_VOLUME_NAME}" holds no podCertificate source for signer ` +
+          `${POD_CERTIFICATE_SIGNER}, so the pod would start without its certificate (the identity's delivery ` +
+          "changed after Signet injected the pod?); create the pod again",
+    });
+  }
+  if (sources && !sources.some((s) => s.clusterTrustBundle?.signerName === POD_CERTIFICATE_SIGNER)) {
+    violations.push({
+      reason: DenialReason.ClusterTrustBundleDropped,
+      key: DenialReason.ClusterTrustBundleDropped,
+      message:
+        `volume "${IDENTITY_VOLUME_NAME}" holds no clusterTrustBundle source for signer ${POD_CERTIFICATE_SIGNER}, ` +
+        `which Signet's injection adds for ${ref} (spec.delivery PodCertificate): the API server removed the ` +
+        "clusterTrustBundle volume source, most likely because its ClusterTrustBundleProjection feature gate " +
+        `is off, so the pod would start without its trust bundle (ca.crt); ${fixGate("ClusterTrustBundleProjection")}`,
+    });
+  }
+  return violations;
 }
 
 export interface TemplateReferencesRequest {
@@ -418,6 +572,17 @@ function templateViolations(
         "that volume itself when it creates each pod: remove it, and opt the template's pods in with " +
         `label ${INJECT_LABEL}: "true" and annotation ${IDENTITY_ANNOTATION} in spec.template.metadata`,
     });
+  }
+  for (const reference of signerReferences(template.spec, template.field)) {
+    violations.push(
+      signerViolation(
+        reference,
+        what,
+        "",
+        "Signet injects it into each pod at creation, so remove it and opt the template's pods in with " +
+          `${SIGNER_OPT_IN} in spec.template.metadata`,
+      ),
+    );
   }
   const references = secretReferences(template.spec, template.field);
   if (references.length === 0) return violations;

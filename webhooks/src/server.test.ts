@@ -464,6 +464,43 @@ describe("the webhook server's admission paths", () => {
     );
   });
 
+  it("should deny at /validate-pods a pod whose podCertificate source the API server dropped", async () => {
+    f.identities.set("shop/kubelet-delivered", {
+      spec: { serviceAccounts: ["payments"], delivery: "PodCertificate" },
+    });
+    const pod = {
+      metadata: {
+        name: "web",
+        labels: { "signet.dev/inject": "true", "signet.dev/identity": "kubelet-delivered" },
+      },
+      spec: {
+        serviceAccountName: "payments",
+        containers: [{ name: "app" }],
+        volumes: [
+          {
+            name: "signet-identity",
+            projected: {
+              sources: [
+                {},
+                { clusterTrustBundle: { signerName: "signet.dev/svid", labelSelector: {}, path: "ca.crt" } },
+              ],
+            },
+          },
+        ],
+      },
+    };
+    const { response } = parse((await f.send("/validate-pods", { body: JSON.stringify(review(pod)) })).body);
+    expect(response).toMatchObject({ uid: UID, allowed: false, status: { code: 403 } });
+    expect(response.status?.message).toContain("the API server removed the podCertificate volume source");
+    const denials = (await f.registry.getMetricsAsJSON()).find(
+      (m) => m.name === "signet_admission_denials_total",
+    );
+    expect(denials?.values.map((v) => v.labels)).toContainEqual({
+      webhook: "validate-pods",
+      reason: "PodCertificateDropped",
+    });
+  });
+
   it("should deny a Deployment whose template mounts an identity Secret at /validate-workloads", async () => {
     const deployment = {
       metadata: { name: "web" },
