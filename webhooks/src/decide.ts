@@ -96,8 +96,8 @@ const SUPPORT_UNKNOWN: PodCertificateSupport = {
 /** The API's default spec.ttl (api/machine-identity.ts DEFAULT_TTL; a unit test keeps them equal). */
 export const API_DEFAULT_TTL = "1h";
 /** The API server's bounds of PodCertificateProjection.maxExpirationSeconds: 1 hour to 91 days. */
-export const MIN_EXPIRATION_SECONDS = 3_600;
-export const MAX_EXPIRATION_SECONDS = 7_862_400;
+const MIN_EXPIRATION_SECONDS = 3_600;
+const MAX_EXPIRATION_SECONDS = 7_862_400;
 
 /** PodCertificateProjection.keyType for each key spec.privateKey may ask for, by "algorithm/size". */
 const KEY_TYPES: Readonly<Record<string, string>> = {
