@@ -633,7 +633,7 @@ describe("decidePodReferences: delivery PodCertificate", () => {
       reason: "ServiceAccountNotListed",
       message: [
         'volume "signet-identity" (spec.volumes[0].projected.sources[0].podCertificate) of MachineIdentity "shop/k", ' +
-          'which does not list ServiceAccount "intruder"',
+          'which does not list ServiceAccount "intruder" in spec.serviceAccounts: only Signet\'s injection',
       ],
     },
     {

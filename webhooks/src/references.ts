@@ -327,17 +327,21 @@ function injectedVolumeViolation(
     };
   }
   const identity = index.byName.get(label);
-  return identity && holderViolation(request, identity, `${where} holds Secret "${reference.secretName}"`);
+  return (
+    identity && holderViolation(request, identity, `${where} holds Secret "${reference.secretName}"`, RULE)
+  );
 }
 
 /**
  * Whether the pod may hold `identity` (the one its label names) through the injected volume, which
- * `where` describes: not while it is suspended, and only as a ServiceAccount it lists.
+ * `where` describes: not while it is suspended, and only as a ServiceAccount it lists. `rule` is the
+ * rule the volume falls under, for the message.
  */
 function holderViolation(
   request: PodReferencesRequest,
   identity: MachineIdentityLike,
   where: string,
+  rule: string,
 ): Violation | undefined {
   const ref = `MachineIdentity "${request.namespace}/${request.pod.metadata?.labels?.[IDENTITY_LABEL]}"`;
   if (identity.spec.suspend === true) {
@@ -354,7 +358,7 @@ function holderViolation(
       key: DenialReason.ServiceAccountNotListed,
       message:
         `${where} of ${ref}, which does not list ServiceAccount "${serviceAccount}" in spec.serviceAccounts: ` +
-        `${RULE}; add it there or run the pod as one of: ${identity.spec.serviceAccounts.join(", ")}`,
+        `${rule}; add it there or run the pod as one of: ${identity.spec.serviceAccounts.join(", ")}`,
     };
   }
   return undefined;
@@ -488,11 +492,8 @@ function podCertificateViolations(
     else if (injected) why = `, a second time in volume "${IDENTITY_VOLUME_NAME}"`;
     else {
       injected = true;
-      const violation = holderViolation(
-        request,
-        identity,
-        `volume "${IDENTITY_VOLUME_NAME}" (${reference.field})`,
-      );
+      const where = `volume "${IDENTITY_VOLUME_NAME}" (${reference.field})`;
+      const violation = holderViolation(request, identity, where, SIGNER_RULE);
       if (violation) violations.push(violation);
       continue;
     }
