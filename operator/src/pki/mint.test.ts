@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { generateKeyPairSync, type KeyObject, X509Certificate } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -17,8 +17,8 @@ import { referenceSvidDer } from "../../../testing/pki-reference.ts";
 import { createRootCa } from "./ca.ts";
 import { readHeader } from "./der.ts";
 import { chainProblem } from "./inspect.ts";
-import { resolveKeyAlgorithm } from "./keys.ts";
-import { detachedTemplate, type MintSvidInput, mintSvid } from "./mint.ts";
+import { type KeyAlgorithm, keyAlgorithmOf, resolveKeyAlgorithm } from "./keys.ts";
+import { detachedTemplate, type MintSvidInput, mintSvid, mintSvidForKey } from "./mint.ts";
 import * as x509 from "./x509.ts";
 
 const tbsOf = (der: Buffer): Buffer => {
@@ -450,5 +450,250 @@ describe("detachedTemplate", () => {
     const original = template.afterValidity.toString("hex");
     detached.afterValidity.fill(0xff);
     expect(template.afterValidity.toString("hex")).toBe(original);
+  });
+});
+
+describe("mintSvidForKey", () => {
+  const notBefore = new Date(NOW.getTime() - MINUTE);
+  const notAfter = new Date(NOW.getTime() + DAY - MINUTE);
+  const spkiOf = (key: KeyObject): Buffer => key.export({ format: "der", type: "spki" });
+  const p256 = () => spkiOf(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey);
+  const P256: KeyAlgorithm = { algorithm: "ECDSA", size: 256 };
+
+  const leafKeys: { name: string; algorithm: KeyAlgorithm; spki: () => Buffer; keyEncipherment: boolean }[] =
+    [
+      { name: "ECDSA P-256", algorithm: P256, spki: p256, keyEncipherment: false },
+      {
+        name: "ECDSA P-384",
+        algorithm: { algorithm: "ECDSA", size: 384 },
+        spki: () => spkiOf(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey),
+        keyEncipherment: false,
+      },
+      {
+        name: "Ed25519",
+        algorithm: { algorithm: "Ed25519" },
+        spki: () => spkiOf(generateKeyPairSync("ed25519").publicKey),
+        keyEncipherment: false,
+      },
+      {
+        name: "RSA 3072",
+        algorithm: { algorithm: "RSA", size: 3072 },
+        spki: () => spkiOf(generateKeyPairSync("rsa", { modulusLength: 3072 }).publicKey),
+        keyEncipherment: true,
+      },
+    ];
+
+  describe.each(leafKeys)("for a $name key", ({ algorithm, spki: makeSpki, keyEncipherment }) => {
+    it("should sign exactly the given key with exactly the given validity, verifiable by the CA", async () => {
+      const { ca } = await rootCa();
+      const spki = makeSpki();
+      const minted = mintSvidForKey({
+        ca,
+        spiffeId: SPIFFE_ID,
+        keyAlgorithm: algorithm,
+        publicKeySpki: spki,
+        notBefore,
+        notAfter,
+      });
+      const leaf = new X509Certificate(minted.certPem);
+      expect(leaf.publicKey.export({ format: "der", type: "spki" }).toString("hex")).toBe(
+        spki.toString("hex"),
+      );
+      expect(leaf.raw.includes(spki)).toBe(true);
+      expect(keyAlgorithmOf(leaf.publicKey)).toEqual(algorithm);
+      expect(new Date(leaf.validFrom)).toEqual(notBefore);
+      expect(new Date(leaf.validTo)).toEqual(notAfter);
+      expect(minted.notBefore).toEqual(notBefore);
+      expect(minted.notAfter).toEqual(notAfter);
+      expect(leaf.verify(ca.certificate.publicKey)).toBe(true);
+      expect(leaf.checkIssued(ca.certificate)).toBe(true);
+      expect(leaf.ca).toBe(false);
+      expect(leaf.subjectAltName).toBe(`URI:${SPIFFE_ID}`);
+      expect(minted.spiffeId).toBe(SPIFFE_ID);
+      expect(leaf.serialNumber.toLowerCase()).toBe(minted.serialNumber);
+      expect(minted.chainPem).toBe(minted.certPem);
+      const flags = new x509.X509Certificate(minted.certPem).getExtension(x509.KeyUsagesExtension)?.usages;
+      expect(flags).toBe(
+        x509.KeyUsageFlags.digitalSignature | (keyEncipherment ? x509.KeyUsageFlags.keyEncipherment : 0),
+      );
+    });
+
+    it("should produce the same TBSCertificate as @peculiar/x509 for the same key", async () => {
+      const { ca } = await rootCa();
+      const spki = makeSpki();
+      const minted = mintSvidForKey({
+        ca,
+        spiffeId: SPIFFE_ID,
+        dnsNames: ["payments.shop.svc"],
+        keyAlgorithm: algorithm,
+        publicKeySpki: spki,
+        notBefore,
+        notAfter,
+      });
+      const reference = await referenceSvidDer({
+        ca,
+        spiffeId: SPIFFE_ID,
+        dnsNames: ["payments.shop.svc"],
+        keyAlgorithm: algorithm,
+        serialNumber: minted.serialNumber,
+        notBefore,
+        notAfter,
+        publicKeySpki: spki,
+      });
+      expect(tbsOf(new X509Certificate(minted.certPem).raw).toString("hex")).toBe(
+        tbsOf(reference).toString("hex"),
+      );
+    });
+  });
+
+  it("should return the chain and no private key", async () => {
+    const { ca } = await rootCa();
+    const minted = mintSvidForKey({
+      ca,
+      spiffeId: SPIFFE_ID,
+      keyAlgorithm: P256,
+      publicKeySpki: p256(),
+      notBefore,
+      notAfter,
+    });
+    expect(Object.keys(minted).sort()).toEqual([
+      "certPem",
+      "chainPem",
+      "notAfter",
+      "notBefore",
+      "serialNumber",
+      "spiffeId",
+    ]);
+    expect(minted.chainPem).not.toContain("PRIVATE KEY");
+  });
+
+  it("should sort and de-duplicate DNS names after the SPIFFE ID", async () => {
+    const { ca } = await rootCa();
+    const minted = mintSvidForKey({
+      ca,
+      spiffeId: SPIFFE_ID,
+      dnsNames: ["b.shop.svc", "a.shop.svc", "b.shop.svc"],
+      keyAlgorithm: P256,
+      publicKeySpki: p256(),
+      notBefore,
+      notAfter,
+    });
+    expect(new X509Certificate(minted.certPem).subjectAltName).toBe(
+      `URI:${SPIFFE_ID}, DNS:a.shop.svc, DNS:b.shop.svc`,
+    );
+  });
+
+  it("should put the intermediate after the leaf and chain to the root", async () => {
+    const { root, ca, certPem } = await intermediateCa();
+    const minted = mintSvidForKey({
+      ca,
+      spiffeId: SPIFFE_ID,
+      keyAlgorithm: P256,
+      publicKeySpki: p256(),
+      notBefore,
+      notAfter,
+    });
+    expect(minted.chainPem).toBe(minted.certPem + certPem);
+    const leaf = new X509Certificate(minted.certPem);
+    const rootCert = new X509Certificate(root.certPem);
+    expect(leaf.verify(new X509Certificate(certPem).publicKey)).toBe(true);
+    expect(leaf.verify(rootCert.publicKey)).toBe(false);
+    expect(chainProblem(leaf, [new X509Certificate(certPem)], [rootCert])).toBeUndefined();
+  });
+
+  it("should accept a validity that is exactly the CA's", async () => {
+    const { ca } = await rootCa();
+    const minted = mintSvidForKey({
+      ca,
+      spiffeId: SPIFFE_ID,
+      keyAlgorithm: P256,
+      publicKeySpki: p256(),
+      notBefore: ca.notBefore,
+      notAfter: ca.notAfter,
+    });
+    const leaf = new X509Certificate(minted.certPem);
+    expect(new Date(leaf.validFrom)).toEqual(ca.notBefore);
+    expect(new Date(leaf.validTo)).toEqual(ca.notAfter);
+  });
+
+  describe("refusals", () => {
+    const second = 1000;
+    const cases: {
+      name: string;
+      input: (ca: { notBefore: Date; notAfter: Date }) => Partial<Parameters<typeof mintSvidForKey>[0]>;
+      error: RegExp;
+    }[] = [
+      {
+        name: "a notBefore before the CA's",
+        input: (ca) => ({ notBefore: new Date(ca.notBefore.getTime() - second) }),
+        error: /^the validity .* is not inside the issuing CA's /,
+      },
+      {
+        name: "a notAfter after the CA's",
+        input: (ca) => ({ notAfter: new Date(ca.notAfter.getTime() + second) }),
+        error: /^the validity .* is not inside the issuing CA's /,
+      },
+      {
+        name: "a notBefore that is not a whole second",
+        input: () => ({ notBefore: new Date(notBefore.getTime() + 1) }),
+        error: /^notBefore and notAfter must be whole seconds$/,
+      },
+      {
+        name: "a notAfter that is not a whole second",
+        input: () => ({ notAfter: new Date(notAfter.getTime() + 500) }),
+        error: /^notBefore and notAfter must be whole seconds$/,
+      },
+      {
+        name: "a notAfter equal to notBefore",
+        input: () => ({ notAfter: notBefore }),
+        error: /^notAfter must be after notBefore$/,
+      },
+      {
+        name: "a notAfter before notBefore",
+        input: () => ({ notBefore: notAfter, notAfter: notBefore }),
+        error: /^notAfter must be after notBefore$/,
+      },
+      {
+        name: "a SPIFFE ID of another trust domain",
+        input: () => ({ spiffeId: "spiffe://example.org/x" }),
+        error: /outside the CA's trust domain/,
+      },
+      {
+        name: "an invalid DNS name",
+        input: () => ({ dnsNames: ["Not_A.Host"] }),
+        error: /DNS name "Not_A.Host" is invalid/,
+      },
+    ];
+    it.each(cases)("should refuse $name", async ({ input, error }) => {
+      const { ca } = await rootCa();
+      expect(() =>
+        mintSvidForKey({
+          ca,
+          spiffeId: SPIFFE_ID,
+          keyAlgorithm: P256,
+          publicKeySpki: p256(),
+          notBefore,
+          notAfter,
+          ...input(ca),
+        }),
+      ).toThrow(error);
+    });
+
+    it("should name both validities when the given one is not inside the CA's", async () => {
+      const { ca } = await rootCa();
+      const late = new Date(ca.notAfter.getTime() + second);
+      expect(() =>
+        mintSvidForKey({
+          ca,
+          spiffeId: SPIFFE_ID,
+          keyAlgorithm: P256,
+          publicKeySpki: p256(),
+          notBefore,
+          notAfter: late,
+        }),
+      ).toThrow(
+        `the validity ${notBefore.toISOString()}..${late.toISOString()} is not inside the issuing CA's ${ca.notBefore.toISOString()}..${ca.notAfter.toISOString()}`,
+      );
+    });
   });
 });
