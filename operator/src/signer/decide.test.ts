@@ -411,6 +411,17 @@ describe("decidePodCertificate", () => {
       });
     });
 
+    it("should fail, not issue from the future, when the CA is not valid yet", () => {
+      const notBefore = new Date(NOW.getTime() + 600_000);
+      const decision = decidePodCertificate(input({ ca: { notBefore, notAfter: CA.notAfter } }));
+      expect(decision).toEqual({
+        kind: "Fail",
+        reason: "CANotYetValid",
+        message: `the issuing CA is valid only from ${notBefore.toISOString()}; check the operator's clock against the CA's`,
+        identity: REF,
+      });
+    });
+
     it("should check the signer name before anything else about the request", () => {
       const decision = decidePodCertificate(
         input({

@@ -34,6 +34,7 @@ export const SignerReason = {
   ScheduleNotFound: "ScheduleNotFound",
   WindowClosing: "WindowClosing",
   CaExpiring: "CAExpiring",
+  CaNotYetValid: "CANotYetValid",
 } as const;
 
 /** What the signer reads of the pod a request names: from the cache, or one GET when it is not there. */
@@ -200,6 +201,15 @@ export function decidePodCertificate(input: SignerInput): SignerDecision {
     );
   }
 
+  // A CA that starts later than the API server's 5 minutes of tolerance would give a notBefore it refuses.
+  if (input.ca.notBefore.getTime() > now.getTime()) {
+    return {
+      kind: "Fail",
+      reason: SignerReason.CaNotYetValid,
+      message: `the issuing CA is valid only from ${input.ca.notBefore.toISOString()}; check the operator's clock against the CA's`,
+      identity: ref,
+    };
+  }
   // Validity: whole seconds, notBefore reaching back for clock skew but not before the CA's.
   const notBeforeMs = floorSecond(
     Math.max(now.getTime() - DEFAULT_BACKDATE_MS, input.ca.notBefore.getTime()),
