@@ -53,6 +53,7 @@ describe("the pod certificate signer (signet.dev/svid)", () => {
       "--trust-domain=cluster.local",
       "--leader-elect=false",
       "--log-level=info",
+      "--pod-certificate-signer=true",
     ]);
     await createIdentity(kc, ns, "payments", {
       serviceAccounts: ["payments"],

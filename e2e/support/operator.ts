@@ -44,6 +44,11 @@ export async function startOperatorProcess(
     command,
     `--metrics-port=${metricsPort}`,
     `--webhook-port=${webhookPort}`,
+    // One pod certificate signer per cluster, and files share the control plane: only a test that
+    // asks for the signer runs it (it owns the cluster-wide ClusterTrustBundle).
+    ...(flags.some((f) => f.startsWith("--pod-certificate-signer"))
+      ? []
+      : ["--pod-certificate-signer=false"]),
     ...flags,
   ];
   const [program = process.execPath, ...args] = [...(options.launcher ?? []), process.execPath, ...nodeArgs];

@@ -50,6 +50,11 @@ export interface OperatorConfig {
    * Deployment (helm uninstall) garbage-collects them.
    */
   ownerDeployment: string | undefined;
+  /**
+   * Whether this operator is the cluster's pod certificate signer (signet.dev/svid) and publishes
+   * its ClusterTrustBundle. One per cluster: a second Signet release sets it false.
+   */
+  podCertificateSigner: boolean;
 }
 
 const OPTIONS = {
@@ -85,6 +90,7 @@ const OPTIONS = {
   "rekeys-per-second": { type: "string", env: "SIGNET_REKEYS_PER_SECOND", default: "20" },
   "log-level": { type: "string", env: "SIGNET_LOG_LEVEL", default: "info" },
   "cluster-domain": { type: "string", env: "SIGNET_CLUSTER_DOMAIN", default: "cluster.local" },
+  "pod-certificate-signer": { type: "string", env: "SIGNET_POD_CERTIFICATE_SIGNER", default: "true" },
 } as const;
 
 type Key = keyof typeof OPTIONS;
@@ -156,6 +162,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     rekeysPerSecond: Number(get("rekeys-per-second")),
     logLevel: get("log-level"),
     clusterDomain: get("cluster-domain"),
+    podCertificateSigner: get("pod-certificate-signer") !== "false",
   };
   if (!/^[a-z0-9._-]+$/.test(config.trustDomain)) {
     throw new ConfigError(

@@ -181,11 +181,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   if (options.controllers) {
     const ca = new CaHolder();
     const tally = new PodCertificateTally();
-    manager
-      .add(pkiUnit(ctx, ca))
-      .add(identitiesUnit(ctx, ca, tally))
-      .add(signerUnit(ctx, ca, tally))
-      .add(accessUnit(ctx));
+    manager.add(pkiUnit(ctx, ca)).add(identitiesUnit(ctx, ca, tally));
+    if (config.podCertificateSigner) manager.add(signerUnit(ctx, ca, tally));
+    manager.add(accessUnit(ctx));
   }
   await manager.start();
 
