@@ -526,3 +526,41 @@ describe("statusFor: properties", () => {
     );
   });
 });
+
+describe("statusFor: delivery PodCertificate", () => {
+  const signing = (extra: Partial<Extract<IdentityState, { kind: "Signing" }>> = {}): IdentityState => ({
+    kind: "Signing",
+    spiffeID: SPIFFE_ID,
+    ...extra,
+  });
+
+  it("should be Ready with SignerReady and the SPIFFE ID only, no certificate fields, rotations kept", () => {
+    const status = statusFor(facts(signing()), issued, NOW);
+    expect(condition(status, "Ready")).toMatchObject({ status: "True", reason: Reason.SignerReady });
+    expect(condition(status, "Ready")?.message).toContain(
+      `pods receive ${SPIFFE_ID} from the kubelet's podCertificate volume`,
+    );
+    expect(condition(status, "Issuing")).toMatchObject({ status: "False", reason: Reason.PodCertificate });
+    expect(condition(status, "Suspended")?.status).toBe("False");
+    expect(status.spiffeID).toBe(SPIFFE_ID);
+    expect(status.serialNumber).toBeUndefined();
+    expect(status.notAfter).toBeUndefined();
+    expect(status.rotations).toBe(0);
+  });
+
+  it("should name the end of the access window", () => {
+    const status = statusFor(facts(signing({ windowEnd: at(30) })), undefined, NOW);
+    expect(condition(status, "Ready")?.message).toContain(
+      `until the access window ends at ${at(30).toISOString()}`,
+    );
+  });
+
+  it("should report the signer's counts, and keep the recorded ones when this process has none", () => {
+    const counts = { issued: 3, denied: 1, lastIssueTime: "2026-03-02T09:29:00Z" };
+    const reported = statusFor({ ...facts(signing()), podCertificates: counts }, issued, NOW);
+    expect(reported.podCertificates).toEqual(counts);
+    const kept = statusFor(facts(signing()), reported, NOW);
+    expect(kept.podCertificates).toEqual(counts);
+    expect(statusFor(facts(signing()), issued, NOW).podCertificates).toBeUndefined();
+  });
+});
