@@ -722,3 +722,31 @@ describe("MachineIdentityReconciler writing the Secret by server-side apply", ()
     expect(foreignOf(h.secrets.get("api-identity"))).toEqual({ label: "payments", annotation: "daily" });
   });
 });
+
+describe("MachineIdentityReconciler with delivery PodCertificate", () => {
+  it("should write no Secret, remove one left from Secret delivery, and report the signer ready", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    await h.reconcile();
+    expect(h.secrets.has("api-identity")).toBe(true);
+
+    const mi = h.identities.get("api");
+    if (!mi) throw new Error("fixture");
+    h.identities.set("api", { ...mi, spec: { ...mi.spec, delivery: "PodCertificate" } });
+    const before = h.calls.length;
+    await h.reconcile();
+    expect(h.calls.slice(before)).toEqual(["delete"]);
+    expect(h.secrets.has("api-identity")).toBe(false);
+    const status = h.identities.get("api")?.status;
+    expect(status?.conditions?.find((c) => c.type === "Ready")).toMatchObject({
+      status: "True",
+      reason: "SignerReady",
+    });
+    expect(status?.serialNumber).toBeUndefined();
+
+    // Nothing more to do: no Secret is minted again.
+    const after = h.calls.length;
+    await h.reconcile();
+    expect(h.calls.slice(after)).toEqual([]);
+  });
+});
