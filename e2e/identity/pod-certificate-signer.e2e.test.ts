@@ -8,10 +8,14 @@ import {
 } from "node:crypto";
 import type * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IDENTITY_LABEL, POD_CERTIFICATE_SIGNER } from "../../operator/src/api/names.ts";
+import { IDENTITY_LABEL, POD_CERTIFICATE_SIGNER, TRUST_BUNDLE_NAME } from "../../operator/src/api/names.ts";
 import { PODS, resourceClient, SECRETS } from "../../operator/src/kube/resources.ts";
 import * as x509 from "../../operator/src/pki/x509.ts";
-import { POD_CERTIFICATE_REQUESTS, type PodCertificateRequest } from "../../operator/src/signer/request.ts";
+import {
+  CLUSTER_TRUST_BUNDLES,
+  POD_CERTIFICATE_REQUESTS,
+  type PodCertificateRequest,
+} from "../../operator/src/signer/request.ts";
 import { createNamespace, kubeClient, kubeConfig, kubeconfigPath } from "../support/cluster.ts";
 import { installCrds } from "../support/crds.ts";
 import { type OperatorProcess, scrapeMetrics, startOperatorProcess } from "../support/operator.ts";
@@ -109,6 +113,17 @@ describe("the pod certificate signer (signet.dev/svid)", () => {
         `signet_pod_certificate_requests_total\\{namespace="${ns}",outcome="Issued",reason="Issued"\\} 1`,
       ),
     );
+  });
+
+  it("publishes the roots pods trust as its ClusterTrustBundle, linked to signet.dev/svid", async () => {
+    const bundle = await waitFor("the ClusterTrustBundle", () =>
+      resourceClient(kube, CLUSTER_TRUST_BUNDLES).find("", TRUST_BUNDLE_NAME),
+    );
+    expect(bundle.spec.signerName).toBe(POD_CERTIFICATE_SIGNER);
+    expect(bundle.metadata?.labels?.["app.kubernetes.io/managed-by"]).toBe("signet");
+    const ca = await workloadCa();
+    const roots = splitPem(bundle.spec.trustBundle).map((pem) => new X509Certificate(pem).fingerprint256);
+    expect(roots).toEqual([ca.fingerprint256]);
   });
 
   it("takes the 1.35 request format (pkixPublicKey with a proof of possession) too", async () => {
