@@ -48,6 +48,10 @@ export interface PeerPodOptions {
 }
 
 /** The peer's `probe` lines, `<epoch ms> <outcome>`, parsed. */
+/** Serial numbers as hex, whatever their case and leading zeros. */
+export const sameSerial = (a: string, b: string): boolean =>
+  a !== "" && b !== "" && BigInt(`0x${a}`) === BigInt(`0x${b}`);
+
 export function probeLines(stdout: string): { at: number; outcome: string }[] {
   return stdout
     .split("\n")

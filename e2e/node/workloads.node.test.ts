@@ -6,6 +6,7 @@ import { randomBytes, X509Certificate } from "node:crypto";
 import type * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sleep, waitFor } from "../support/wait.ts";
+import { sameSerial } from "./cluster-ops.ts";
 import {
   core,
   createIdentity,
@@ -55,9 +56,6 @@ const untilClientConnects = () =>
     },
     { timeoutMs: 30_000, intervalMs: 100 },
   );
-
-/** Serial numbers as hex, whatever their case and leading zeros. */
-const sameSerial = (a: string, b: string) => a !== "" && b !== "" && BigInt(`0x${a}`) === BigInt(`0x${b}`);
 
 const firstFailureAfter = (lines: { at: number; outcome: string }[], t: number) =>
   lines.find((l) => l.at >= t && l.outcome !== "ok");
