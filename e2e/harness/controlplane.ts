@@ -77,6 +77,11 @@ export interface StartOptions {
   full?: FullControlPlaneOptions;
   /** An audit policy (YAML): kube-apiserver then writes JSON audit events to `auditLogPath`. */
   auditPolicy?: string;
+  /**
+   * Pod certificates and ClusterTrustBundles (FEATURE_GATES, RUNTIME_CONFIG); default on. Off, the
+   * API server is one of 1.36's defaults: it serves neither and drops podCertificate volume sources.
+   */
+  podCertificates?: boolean;
 }
 
 const ADMIN = "signet-admin";
@@ -150,8 +155,9 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     `--advertise-address=${apiAddress}`,
     `--service-cluster-ip-range=${full?.serviceClusterIpRange ?? "10.0.0.0/24"}`,
     "--allow-privileged=true",
-    `--feature-gates=${FEATURE_GATES}`,
-    `--runtime-config=${RUNTIME_CONFIG}`,
+    ...(options.podCertificates === false
+      ? []
+      : [`--feature-gates=${FEATURE_GATES}`, `--runtime-config=${RUNTIME_CONFIG}`]),
     ...(full
       ? [
           // Pods get ServiceAccount tokens; kubelets may touch only their own node and pods.
