@@ -13,7 +13,7 @@ import type { EventSink } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { SignetMetrics } from "../telemetry/metrics.ts";
 import { decidePodCertificate, type PodFacts, type SignerDecision } from "./decide.ts";
-import { requestKey } from "./public-key.ts";
+import { type RequestKey, requestKey } from "./public-key.ts";
 import { isAnswered, type PodCertificateRequest, type RequestCondition } from "./request.ts";
 import type { PodCertificateTally } from "./tally.ts";
 
@@ -58,9 +58,10 @@ export class PodCertificateSigner {
     const identityName = pod?.labels[IDENTITY_LABEL];
     const identity = identityName ? this.#d.identities.get(namespace, identityName) : undefined;
     const scheduleName = identity?.spec.scheduleRef?.name;
+    const requested = requestKey(request.spec);
     const decision = decidePodCertificate({
       request,
-      key: requestKey(request.spec),
+      key: requested,
       pod,
       identity,
       schedule: scheduleName ? this.#d.schedules.get(namespace, scheduleName) : undefined,
@@ -69,7 +70,7 @@ export class PodCertificateSigner {
       ca: this.#d.ca().issuer,
       now,
     });
-    return this.#answer(request, decision, identity, now);
+    return this.#answer(request, decision, requested, identity, now);
   }
 
   async #pod(namespace: string, name: string): Promise<PodFacts | undefined> {
@@ -86,6 +87,7 @@ export class PodCertificateSigner {
   async #answer(
     request: PodCertificateRequest,
     decision: SignerDecision,
+    key: RequestKey,
     identity: MachineIdentity | undefined,
     now: Date,
   ): Promise<ReconcileResult | undefined> {
@@ -94,8 +96,8 @@ export class PodCertificateSigner {
     const at = timeOf(now);
     let status: PodCertificateRequest["status"];
     if (decision.kind === "Issue") {
-      const key = requestKey(request.spec);
-      if (!key.ok) throw new Error("the request's key was readable a moment ago");
+      // decidePodCertificate issues only for a key it could read.
+      if (!key.ok) throw new Error("an Issue decision for an unreadable key");
       const minted = mintSvidForKey({
         ca: this.#d.ca().issuer,
         spiffeId: decision.spiffeId,

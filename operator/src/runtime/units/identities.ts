@@ -23,6 +23,9 @@ import type { Runnable } from "../runnables.ts";
 import type { OperatorContext } from "./context.ts";
 import type { CaHolder } from "./pki.ts";
 
+/** How long the signer's counts wait for more before they are written to an identity's status. */
+const COUNTS_COALESCE_MS = 1_000;
+
 /**
  * Leader-elected: the MachineIdentity controller. Every handler it registers, its queue, its
  * workers and its timer belong to one term and are gone when it stops.
@@ -54,6 +57,7 @@ export function identitiesUnit(ctx: OperatorContext, ca: CaHolder, tally?: PodCe
         claimants: claimIndex,
         requeue: (key) => queue.add(key),
         podCertificates: tally,
+        podCertificateSupport: () => ctx.podCertificates.current(),
         pacing: { issuerSpreadMs: config.issuerSpreadMs, limiter: new RekeyLimiter(config.rekeysPerSecond) },
       });
       const enqueueAll = () => {
@@ -69,10 +73,11 @@ export function identitiesUnit(ctx: OperatorContext, ca: CaHolder, tally?: PodCe
           }
         }),
       );
-      // Every ca.crt follows the workload trust bundle.
-      offs.push(ca.onTrustChanged(enqueueAll));
-      // The status counts what the pod certificate signer issued and denied.
-      if (tally) offs.push(tally.onChange((key) => queue.add(key)));
+      // Every ca.crt follows the workload trust bundle, and the trust ConfigMaps what discovery says.
+      offs.push(ca.onTrustChanged(enqueueAll), ctx.podCertificates.onChange(enqueueAll));
+      // The status counts what the pod certificate signer issued and denied: one status write a
+      // second at most per identity, however many pods start at once.
+      if (tally) offs.push(tally.onChange((key) => queue.addAfter(key, COUNTS_COALESCE_MS)));
       // And when an identity comes to claim an ID others claim too, they are looked at again: one
       // of them may have minted before this claimant was in the cache and must now give the ID up.
       const onIdentity = (mi: MachineIdentity) => {
