@@ -8,8 +8,13 @@ import {
 } from "node:crypto";
 import type * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IDENTITY_LABEL, POD_CERTIFICATE_SIGNER, TRUST_BUNDLE_NAME } from "../../operator/src/api/names.ts";
-import { PODS, resourceClient, SECRETS } from "../../operator/src/kube/resources.ts";
+import {
+  IDENTITY_LABEL,
+  POD_CERTIFICATE_SIGNER,
+  TRUST_BUNDLE_CONFIGMAP,
+  TRUST_BUNDLE_NAME,
+} from "../../operator/src/api/names.ts";
+import { CONFIG_MAPS, PODS, resourceClient, SECRETS } from "../../operator/src/kube/resources.ts";
 import * as x509 from "../../operator/src/pki/x509.ts";
 import {
   CLUSTER_TRUST_BUNDLES,
@@ -272,6 +277,76 @@ describe("the pod certificate signer (signet.dev/svid)", () => {
     const secret = await resourceClient(kube, SECRETS).get(opNs, "signet-ca");
     return new X509Certificate(Buffer.from(secret.data?.["tls.crt"] ?? "", "base64"));
   }
+});
+
+/**
+ * Where the API server serves no ClusterTrustBundles, pods of PodCertificate identities take ca.crt
+ * from a ConfigMap Signet keeps in their namespace. This control plane serves them, so the flag
+ * forces that path. After the suite above, in the same file: one signer at a time on the shared
+ * control plane (each publishes the cluster-wide ClusterTrustBundle).
+ */
+describe("the trust ConfigMap of PodCertificate identities (--trust-bundle=ConfigMap)", () => {
+  const kc = kubeConfig();
+  const kube = kubeClient();
+  const configMaps = resourceClient(kube, CONFIG_MAPS);
+  let ns: string;
+  let opNs: string;
+  let operator: OperatorProcess;
+
+  beforeAll(async () => {
+    await installCrds(kc);
+    ns = await createNamespace(kc, "podcert-cm");
+    opNs = await createNamespace(kc, "signet-op");
+    operator = await startOperatorProcess(kubeconfigPath(), [
+      `--namespace=${opNs}`,
+      `--watch-namespaces=${ns}`,
+      "--trust-domain=cluster.local",
+      "--leader-elect=false",
+      "--log-level=info",
+      "--pod-certificate-signer=true",
+      "--trust-bundle=ConfigMap",
+    ]);
+    await createIdentity(kc, ns, "payments", { serviceAccounts: ["payments"], delivery: "PodCertificate" });
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+  });
+
+  const ownerOf = async (name: string) => ({
+    apiVersion: "signet.dev/v1alpha1",
+    kind: "MachineIdentity",
+    name,
+    uid: (await readIdentity(kc, ns, name)).metadata?.uid,
+    controller: false,
+    blockOwnerDeletion: false,
+  });
+
+  it("writes the ConfigMap in the identity's namespace with exactly the workload CA's root, owned by the identity", async () => {
+    const cm = await waitFor(`ConfigMap ${TRUST_BUNDLE_CONFIGMAP}`, () =>
+      configMaps.find(ns, TRUST_BUNDLE_CONFIGMAP),
+    );
+    const secret = await resourceClient(kube, SECRETS).get(opNs, "signet-ca");
+    const ca = new X509Certificate(Buffer.from(secret.data?.["tls.crt"] ?? "", "base64"));
+    expect(Object.keys(cm.data ?? {})).toEqual(["ca.crt"]);
+    const roots = splitPem(cm.data?.["ca.crt"] ?? "").map((pem) => new X509Certificate(pem).fingerprint256);
+    expect(roots).toEqual([ca.fingerprint256]);
+    expect(cm.metadata?.labels?.["app.kubernetes.io/managed-by"]).toBe("signet");
+    expect(cm.metadata?.ownerReferences).toEqual([await ownerOf("payments")]);
+  });
+
+  it("adds the ownerReference of a second PodCertificate identity of the namespace beside the first", async () => {
+    await createIdentity(kc, ns, "ledger", { serviceAccounts: ["ledger"], delivery: "PodCertificate" });
+    const expected = [await ownerOf("payments"), await ownerOf("ledger")];
+    const cm = await waitFor("both ownerReferences", async () => {
+      const got = await configMaps.find(ns, TRUST_BUNDLE_CONFIGMAP);
+      return got?.metadata?.ownerReferences?.length === 2 ? got : undefined;
+    });
+    expect(cm.metadata?.ownerReferences).toEqual(expected);
+    // Each identity applies under a field manager of its own, so each owns its reference.
+    const managers = (cm.metadata?.managedFields ?? []).map((f) => f.manager).sort();
+    expect(managers).toEqual(["signet-trust-bundle/ledger", "signet-trust-bundle/payments"]);
+  });
 });
 
 /** An empty PKCS#10 request signed with the key, as the kubelet makes (base64 DER). */

@@ -162,6 +162,8 @@ describe("the chart", () => {
       SIGNET_WEBHOOK_SECRET: "signet-serving",
       SIGNET_LOG_LEVEL: "debug",
       SIGNET_LEASE_DURATION: "20s",
+      SIGNET_POD_CERTIFICATE_SIGNER: "false",
+      SIGNET_TRUST_BUNDLE: "ConfigMap",
     });
     expect(container?.resources).toEqual({
       requests: { cpu: "100m", memory: "192Mi" },

@@ -15,7 +15,15 @@ import type { MachineIdentityLike } from "./identity.ts";
 import type { PodLike } from "./pod.ts";
 import { applyJsonPatch } from "./testing/json-patch.ts";
 
-const config: InjectionConfig = { trustDomain: "cluster.local", podCertificates: { supported: true } };
+const config: InjectionConfig = {
+  trustDomain: "cluster.local",
+  podCertificates: { supported: true, trustBundle: "ClusterTrustBundle" },
+};
+/** A cluster that serves PodCertificateRequests and no ClusterTrustBundles. */
+const configMapConfig: InjectionConfig = {
+  trustDomain: "cluster.local",
+  podCertificates: { supported: true, trustBundle: "ConfigMap" },
+};
 const MOUNT = "/var/run/secrets/signet.dev/identity";
 
 function pod(
@@ -474,9 +482,27 @@ describe("decidePodAdmission: delivery PodCertificate", () => {
   const podCertificateOf = (mi: MachineIdentityLike) =>
     projectedOf(mutated(pod(), mi)).projected.sources[0]?.podCertificate;
 
-  it("should inject a projected volume of the kubelet's pod certificate and the signer's trust bundles, the same mount and env, and the bundle file", () => {
+  const CLUSTER_TRUST_BUNDLE_SOURCE = {
+    clusterTrustBundle: { signerName: "signet.dev/svid", labelSelector: {}, path: "ca.crt" },
+  };
+  const CONFIG_MAP_SOURCE = {
+    configMap: { name: "signet-trust-bundle", items: [{ key: "ca.crt", path: "ca.crt" }] },
+  };
+  const forms = [
+    {
+      name: "should inject a projected volume of the kubelet's pod certificate and the signer's trust bundles, the same mount and env, and the bundle file",
+      config,
+      trustSource: CLUSTER_TRUST_BUNDLE_SOURCE,
+    },
+    {
+      name: "should take ca.crt from the trust ConfigMap instead where the API server serves no ClusterTrustBundles, with the same mount, files and env",
+      config: configMapConfig,
+      trustSource: CONFIG_MAP_SOURCE,
+    },
+  ];
+  it.each(forms)("$name", ({ config: c, trustSource }) => {
     const p = withSpec({ containers: [{ name: "app" }], volumes: [{ name: "data", emptyDir: {} }] });
-    const spec = mutated(p, kubelet()).spec;
+    const spec = mutated(p, kubelet(), c).spec;
     expect(spec.volumes).toEqual([
       { name: "data", emptyDir: {} },
       {
@@ -494,7 +520,7 @@ describe("decidePodAdmission: delivery PodCertificate", () => {
                 certificateChainPath: "tls.crt",
               },
             },
-            { clusterTrustBundle: { signerName: "signet.dev/svid", labelSelector: {}, path: "ca.crt" } },
+            trustSource,
           ],
         },
       },
@@ -663,9 +689,31 @@ describe("decidePodAdmission: delivery PodCertificate", () => {
     for (const part of message) expect((decision as { message: string }).message).toContain(part);
   });
 
-  it("should leave its own volume alone on reinvocation, with an empty patch", () => {
-    const once = mutated(withSpec({ initContainers: [{ name: "init" }] }), kubelet());
-    expect(decide(kubelet(), config, once)).toEqual({ allowed: true, patch: [], warnings: [] });
+  const reinvocations = [
+    {
+      name: "should leave its own volume alone on reinvocation, with an empty patch",
+      first: config,
+      again: config,
+    },
+    {
+      name: "should leave its own ConfigMap form alone on reinvocation, with an empty patch",
+      first: configMapConfig,
+      again: configMapConfig,
+    },
+    {
+      name: "should leave the ClusterTrustBundle form alone when discovery has since answered ConfigMap",
+      first: config,
+      again: configMapConfig,
+    },
+    {
+      name: "should leave the ConfigMap form alone when discovery has since answered ClusterTrustBundle",
+      first: configMapConfig,
+      again: config,
+    },
+  ];
+  it.each(reinvocations)("$name", ({ first, again }) => {
+    const once = mutated(withSpec({ initContainers: [{ name: "init" }] }), kubelet(), first);
+    expect(decide(kubelet(), again, once)).toEqual({ allowed: true, patch: [], warnings: [] });
   });
 
   it("should take a volume with null members for its own, as the API server's JSON may carry them", () => {
@@ -677,6 +725,7 @@ describe("decidePodAdmission: delivery PodCertificate", () => {
 
   const tampered: {
     name: string;
+    config?: InjectionConfig;
     change: (volume: ProjectedVolume) => void;
   }[] = [
     {
@@ -699,11 +748,33 @@ describe("decidePodAdmission: delivery PodCertificate", () => {
         if (bundle) bundle.signerName = "example.com/ca";
       },
     },
+    {
+      name: "should deny a signet-identity volume whose trust ConfigMap is another",
+      config: configMapConfig,
+      change: (v) => {
+        const configMap = v.projected.sources[1]?.configMap;
+        if (configMap) configMap.name = "my-own-roots";
+      },
+    },
+    {
+      name: "should deny a signet-identity volume that takes another key of the trust ConfigMap for ca.crt",
+      config: configMapConfig,
+      change: (v) => {
+        const configMap = v.projected.sources[1]?.configMap;
+        if (configMap) configMap.items = [{ key: "extra.crt", path: "ca.crt" }];
+      },
+    },
+    {
+      name: "should deny a signet-identity volume with both trust sources",
+      change: (v) => {
+        v.projected.sources.push(CONFIG_MAP_SOURCE);
+      },
+    },
   ];
-  it.each(tampered)("$name", ({ change }) => {
-    const once = mutated(pod(), kubelet());
+  it.each(tampered)("$name", ({ config: c = config, change }) => {
+    const once = mutated(pod(), kubelet(), c);
     change(projectedOf(once));
-    expect(decide(kubelet(), config, once)).toMatchObject({
+    expect(decide(kubelet(), c, once)).toMatchObject({
       allowed: false,
       reason: DenialReason.VolumeNameConflict,
     });
@@ -720,7 +791,10 @@ describe("decidePodAdmission: delivery PodCertificate", () => {
   });
 
   it("should not ask whether the cluster serves pod certificates for an identity delivered as a Secret", () => {
-    const unsupported = { trustDomain: "cluster.local", podCertificates: { supported: false } };
+    const unsupported: InjectionConfig = {
+      trustDomain: "cluster.local",
+      podCertificates: { supported: false, missing: "the API server serves no PodCertificateRequests" },
+    };
     expect(decide(identity({ delivery: "Secret" }), unsupported)).toMatchObject({ allowed: true });
     expect(mutated(pod(), identity(), unsupported).spec.volumes?.[0]).toHaveProperty("secret");
   });

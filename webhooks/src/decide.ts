@@ -13,6 +13,7 @@ import {
   POD_CERTIFICATE_SIGNER,
   secretNameOf,
   spiffeIDOf,
+  TRUST_BUNDLE_CONFIGMAP,
 } from "../../operator/src/api/names.ts";
 import {
   ENV_CREDENTIAL_BUNDLE_FILE,
@@ -74,12 +75,20 @@ export interface PodAdmissionRequest {
   pod: PodLike;
 }
 
-/** Whether the cluster can deliver an identity through the kubelet's podCertificate volume. */
-export interface PodCertificateSupport {
-  supported: boolean;
-  /** When unsupported: what the cluster lacks and how to enable it, for the denial message. */
-  missing?: string;
-}
+/**
+ * Where the podCertificate volume takes the roots (ca.crt) from: the signer's ClusterTrustBundles, or,
+ * on an API server that serves none, the ConfigMap TRUST_BUNDLE_CONFIGMAP the operator keeps in the
+ * pod's namespace.
+ */
+export type TrustBundleSource = "ClusterTrustBundle" | "ConfigMap";
+
+/**
+ * Whether the cluster can deliver an identity through the kubelet's podCertificate volume, and from
+ * where; when it cannot, what the cluster lacks and how to enable it, for the denial message.
+ */
+export type PodCertificateSupport =
+  | { supported: true; trustBundle: TrustBundleSource }
+  | { supported: false; missing: string };
 
 export interface InjectionConfig {
   /** The trust domain of default SPIFFE IDs, spiffe://<trustDomain>/ns/<namespace>/id/<name>. */
@@ -126,12 +135,31 @@ export function podCertificateMaxExpirationSeconds(ttl: string | undefined): num
 }
 
 /**
- * The identity volume for delivery PodCertificate: the kubelet generates the key, asks Signet's signer
- * for the chain and writes both, separately and as one bundle; the roots come from the signer's
- * ClusterTrustBundles (an empty selector takes every bundle of the signer, so a CA rotation that adds
- * a bundle reaches the pod).
+ * Where the volume writes ca.crt from: every ClusterTrustBundle of the signer (an empty selector, so
+ * that a CA rotation that adds a bundle reaches the pod), or the ConfigMap the operator keeps current.
  */
-export function podCertificateVolume(keyType: string, maxExpirationSeconds: number, defaultMode: number) {
+const TRUST_SOURCES = {
+  ClusterTrustBundle: {
+    clusterTrustBundle: { signerName: POD_CERTIFICATE_SIGNER, labelSelector: {}, path: IDENTITY_FILES.ca },
+  },
+  ConfigMap: {
+    configMap: {
+      name: TRUST_BUNDLE_CONFIGMAP,
+      items: [{ key: IDENTITY_FILES.ca, path: IDENTITY_FILES.ca }],
+    },
+  },
+} as const satisfies Record<TrustBundleSource, unknown>;
+
+/**
+ * The identity volume for delivery PodCertificate: the kubelet generates the key, asks Signet's signer
+ * for the chain and writes both, separately and as one bundle, and the roots from `trustBundle`.
+ */
+export function podCertificateVolume(
+  keyType: string,
+  maxExpirationSeconds: number,
+  defaultMode: number,
+  trustBundle: TrustBundleSource,
+) {
   return {
     name: IDENTITY_VOLUME_NAME,
     projected: {
@@ -147,13 +175,7 @@ export function podCertificateVolume(keyType: string, maxExpirationSeconds: numb
             certificateChainPath: IDENTITY_FILES.cert,
           },
         },
-        {
-          clusterTrustBundle: {
-            signerName: POD_CERTIFICATE_SIGNER,
-            labelSelector: {},
-            path: IDENTITY_FILES.ca,
-          },
-        },
+        TRUST_SOURCES[trustBundle],
       ],
     },
   };
@@ -396,7 +418,7 @@ const podCertificateDelivery: Delivery = (ref, { spec }, config, defaultMode) =>
     return {
       reason: DenialReason.PodCertificateUnsupported,
       message:
-        `${ref} has spec.delivery PodCertificate, but ${support.missing ?? SUPPORT_UNKNOWN.missing}; ` +
+        `${ref} has spec.delivery PodCertificate, but ${support.missing}; ` +
         "Signet refused the pod rather than let it start without its certificate: enable pod certificates " +
         `in the cluster, or set spec.delivery of ${ref} to Secret`,
     };
@@ -422,12 +444,17 @@ const podCertificateDelivery: Delivery = (ref, { spec }, config, defaultMode) =>
         'set it to a duration of at least 1h, e.g. "24h"',
     };
   }
-  const volume = podCertificateVolume(keyType, seconds, defaultMode);
+  const volume = podCertificateVolume(keyType, seconds, defaultMode, support.trustBundle);
+  // Either trust source: discovery may have changed its answer between an invocation and its
+  // reinvocation.
+  const forms = (Object.keys(TRUST_SOURCES) as TrustBundleSource[]).map((source) =>
+    podCertificateVolume(keyType, seconds, defaultMode, source),
+  );
   return {
     volume,
     // Only a volume exactly as Signet injects it is ours: anything else in it could add to or change
     // what the kubelet asks Signet's signer for.
-    ours: (existing) => sameJson(existing, volume),
+    ours: (existing) => forms.some((form) => sameJson(existing, form)),
     what: `the podCertificate volume Signet injects for ${ref}`,
     waitsFor:
       `with delivery PodCertificate the kubelet requests the certificate from signer ${POD_CERTIFICATE_SIGNER} ` +

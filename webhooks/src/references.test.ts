@@ -505,6 +505,10 @@ const podCertificate = (signerName = "signet.dev/svid") => ({
 const trustBundle = {
   clusterTrustBundle: { signerName: "signet.dev/svid", labelSelector: {}, path: "ca.crt" },
 };
+/** The trust source injected where the API server serves no ClusterTrustBundles. */
+const trustConfigMap = {
+  configMap: { name: "signet-trust-bundle", items: [{ key: "ca.crt", path: "ca.crt" }] },
+};
 
 /** A pod as Signet's mutating webhook leaves it for identity k (delivery PodCertificate). */
 function kubeletPod(
@@ -552,6 +556,10 @@ describe("decidePodReferences: delivery PodCertificate", () => {
     {
       name: "should allow a pod injected by Signet for a PodCertificate identity its ServiceAccount may hold",
       answer: () => create(kubeletPod()),
+    },
+    {
+      name: "should allow a pod injected with the trust ConfigMap instead of the ClusterTrustBundle source",
+      answer: () => create(kubeletPod({ sources: [podCertificate(), trustConfigMap] })),
     },
     {
       name: "should allow a podCertificate source for another signer without reading the identity cache",
@@ -662,7 +670,15 @@ describe("decidePodReferences: delivery PodCertificate", () => {
         "the API server removed the clusterTrustBundle volume source, most likely because its " +
           "ClusterTrustBundleProjection feature gate is off, so the pod would start without its trust bundle (ca.crt)",
         'set spec.delivery of MachineIdentity "shop/k" to Secret',
+        "(or run Signet with --trust-bundle=ConfigMap, so that ca.crt comes from ConfigMap signet-trust-bundle)",
       ],
+    },
+    {
+      name: "should not take another ConfigMap for the trust source: the clusterTrustBundle one was dropped",
+      answer: () =>
+        create(kubeletPod({ sources: [podCertificate(), {}, { configMap: { name: "my-roots" } }] })),
+      reason: "ClusterTrustBundleDropped",
+      message: ['volume "signet-identity" holds no clusterTrustBundle source for signer signet.dev/svid'],
     },
     {
       name: "should name both dropped sources",
@@ -700,6 +716,13 @@ describe("decidePodReferences: delivery PodCertificate", () => {
     const d = denial(answer());
     expect(d.reason).toBe(reason);
     for (const part of message) expect(d.message).toContain(part);
+  });
+
+  it("should not hold a dropped clusterTrustBundle source against a pod of the ConfigMap form", () => {
+    const d = denial(create(kubeletPod({ sources: [{}, trustConfigMap] })));
+    expect(d.reason).toBe("PodCertificateDropped");
+    expect(d.message).not.toContain("more:");
+    expect(d.message).not.toContain("clusterTrustBundle");
   });
 
   it("should refuse, not guess, a labelled pod while the identity cache has not synced", () => {

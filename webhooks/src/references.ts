@@ -6,6 +6,7 @@ import {
   INJECT_LABEL,
   POD_CERTIFICATE_SIGNER,
   secretNameOf,
+  TRUST_BUNDLE_CONFIGMAP,
 } from "../../operator/src/api/names.ts";
 import { DenialReason, serviceAccountOf } from "./decide.ts";
 import type { MachineIdentityLike, NamedMachineIdentity } from "./identity.ts";
@@ -51,6 +52,7 @@ const referencingVolumeSchema = z.looseObject({
             secret: secretKeyRefSchema,
             podCertificate: signerRefSchema,
             clusterTrustBundle: signerRefSchema,
+            configMap: z.looseObject({ name: z.string().nullish() }).nullish(),
           }),
         )
         .nullish(),
@@ -521,7 +523,12 @@ function podCertificateViolations(
           "changed after Signet injected the pod?); create the pod again",
     });
   }
-  if (sources && !sources.some((s) => s.clusterTrustBundle?.signerName === POD_CERTIFICATE_SIGNER)) {
+  // The ConfigMap source (injected where the API server serves no ClusterTrustBundles) is no feature
+  // the API server can drop, so a volume with neither trust source had the clusterTrustBundle one.
+  const trusts = (s: NonNullable<typeof sources>[number]) =>
+    s.clusterTrustBundle?.signerName === POD_CERTIFICATE_SIGNER ||
+    s.configMap?.name === TRUST_BUNDLE_CONFIGMAP;
+  if (sources && !sources.some(trusts)) {
     violations.push({
       reason: DenialReason.ClusterTrustBundleDropped,
       key: DenialReason.ClusterTrustBundleDropped,
@@ -529,7 +536,8 @@ function podCertificateViolations(
         `volume "${IDENTITY_VOLUME_NAME}" holds no clusterTrustBundle source for signer ${POD_CERTIFICATE_SIGNER}, ` +
         `which Signet's injection adds for ${ref} (spec.delivery PodCertificate): the API server removed the ` +
         "clusterTrustBundle volume source, most likely because its ClusterTrustBundleProjection feature gate " +
-        `is off, so the pod would start without its trust bundle (ca.crt); ${fixGate("ClusterTrustBundleProjection")}`,
+        `is off, so the pod would start without its trust bundle (ca.crt); ${fixGate("ClusterTrustBundleProjection")} ` +
+        `(or run Signet with --trust-bundle=ConfigMap, so that ca.crt comes from ConfigMap ${TRUST_BUNDLE_CONFIGMAP})`,
     });
   }
   return violations;

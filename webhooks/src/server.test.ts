@@ -2,7 +2,7 @@ import { X509Certificate } from "node:crypto";
 import { connect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { issueServingCert } from "../../testing/certs.ts";
-import type { JsonPatchOperation } from "./decide.ts";
+import type { JsonPatchOperation, PodCertificateSupport } from "./decide.ts";
 import { type Fixture, loopbackCertificates, optedInPod, review, startFixture } from "./testing/fixture.ts";
 
 const UID = "705ab4f5-6393-11e8-b7cc-42010a800002";
@@ -309,7 +309,7 @@ describe("the webhook server and delivery PodCertificate", () => {
     parse((await f.send("/mutate-pods", { body: JSON.stringify(review(optedInPod())) })).body).response;
 
   it("should inject the podCertificate volume while the cluster serves pod certificates, and deny once it does not", async () => {
-    const support = { supported: true, missing: undefined as string | undefined };
+    let support: PodCertificateSupport = { supported: true, trustBundle: "ClusterTrustBundle" };
     const f = await startFixture({ podCertificates: () => support });
     f.identities.set("shop/payments-api", kubelet);
     try {
@@ -320,10 +320,7 @@ describe("the webhook server and delivery PodCertificate", () => {
         path: "/spec/volumes",
         value: [expect.objectContaining({ name: "signet-identity", projected: expect.anything() })],
       });
-      Object.assign(support, {
-        supported: false,
-        missing: "the API server serves no PodCertificateRequests",
-      });
+      support = { supported: false, missing: "the API server serves no PodCertificateRequests" };
       const denied = await send(f);
       expect(denied).toMatchObject({ allowed: false, status: { code: 403 } });
       expect(denied.status?.message).toContain(

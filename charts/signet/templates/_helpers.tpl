@@ -71,7 +71,9 @@ The rules Signet needs where it manages workloads: read its three kinds and writ
 issue identity Secrets, count the pods holding an identity, own the NetworkPolicies, record Events.
 Secrets need get, list and watch as well as writes: the cache lists only Signet-labelled Secrets,
 but a Secret that lost its labels is read back by name before it is taken over. An identity
-Secret is created, then written by server-side apply (patch), so no update is needed.
+Secret is created, then written by server-side apply (patch), so no update is needed. So is the
+trust ConfigMap of PodCertificate identities (where ClusterTrustBundles are not served), read by
+name before it is written.
 */}}
 {{- define "signet.workloadRules" -}}
 - apiGroups: [signet.dev]
@@ -83,6 +85,9 @@ Secret is created, then written by server-side apply (patch), so no update is ne
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, create, patch]
 - apiGroups: [""]
   resources: [pods]
   # get: the signer reads the pod a PodCertificateRequest names (its ServiceAccount and node).

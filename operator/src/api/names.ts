@@ -88,6 +88,11 @@ export const POD_CERTIFICATE_SIGNER = "signet.dev/svid";
  * server's rule for signer-linked bundles), then "trust-bundle".
  */
 export const TRUST_BUNDLE_NAME = `${POD_CERTIFICATE_SIGNER.replace("/", ":")}:trust-bundle`;
+/**
+ * The ConfigMap the operator keeps, with the roots as ca.crt, in each namespace of a PodCertificate
+ * identity when the API server serves no ClusterTrustBundles; the injected volume projects it instead.
+ */
+export const TRUST_BUNDLE_CONFIGMAP = "signet-trust-bundle";
 /** Files of the identity volume, for either delivery: the leaf and intermediates, the key, the roots. */
 export const IDENTITY_FILES = { cert: "tls.crt", key: "tls.key", ca: "ca.crt" } as const;
 /**

@@ -66,6 +66,24 @@ describe("parseConfig", () => {
       env: {},
       want: { issuerSpreadMs: 20_000, rekeysPerSecond: 2.5 },
     },
+    {
+      name: "should take the trust bundle source from discovery unless told otherwise",
+      argv: [],
+      env: {},
+      want: { trustBundle: "auto" },
+    },
+    {
+      name: "should take the trust bundle source from the environment, as the chart sets it",
+      argv: [],
+      env: { SIGNET_TRUST_BUNDLE: "ConfigMap" },
+      want: { trustBundle: "ConfigMap" },
+    },
+    {
+      name: "should take the trust bundle source from the flag",
+      argv: ["--trust-bundle=ClusterTrustBundle"],
+      env: { SIGNET_TRUST_BUNDLE: "ConfigMap" },
+      want: { trustBundle: "ClusterTrustBundle" },
+    },
   ])("$name", ({ argv, env, want }) => {
     expect(parseConfig(argv, env)).toMatchObject(want);
   });
@@ -85,6 +103,11 @@ describe("parseConfig", () => {
       name: "should refuse a re-key limit that is not positive",
       argv: ["--rekeys-per-second=0"],
       error: /--rekeys-per-second must be a positive number/,
+    },
+    {
+      name: "should refuse a trust bundle source it does not know, naming those it does",
+      argv: ["--trust-bundle=configmap"],
+      error: /--trust-bundle: "configmap" is not one of auto, ClusterTrustBundle, ConfigMap/,
     },
   ])("$name", ({ argv, error }) => {
     expect(() => parseConfig(argv, {})).toThrow(ConfigError);

@@ -2,6 +2,14 @@ import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { parseDuration } from "../api/index.ts";
 
+/**
+ * Where a PodCertificate identity's pods take ca.crt from: "auto" from the signer's
+ * ClusterTrustBundles where the API server serves them, else from the ConfigMap Signet keeps in the
+ * identity's namespace; or always the one named.
+ */
+export type TrustBundleMode = "auto" | "ClusterTrustBundle" | "ConfigMap";
+const TRUST_BUNDLE_MODES: readonly TrustBundleMode[] = ["auto", "ClusterTrustBundle", "ConfigMap"];
+
 /** Everything the operator process is configured with: flags first, then SIGNET_* environment variables. */
 export interface OperatorConfig {
   /** The SPIFFE trust domain of every identity (spiffe://<trustDomain>/...). */
@@ -55,6 +63,7 @@ export interface OperatorConfig {
    * its ClusterTrustBundle. One per cluster: a second Signet release sets it false.
    */
   podCertificateSigner: boolean;
+  trustBundle: TrustBundleMode;
 }
 
 const OPTIONS = {
@@ -91,6 +100,7 @@ const OPTIONS = {
   "log-level": { type: "string", env: "SIGNET_LOG_LEVEL", default: "info" },
   "cluster-domain": { type: "string", env: "SIGNET_CLUSTER_DOMAIN", default: "cluster.local" },
   "pod-certificate-signer": { type: "string", env: "SIGNET_POD_CERTIFICATE_SIGNER", default: "true" },
+  "trust-bundle": { type: "string", env: "SIGNET_TRUST_BUNDLE", default: "auto" },
 } as const;
 
 type Key = keyof typeof OPTIONS;
@@ -163,7 +173,14 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     logLevel: get("log-level"),
     clusterDomain: get("cluster-domain"),
     podCertificateSigner: get("pod-certificate-signer") !== "false",
+    trustBundle: get("trust-bundle") as TrustBundleMode,
   };
+  if (!TRUST_BUNDLE_MODES.includes(config.trustBundle)) {
+    throw new ConfigError(
+      `--trust-bundle: "${config.trustBundle}" is not one of ${TRUST_BUNDLE_MODES.join(", ")}; use auto unless ` +
+        "pods must take ca.crt from one source whatever the API server serves",
+    );
+  }
   if (!/^[a-z0-9._-]+$/.test(config.trustDomain)) {
     throw new ConfigError(
       `--trust-domain: "${config.trustDomain}" may hold only lowercase letters, digits, ".", "-" and "_"`,

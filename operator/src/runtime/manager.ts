@@ -35,11 +35,11 @@ import { informerFor, logWatchErrors, type MultiInformer } from "./informers.ts"
 import { RunnableManager } from "./runnables.ts";
 import { identitySecretsOnly } from "./secret-cache.ts";
 import { accessUnit } from "./units/access.ts";
-import { type Caches, type OperatorContext, retryUntil } from "./units/context.ts";
+import { type Caches, type OperatorContext, PodCertificateCapability, retryUntil } from "./units/context.ts";
 import { identitiesUnit } from "./units/identities.ts";
 import { CaHolder, pkiUnit } from "./units/pki.ts";
 import { signerUnit } from "./units/signer.ts";
-import { webhookUnit } from "./units/webhook.ts";
+import { podCertificateDiscoveryUnit, webhookUnit } from "./units/webhook.ts";
 
 export interface OperatorOptions {
   kube: KubeClient;
@@ -135,6 +135,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       ],
     },
     owners: ownerReferences,
+    podCertificates: new PodCertificateCapability(config.trustBundle),
   };
 
   const leaseOwners =
@@ -177,6 +178,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       : {}),
   });
   let webhookPort: number | undefined;
+  // Before the webhook, which decides pods by its answer; the controllers keep ConfigMaps by it.
+  if (options.webhook || options.controllers) manager.add(podCertificateDiscoveryUnit(ctx));
   if (options.webhook) manager.add(webhookUnit(ctx, (port) => (webhookPort = port)));
   if (options.controllers) {
     const ca = new CaHolder();

@@ -3,6 +3,7 @@ import type * as k8s from "@kubernetes/client-node";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { NOW, rootCa } from "../../../../testing/pki.ts";
+import type { PodCertificateSupport } from "../../../../webhooks/src/decide.ts";
 import {
   IDENTITY_SECRET_ANNOTATIONS,
   type MachineIdentity,
@@ -35,6 +36,14 @@ interface Harness {
   applied: k8s.V1Secret[];
   /** The MachineIdentities as the API holds them, status included. */
   identities: Map<string, MachineIdentity>;
+  /** The ConfigMaps of the namespace as the API holds them. */
+  configMaps: Map<string, k8s.V1ConfigMap>;
+  /** The ConfigMap applies, as sent, with their field manager. */
+  configMapApplies: { body: k8s.V1ConfigMap; fieldManager: string | undefined }[];
+  /** What discovery says of pod certificates; served, with ClusterTrustBundles, unless a test says otherwise. */
+  support: { value: PodCertificateSupport };
+  /** The next ConfigMap apply fails with this error. */
+  configMapFailure: { next?: Error | undefined };
   writes: k8s.V1Secret[];
   events: { reason: string; message: string }[];
   metrics: SignetMetrics;
@@ -102,7 +111,43 @@ function harness(
     return stored;
   };
   const conflict = () => Object.assign(new Error("conflict"), { code: 409 });
+  const configMaps = new Map<string, k8s.V1ConfigMap>();
+  const configMapApplies: Harness["configMapApplies"] = [];
+  const configMapFailure: Harness["configMapFailure"] = {};
   const api: MachineIdentityApi = {
+    configMaps: {
+      find: async (_ns, name) => structuredClone(configMaps.get(name)),
+      // Server-side apply with force: what the body names is set; ownerReferences are a map by uid,
+      // so each field manager's entry stays beside the others'.
+      apply: async (body, options) => {
+        calls.push("apply ConfigMap");
+        const failure = configMapFailure.next;
+        configMapFailure.next = undefined;
+        if (failure) throw failure;
+        configMapApplies.push({ body: structuredClone(body), fieldManager: options?.fieldManager });
+        const name = body.metadata?.name ?? "";
+        const current = configMaps.get(name);
+        const owners = new Map(
+          [...(current?.metadata?.ownerReferences ?? []), ...(body.metadata?.ownerReferences ?? [])].map(
+            (o) => [o.uid, o],
+          ),
+        );
+        const stored = structuredClone({
+          ...current,
+          ...body,
+          metadata: {
+            ...current?.metadata,
+            ...body.metadata,
+            labels: { ...current?.metadata?.labels, ...body.metadata?.labels },
+            ownerReferences: [...owners.values()],
+            resourceVersion: String(++rv),
+          },
+          data: { ...current?.data, ...body.data },
+        });
+        configMaps.set(name, stored);
+        return stored;
+      },
+    },
     secrets: {
       create: async (body) => {
         calls.push("create");
@@ -169,6 +214,7 @@ function harness(
     },
   };
   const ca = { state };
+  const support: Harness["support"] = { value: { supported: true, trustBundle: "ClusterTrustBundle" } };
   const metrics = new SignetMetrics();
   const list = () => [...identities.values()];
   const reconciler = new MachineIdentityReconciler({
@@ -194,6 +240,7 @@ function harness(
       issuerSpreadMs: pacing?.spreadMs ?? 10 * MINUTE,
       limiter: new RekeyLimiter(pacing?.perSecond ?? 20),
     },
+    podCertificateSupport: () => support.value,
   });
   const h: Harness = {
     reconciler,
@@ -202,6 +249,10 @@ function harness(
     calls,
     applied,
     identities,
+    configMaps,
+    configMapApplies,
+    configMapFailure,
+    support,
     writes,
     events,
     metrics,
@@ -748,5 +799,159 @@ describe("MachineIdentityReconciler with delivery PodCertificate", () => {
     const after = h.calls.length;
     await h.reconcile();
     expect(h.calls.slice(after)).toEqual([]);
+  });
+});
+
+describe("MachineIdentityReconciler keeping the trust ConfigMap of PodCertificate identities", () => {
+  const CONFIG_MAP: PodCertificateSupport = { supported: true, trustBundle: "ConfigMap" };
+  const byKubelet = (h: Harness, name: string) => {
+    const mi = h.identities.get(name);
+    if (!mi) throw new Error("fixture");
+    h.identities.set(name, { ...mi, spec: { ...mi.spec, delivery: "PodCertificate" } });
+  };
+  const ownerOf = (name: string) => ({
+    apiVersion: "signet.dev/v1alpha1",
+    kind: "MachineIdentity",
+    name,
+    uid: `uid-${name}`,
+    controller: false,
+    blockOwnerDeletion: false,
+  });
+
+  it("should write the ConfigMap with the bundle, Signet's label and the identity's ownerReference where ClusterTrustBundles are not served", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    h.support.value = CONFIG_MAP;
+    byKubelet(h, "api");
+    await h.reconcile();
+    expect(h.configMapApplies).toEqual([
+      {
+        fieldManager: "signet-trust-bundle/api",
+        body: {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: {
+            name: "signet-trust-bundle",
+            namespace: NS,
+            labels: { "app.kubernetes.io/managed-by": "signet" },
+            ownerReferences: [ownerOf("api")],
+          },
+          data: { "ca.crt": h.ca.state.bundlePem },
+        },
+      },
+    ]);
+    expect(h.configMaps.get("signet-trust-bundle")?.data).toEqual({ "ca.crt": trustBundle([a.ca]) });
+    expect(h.identities.get("api")?.status?.conditions?.find((c) => c.type === "Ready")).toMatchObject({
+      status: "True",
+      reason: "SignerReady",
+    });
+
+    // It holds what it should: read, not written again.
+    await h.reconcile();
+    expect(h.configMapApplies).toHaveLength(1);
+  });
+
+  const notWritten: {
+    name: string;
+    support: PodCertificateSupport;
+    delivery: "PodCertificate" | "Secret";
+  }[] = [
+    {
+      name: "should write no ConfigMap where ClusterTrustBundles are served",
+      support: { supported: true, trustBundle: "ClusterTrustBundle" },
+      delivery: "PodCertificate",
+    },
+    {
+      name: "should write no ConfigMap where pod certificates are not served at all",
+      support: { supported: false, missing: "the API server serves no PodCertificateRequests" },
+      delivery: "PodCertificate",
+    },
+    {
+      name: "should write no ConfigMap for an identity delivered as a Secret",
+      support: CONFIG_MAP,
+      delivery: "Secret",
+    },
+  ];
+  it.each(notWritten)("$name", async ({ support, delivery }) => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    h.support.value = support;
+    if (delivery === "PodCertificate") byKubelet(h, "api");
+    await h.reconcile();
+    expect(h.configMapApplies).toEqual([]);
+    expect(h.configMaps.size).toBe(0);
+  });
+
+  it("should rewrite the ConfigMap when the bundle changes, as in a CA rotation", async () => {
+    const [a, b] = [await rootCa(undefined, "Root A"), await rootCa(undefined, "Root B")];
+    const h = harness(state(a, a));
+    h.support.value = CONFIG_MAP;
+    byKubelet(h, "api");
+    await h.reconcile();
+    h.ca.state = state(a, a, b);
+    await h.reconcile();
+    expect(h.configMapApplies).toHaveLength(2);
+    expect(h.configMaps.get("signet-trust-bundle")?.data).toEqual({ "ca.crt": trustBundle([a.ca, b.ca]) });
+    h.ca.state = state(b, b);
+    await h.reconcile();
+    expect(h.configMaps.get("signet-trust-bundle")?.data).toEqual({ "ca.crt": trustBundle([b.ca]) });
+  });
+
+  it("should give each PodCertificate identity of the namespace its own ownerReference, under its own field manager", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a), ["api", "web"]);
+    h.support.value = CONFIG_MAP;
+    byKubelet(h, "api");
+    byKubelet(h, "web");
+    await h.reconcile("api");
+    await h.reconcile("web");
+    expect(h.configMapApplies.map((a) => a.fieldManager)).toEqual([
+      "signet-trust-bundle/api",
+      "signet-trust-bundle/web",
+    ]);
+    expect(h.configMaps.get("signet-trust-bundle")?.metadata?.ownerReferences).toEqual([
+      ownerOf("api"),
+      ownerOf("web"),
+    ]);
+  });
+
+  it("should write the bundle again over an edit of ca.crt by someone else", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    h.support.value = CONFIG_MAP;
+    byKubelet(h, "api");
+    await h.reconcile();
+    const cm = h.configMaps.get("signet-trust-bundle");
+    if (!cm) throw new Error("fixture");
+    h.configMaps.set("signet-trust-bundle", {
+      ...cm,
+      data: { "ca.crt": "-----BEGIN CERTIFICATE-----\nx\n" },
+    });
+    await h.reconcile();
+    expect(h.configMapApplies).toHaveLength(2);
+    expect(h.configMaps.get("signet-trust-bundle")?.data).toEqual({ "ca.crt": h.ca.state.bundlePem });
+  });
+
+  it("should start keeping the ConfigMap once discovery says ClusterTrustBundles are gone", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    byKubelet(h, "api");
+    await h.reconcile();
+    expect(h.configMaps.size).toBe(0);
+    h.support.value = CONFIG_MAP;
+    await h.reconcile();
+    expect(h.configMaps.get("signet-trust-bundle")?.data).toEqual({ "ca.crt": h.ca.state.bundlePem });
+  });
+
+  it("should report a failed write for backoff, and still write the status", async () => {
+    const a = await rootCa(undefined, "Root A");
+    const h = harness(state(a, a));
+    h.support.value = CONFIG_MAP;
+    byKubelet(h, "api");
+    h.configMapFailure.next = Object.assign(new Error("namespace shop is being terminated"), { code: 403 });
+    await expect(h.reconcile()).rejects.toThrow("namespace shop is being terminated");
+    expect(h.identities.get("api")?.status?.conditions?.find((c) => c.type === "Ready")?.reason).toBe(
+      "SignerReady",
+    );
   });
 });

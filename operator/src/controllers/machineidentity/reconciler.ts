@@ -1,4 +1,5 @@
 import type * as k8s from "@kubernetes/client-node";
+import type { PodCertificateSupport } from "../../../../webhooks/src/decide.ts";
 import type { AccessSchedule, IssuancePolicy } from "../../api/index.ts";
 import {
   API_VERSION,
@@ -6,13 +7,20 @@ import {
   type MachineIdentity,
   type MachineIdentityStatus,
   secretNameOf,
+  TRUST_BUNDLE_CONFIGMAP,
 } from "../../api/index.ts";
 import type { Claimants } from "../../issuance/claim-index.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import type { OwnWrites } from "../../kube/own-writes.ts";
 import type { ReconcileResult } from "../../kube/queue.ts";
 import type { PartialObjectMetadata } from "../../kube/resources.ts";
-import { MACHINE_IDENTITIES, type ResourceClient, resourceClient, SECRETS } from "../../kube/resources.ts";
+import {
+  CONFIG_MAPS,
+  MACHINE_IDENTITIES,
+  type ResourceClient,
+  resourceClient,
+  SECRETS,
+} from "../../kube/resources.ts";
 import { evaluateRenewal, mintSvid, RenewalReason, renewalTime, type SecretData } from "../../pki/index.ts";
 import type { PodCertificateTally } from "../../signer/tally.ts";
 import type { EventSink } from "../../telemetry/events.ts";
@@ -34,20 +42,27 @@ import { issuanceRefusal, windowOf } from "./issuable.ts";
 import { type ReservedSecrets, type SecretClaim, secretClaim } from "./ownership.ts";
 import { DEFAULT_ISSUER_SPREAD_MS, issuerMoveAt, onlyIssuerMoved, RekeyLimiter } from "./pacing.ts";
 import { type Credential, type IdentityState, Reason, statusFor } from "./status.ts";
+import { holdsTrustBundle, trustBundleConfigMap, trustBundleFieldManager } from "./trust-bundle.ts";
 
 export { Reason };
 
 /**
  * The API calls of the MachineIdentity controller: its Secrets (created, then server-side applied
- * by field manager "signet"), and the identities' status.
+ * by field manager "signet"), the trust ConfigMaps of PodCertificate identities (server-side
+ * applied, one field manager per identity), and the identities' status.
  */
 export interface MachineIdentityApi {
   secrets: Pick<ResourceClient<k8s.V1Secret>, "get" | "create" | "apply" | "delete">;
+  configMaps: Pick<ResourceClient<k8s.V1ConfigMap>, "find" | "apply">;
   identities: Pick<ResourceClient<MachineIdentity>, "replaceStatus">;
 }
 
 export function machineIdentityApi(kube: KubeClient): MachineIdentityApi {
-  return { secrets: resourceClient(kube, SECRETS), identities: resourceClient(kube, MACHINE_IDENTITIES) };
+  return {
+    secrets: resourceClient(kube, SECRETS),
+    configMaps: resourceClient(kube, CONFIG_MAPS),
+    identities: resourceClient(kube, MACHINE_IDENTITIES),
+  };
 }
 
 export interface MachineIdentityReconcilerDeps {
@@ -78,6 +93,12 @@ export interface MachineIdentityReconcilerDeps {
     /** Undefined when the namespace is not known: then only the default rule grants anything. */
     namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined;
   };
+  /**
+   * Whether the API server serves pod certificates, and where their ca.crt comes from. Where it is a
+   * ConfigMap, each PodCertificate identity keeps TRUST_BUNDLE_CONFIGMAP in its namespace; absent,
+   * no ConfigMap is written.
+   */
+  podCertificateSupport?: (() => PodCertificateSupport) | undefined;
   /** What the PodCertificate signer did for each identity, reported in its status. */
   podCertificates?: Pick<PodCertificateTally, "get"> | undefined;
   /**
@@ -261,10 +282,19 @@ export class MachineIdentityReconciler {
         "spec.delivery is PodCertificate: the kubelet holds each pod's key, so the Secret was removed",
       );
       if (!revoked) return LOST;
-      return {
+      const signing: Outcome = {
         state: { kind: "Signing", spiffeID: desired.svid.spiffeId, windowEnd },
         result: windowRequeue === undefined ? undefined : { requeueAfterMs: Math.max(0, windowRequeue) },
       };
+      const support = this.#d.podCertificateSupport?.();
+      if (support?.supported && support.trustBundle === "ConfigMap") {
+        const error = await this.#keepTrustBundle(mi).then(
+          () => undefined,
+          (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+        );
+        if (error) return { ...signing, error };
+      }
+      return signing;
     }
 
     const ca = this.#d.ca();
@@ -503,6 +533,25 @@ export class MachineIdentityReconciler {
       if (isApiStatus(err, 409) || isApiStatus(err, 404)) return "lost";
       throw err;
     }
+  }
+
+  /**
+   * Brings the namespace's trust ConfigMap to the current bundle with this identity's ownerReference.
+   * Read first: most reconciles find it so, and a read costs the API server less than an apply. A
+   * CA rotation requeues every identity, so the bundle follows it.
+   */
+  async #keepTrustBundle(mi: MachineIdentity): Promise<void> {
+    const { bundlePem } = this.#d.ca();
+    const namespace = mi.metadata?.namespace ?? "";
+    const current = await this.#d.api.configMaps.find(namespace, TRUST_BUNDLE_CONFIGMAP);
+    if (holdsTrustBundle(current, mi, bundlePem)) return;
+    await this.#d.api.configMaps.apply(trustBundleConfigMap(mi, bundlePem), {
+      fieldManager: trustBundleFieldManager(mi),
+    });
+    this.#d.log.info(
+      { identity: `${namespace}/${mi.metadata?.name}`, configMap: TRUST_BUNDLE_CONFIGMAP },
+      "trust bundle ConfigMap written",
+    );
   }
 
   async #readSecret(namespace: string, name: string): Promise<k8s.V1Secret | undefined> {

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock, settle } from "../../../../testing/fake-clock.ts";
+import type { PodCertificateSupport } from "../../../../webhooks/src/decide.ts";
 import { createLogger } from "../../telemetry/logger.ts";
-import { pause, retryUntil } from "./context.ts";
+import type { TrustBundleMode } from "../config.ts";
+import { PodCertificateCapability, pause, retryUntil } from "./context.ts";
 
 const log = createLogger({ level: "silent" });
 
@@ -85,5 +87,83 @@ describe("retryUntil", () => {
     abort.abort(new Error("lost the lease"));
     await expect(result).rejects.toThrow("lost the lease");
     expect(clock.pending()).toBe(0);
+  });
+});
+
+describe("PodCertificateCapability", () => {
+  const CTB = { supported: true, trustBundle: "ClusterTrustBundle" } as const;
+  const CONFIG_MAP = { supported: true, trustBundle: "ConfigMap" } as const;
+  const NO_PCR = { supported: false, missing: "the API server serves no PodCertificateRequests" } as const;
+  const cases: {
+    name: string;
+    mode?: TrustBundleMode;
+    discovered: PodCertificateSupport;
+    expected: PodCertificateSupport;
+  }[] = [
+    { name: "should follow discovery to ClusterTrustBundles by default", discovered: CTB, expected: CTB },
+    {
+      name: "should follow discovery to a ConfigMap by default",
+      discovered: CONFIG_MAP,
+      expected: CONFIG_MAP,
+    },
+    {
+      name: "should deliver by ConfigMap when told to, where ClusterTrustBundles are served",
+      mode: "ConfigMap",
+      discovered: CTB,
+      expected: CONFIG_MAP,
+    },
+    {
+      name: "should deliver by ClusterTrustBundle when told to and they are served",
+      mode: "ClusterTrustBundle",
+      discovered: CTB,
+      expected: CTB,
+    },
+    {
+      name: "should refuse when told to take ClusterTrustBundles that the API server does not serve",
+      mode: "ClusterTrustBundle",
+      discovered: CONFIG_MAP,
+      expected: {
+        supported: false,
+        missing:
+          "the API server serves no certificates.k8s.io ClusterTrustBundles, which --trust-bundle=ClusterTrustBundle " +
+          "requires: enable the ClusterTrustBundle feature gate and the certificates.k8s.io/v1beta1 API, or let " +
+          "Signet deliver ca.crt by ConfigMap (--trust-bundle=auto)",
+      },
+    },
+    {
+      name: "should stay unsupported without PodCertificateRequests, whatever it is told",
+      mode: "ConfigMap",
+      discovered: NO_PCR,
+      expected: NO_PCR,
+    },
+  ];
+  it.each(cases)("$name", ({ mode, discovered, expected }) => {
+    const capability = new PodCertificateCapability(mode);
+    capability.set(discovered);
+    expect(capability.current()).toEqual(expected);
+  });
+
+  it("should be unsupported until discovery has answered", () => {
+    expect(new PodCertificateCapability("ConfigMap").current()).toEqual({
+      supported: false,
+      missing: expect.stringContaining("has not yet read the API server's discovery"),
+    });
+  });
+
+  it("should tell its listeners only when what it says changes, and no more once they unsubscribe", () => {
+    const capability = new PodCertificateCapability("ConfigMap");
+    let told = 0;
+    const off = capability.onChange(() => told++);
+    capability.set(CTB);
+    expect(told).toBe(1);
+    // Discovery changed, the answer did not: ConfigMap either way.
+    capability.set(CONFIG_MAP);
+    capability.set(CTB);
+    expect(told).toBe(1);
+    capability.set(NO_PCR);
+    expect(told).toBe(2);
+    off();
+    capability.set(CTB);
+    expect(told).toBe(2);
   });
 });

@@ -1,4 +1,6 @@
+import { isDeepStrictEqual } from "node:util";
 import type * as k8s from "@kubernetes/client-node";
+import type { PodCertificateSupport } from "../../../../webhooks/src/decide.ts";
 import type { AccessPolicy, AccessSchedule, IssuancePolicy, MachineIdentity } from "../../api/index.ts";
 import type { ClaimIndex } from "../../issuance/claim-index.ts";
 import type { KubeClient } from "../../kube/client.ts";
@@ -6,7 +8,7 @@ import { clampedTimeout, systemClock, type TimerSource } from "../../kube/clock.
 import type { PartialObjectMetadata } from "../../kube/resources.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { SignetMetrics } from "../../telemetry/metrics.ts";
-import type { OperatorConfig } from "../config.ts";
+import type { OperatorConfig, TrustBundleMode } from "../config.ts";
 import type { MultiInformer } from "../informers.ts";
 
 /** The operator's caches: started once per process, shared by every unit, never stopped by one. */
@@ -53,6 +55,55 @@ export interface OperatorContext {
   reservedSecrets: { namespace: string; names: string[] };
   /** ownerReferences of what the operator creates in its namespace (its Deployment), if any. */
   owners(signal: AbortSignal): Promise<k8s.V1OwnerReference[] | undefined>;
+  /** Whether pod certificates are served, and where their ca.crt comes from. */
+  podCertificates: PodCertificateCapability;
+}
+
+/**
+ * What API discovery last said of pod certificates (podCertificateDiscoveryUnit sets it), with
+ * --trust-bundle applied: "ConfigMap" delivers the roots by ConfigMap wherever pod certificates are
+ * served, "ClusterTrustBundle" refuses them where the API server serves no ClusterTrustBundles.
+ * Unsupported until discovery has answered, so that nothing is guessed at.
+ */
+export class PodCertificateCapability {
+  readonly #mode: TrustBundleMode;
+  #discovered: PodCertificateSupport = {
+    supported: false,
+    missing:
+      "Signet has not yet read the API server's discovery of certificates.k8s.io; retry in a few seconds",
+  };
+  readonly #listeners = new Set<() => void>();
+
+  constructor(mode: TrustBundleMode = "auto") {
+    this.#mode = mode;
+  }
+
+  current(): PodCertificateSupport {
+    const discovered = this.#discovered;
+    if (!discovered.supported || this.#mode === "auto" || this.#mode === discovered.trustBundle)
+      return discovered;
+    if (this.#mode === "ConfigMap") return { supported: true, trustBundle: "ConfigMap" };
+    return {
+      supported: false,
+      missing:
+        "the API server serves no certificates.k8s.io ClusterTrustBundles, which --trust-bundle=ClusterTrustBundle " +
+        "requires: enable the ClusterTrustBundle feature gate and the certificates.k8s.io/v1beta1 API, or let " +
+        "Signet deliver ca.crt by ConfigMap (--trust-bundle=auto)",
+    };
+  }
+
+  /** Takes discovery's answer; tells the listeners when what current() says changed. */
+  set(discovered: PodCertificateSupport): void {
+    const before = this.current();
+    this.#discovered = discovered;
+    if (isDeepStrictEqual(before, this.current())) return;
+    for (const listener of this.#listeners) listener();
+  }
+
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
 }
 
 /** Waits `ms` on `timers` (the clock seam), or less if `signal` aborts; then rejects with the abort reason. */

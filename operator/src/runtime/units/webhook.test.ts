@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../../../testing/fake-clock.ts";
+import type { PodCertificateSupport } from "../../../../webhooks/src/decide.ts";
 import { ApiError } from "../../kube/client.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { discoverPodCertificateSupport, podCertificateSupportOf } from "./webhook.ts";
@@ -21,22 +22,40 @@ const NO_PCR =
   "the API server serves no certificates.k8s.io PodCertificateRequests: enable the PodCertificateRequest " +
   "feature gate and the certificates.k8s.io/v1beta1 API";
 
+const CTB = { supported: true, trustBundle: "ClusterTrustBundle" } as const;
+const CONFIG_MAP = { supported: true, trustBundle: "ConfigMap" } as const;
+
 describe("podCertificateSupportOf", () => {
-  const cases: { name: string; lists: unknown[]; expected: { supported: boolean; missing?: string } }[] = [
+  const cases: { name: string; lists: unknown[]; expected: PodCertificateSupport }[] = [
     {
-      name: "should find pod certificates served when v1beta1 lists PodCertificateRequests and ClusterTrustBundles",
+      name: "should take ca.crt from ClusterTrustBundles when v1beta1 lists them and PodCertificateRequests",
       lists: [resources("v1beta1", ...BOTH), undefined],
-      expected: { supported: true },
+      expected: CTB,
     },
     {
-      name: "should find them served when v1 lists them (after GA)",
+      name: "should take ClusterTrustBundles when v1 lists both (after GA)",
       lists: [undefined, resources("v1", ...BOTH, "certificatesigningrequests")],
-      expected: { supported: true },
+      expected: CTB,
     },
     {
-      name: "should find them served when each version lists one of them",
+      name: "should take ClusterTrustBundles when each version lists one of them",
       lists: [resources("v1beta1", "clustertrustbundles"), resources("v1", "podcertificaterequests")],
-      expected: { supported: true },
+      expected: CTB,
+    },
+    {
+      name: "should take ca.crt from a ConfigMap when PodCertificateRequests are served and ClusterTrustBundles are not",
+      lists: [resources("v1beta1", "podcertificaterequests"), undefined],
+      expected: CONFIG_MAP,
+    },
+    {
+      name: "should take a ConfigMap where PodCertificateRequests are GA and ClusterTrustBundles off (1.37)",
+      lists: [undefined, resources("v1", "podcertificaterequests", "podcertificaterequests/status")],
+      expected: CONFIG_MAP,
+    },
+    {
+      name: "should not take the status subresource of ClusterTrustBundles for the resource",
+      lists: [resources("v1beta1", "podcertificaterequests", "clustertrustbundles/status"), undefined],
+      expected: CONFIG_MAP,
     },
     {
       name: "should say PodCertificateRequests are missing when the API server lists only ClusterTrustBundles",
@@ -49,29 +68,14 @@ describe("podCertificateSupportOf", () => {
       expected: { supported: false, missing: NO_PCR },
     },
     {
-      name: "should say ClusterTrustBundles are missing, from which the kubelet writes ca.crt",
-      lists: [resources("v1beta1", "podcertificaterequests"), undefined],
-      expected: {
-        supported: false,
-        missing:
-          "the API server serves no certificates.k8s.io ClusterTrustBundles: enable the ClusterTrustBundle " +
-          "feature gate and the certificates.k8s.io/v1beta1 API",
-      },
-    },
-    {
-      name: "should name both when neither version is served",
+      name: "should say PodCertificateRequests are missing when neither version is served",
       lists: [undefined, undefined],
-      expected: {
-        supported: false,
-        missing:
-          "the API server serves no certificates.k8s.io PodCertificateRequests and no ClusterTrustBundles: " +
-          "enable the PodCertificateRequest and ClusterTrustBundle feature gates and the certificates.k8s.io/v1beta1 API",
-      },
+      expected: { supported: false, missing: NO_PCR },
     },
     {
       name: "should take an answer that is not a resource list for one that serves nothing",
       lists: [{ kind: "Status" }, "<html>", null, { resources: [null, 7, { name: 1 }] }],
-      expected: { supported: false, missing: expect.stringContaining("PodCertificateRequests and no") },
+      expected: { supported: false, missing: NO_PCR },
     },
   ];
   it.each(cases)("$name", ({ lists, expected }) => {
@@ -107,7 +111,7 @@ describe("discoverPodCertificateSupport", () => {
     expect(discovery.current().supported).toBe(false);
     await clock.advance(1);
     expect(asked).toHaveLength(4);
-    expect(discovery.current()).toEqual({ supported: true });
+    expect(discovery.current()).toEqual(CTB);
 
     await discovery.stop();
     expect(clock.pending()).toBe(0);
@@ -133,7 +137,7 @@ describe("discoverPodCertificateSupport", () => {
     });
     fail = false;
     await clock.advance(60_000);
-    expect(discovery.current()).toEqual({ supported: true });
+    expect(discovery.current()).toEqual(CTB);
     await discovery.stop();
   });
 
@@ -149,10 +153,40 @@ describe("discoverPodCertificateSupport", () => {
       timers: clock,
     });
     await discovery.first;
-    expect(discovery.current()).toEqual({ supported: true });
+    expect(discovery.current()).toEqual(CTB);
     fail = true;
     await clock.advance(60_000);
-    expect(discovery.current()).toEqual({ supported: true });
+    expect(discovery.current()).toEqual(CTB);
+    await discovery.stop();
+  });
+
+  it("should tell each answer as it takes it, the failure before any answer included", async () => {
+    const clock = new FakeClock();
+    const told: PodCertificateSupport[] = [];
+    let reading = 0;
+    const discovery = discoverPodCertificateSupport({
+      get: async (path) => {
+        if (reading < 2) throw new Error("connect ECONNREFUSED 10.96.0.1:443");
+        if (path.endsWith("/v1")) throw notFound(path);
+        return resources("v1beta1", ...(reading === 2 ? ["podcertificaterequests"] : BOTH));
+      },
+      log,
+      timers: clock,
+      onAnswer: (support) => told.push(support),
+    });
+    await discovery.first;
+    reading = 1;
+    await clock.advance(60_000);
+    reading = 2;
+    await clock.advance(60_000);
+    reading = 3;
+    await clock.advance(60_000);
+    expect(told).toEqual([
+      { supported: false, missing: expect.stringContaining("ECONNREFUSED") },
+      { supported: false, missing: expect.stringContaining("ECONNREFUSED") },
+      CONFIG_MAP,
+      CTB,
+    ]);
     await discovery.stop();
   });
 

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import type * as k8s from "@kubernetes/client-node";
 import { VALIDATE_MACHINE_IDENTITIES_PATH } from "../../../../webhooks/src/configuration.ts";
 import type { PodCertificateSupport } from "../../../../webhooks/src/decide.ts";
@@ -24,37 +25,31 @@ export const CERTIFICATES_DISCOVERY_PATHS = [
 export const POD_CERTIFICATE_CHECK_INTERVAL_MS = 60_000;
 
 /**
- * What the kubelet's podCertificate volume needs the API server to serve, with the feature gate that
- * serves it: the requests the kubelet makes to Signet's signer, and the bundles it writes ca.crt from.
- */
-const POD_CERTIFICATE_RESOURCES = [
-  { resource: "podcertificaterequests", kind: "PodCertificateRequests", gate: "PodCertificateRequest" },
-  { resource: "clustertrustbundles", kind: "ClusterTrustBundles", gate: "ClusterTrustBundle" },
-] as const;
-
-/**
  * Whether the API server serves pod certificates, from its discovery of certificates.k8s.io: one
  * APIResourceList per CERTIFICATES_DISCOVERY_PATHS entry, undefined where the version is not served
- * (404). Anything that is not a list of resources counts as serving nothing.
+ * (404). Anything that is not a list of resources counts as serving nothing. PodCertificateRequests,
+ * which the kubelet sends Signet's signer, are required; ClusterTrustBundles only choose where ca.crt
+ * comes from (a cluster may serve the requests, GA in 1.37, while the bundles stay beta and off).
  */
 export function podCertificateSupportOf(lists: readonly unknown[]): PodCertificateSupport {
-  const absent = POD_CERTIFICATE_RESOURCES.filter(
-    (r) => !lists.some((list) => listsResource(list, r.resource)),
-  );
-  if (absent.length === 0) return { supported: true };
-  const gates = absent.map((r) => r.gate);
-  return {
-    supported: false,
-    missing:
-      `the API server serves no certificates.k8s.io ${absent.map((r) => r.kind).join(" and no ")}: enable the ` +
-      `${gates.join(" and ")} feature gate${gates.length > 1 ? "s" : ""} and the certificates.k8s.io/v1beta1 API`,
-  };
+  const serves = (resource: string) => lists.some((list) => listsResource(list, resource));
+  if (!serves("podcertificaterequests")) {
+    return {
+      supported: false,
+      missing:
+        "the API server serves no certificates.k8s.io PodCertificateRequests: enable the PodCertificateRequest " +
+        "feature gate and the certificates.k8s.io/v1beta1 API",
+    };
+  }
+  return { supported: true, trustBundle: serves("clustertrustbundles") ? "ClusterTrustBundle" : "ConfigMap" };
 }
 
 export interface PodCertificateDiscoveryOptions {
   /** GETs a discovery path; rejects with the HTTP status in `code` (404: the version is not served). */
   get: (path: string, signal: AbortSignal) => Promise<unknown>;
   log: Logger;
+  /** Told every answer, as it is taken (the operator's shared PodCertificateCapability). */
+  onAnswer?: (support: PodCertificateSupport) => void;
   intervalMs?: number;
   timers?: TimerSource;
 }
@@ -76,7 +71,7 @@ export interface PodCertificateDiscovery {
 export function discoverPodCertificateSupport(
   options: PodCertificateDiscoveryOptions,
 ): PodCertificateDiscovery {
-  const { get, log } = options;
+  const { get, log, onAnswer } = options;
   const abort = new AbortController();
   let support: PodCertificateSupport = {
     supported: false,
@@ -103,11 +98,10 @@ export function discoverPodCertificateSupport(
     while (!abort.signal.aborted) {
       try {
         const next = await read();
-        if (!answered || next.supported !== support.supported || next.missing !== support.missing) {
-          log.info({ supported: next.supported, missing: next.missing }, "pod certificate support");
-        }
+        if (!answered || !isDeepStrictEqual(next, support)) log.info(next, "pod certificate support");
         support = next;
         answered = true;
+        onAnswer?.(support);
       } catch (err) {
         if (abort.signal.aborted) break;
         const message = (err as Error).message;
@@ -117,6 +111,7 @@ export function discoverPodCertificateSupport(
             supported: false,
             missing: `Signet could not read the API server's discovery of certificates.k8s.io (${message}); retry in a minute`,
           };
+          onAnswer?.(support);
         }
       }
       firstDone();
@@ -139,9 +134,32 @@ export function discoverPodCertificateSupport(
 }
 
 /**
+ * Always on, on every replica that runs the webhook or the controllers: reads API discovery for
+ * whether pod certificates are served into ctx.podCertificates, which the webhook decides pods by and
+ * the MachineIdentity controller keeps trust ConfigMaps by. Added before the webhook unit, whose
+ * start it holds until the first answer, so that a pod created right after start is not refused for
+ * want of one; a slow API server delays start by at most the request's timeout.
+ */
+export function podCertificateDiscoveryUnit(ctx: OperatorContext): Runnable {
+  return {
+    name: "pod-certificate-discovery",
+    leaderElected: false,
+    async start() {
+      const discovery = discoverPodCertificateSupport({
+        get: (path, signal) => ctx.kube.request("GET", path, { signal, timeoutMs: 10_000 }),
+        log: ctx.log.child({ component: "discovery" }),
+        onAnswer: (support) => ctx.podCertificates.set(support),
+      });
+      await discovery.first;
+      return () => discovery.stop();
+    },
+  };
+}
+
+/**
  * Always on, on every replica: the admission webhooks, serving the certificate the leader keeps in
- * the webhook Secret (reloaded whenever that Secret changes). It reads the caches, and API discovery
- * for whether pod certificates are served, and writes nothing.
+ * the webhook Secret (reloaded whenever that Secret changes). It reads the caches, and whether pod
+ * certificates are served (podCertificateDiscoveryUnit), and writes nothing.
  */
 export function webhookUnit(ctx: OperatorContext, onPort: (port: number) => void): Runnable {
   const { config, log, caches } = ctx;
@@ -150,16 +168,9 @@ export function webhookUnit(ctx: OperatorContext, onPort: (port: number) => void
     leaderElected: false,
     async start() {
       const webhookLog = log.child({ component: "webhook" });
-      const podCertificates = discoverPodCertificateSupport({
-        get: (path, signal) => ctx.kube.request("GET", path, { signal, timeoutMs: 10_000 }),
-        log: webhookLog,
-      });
-      // The first answer before the first review, so that a pod created right after start is not
-      // refused for want of one; a slow API server delays start by at most the request's timeout.
-      await podCertificates.first;
       const webhook = await startWebhookServer({
         trustDomain: config.trustDomain,
-        podCertificates: () => podCertificates.current(),
+        podCertificates: () => ctx.podCertificates.current(),
         lookupIdentity: (ns, name) => caches.identities.get(ns, name),
         listIdentities: (ns) => caches.identities.list(ns),
         identitiesSynced: () => caches.identities.hasSynced(),
@@ -179,9 +190,6 @@ export function webhookUnit(ctx: OperatorContext, onPort: (port: number) => void
               caches.namespaces.hasSynced(),
           }),
         },
-      }).catch(async (err: unknown) => {
-        await podCertificates.stop();
-        throw err;
       });
       onPort(webhook.port);
       const load = (secret: k8s.V1Secret) => {
@@ -198,7 +206,7 @@ export function webhookUnit(ctx: OperatorContext, onPort: (port: number) => void
       for (const s of caches.webhookSecret.list()) load(s);
       return async () => {
         for (const off of offs) off();
-        await Promise.all([webhook.close(), podCertificates.stop()]);
+        await webhook.close();
       };
     },
   };
