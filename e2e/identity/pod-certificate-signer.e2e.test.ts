@@ -1,11 +1,4 @@
-import {
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  sign,
-  webcrypto,
-  X509Certificate,
-} from "node:crypto";
+import { generateKeyPairSync, type KeyObject, sign, webcrypto, X509Certificate } from "node:crypto";
 import type * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {

@@ -287,17 +287,61 @@ describe("the chart's RBAC", () => {
     ["every namespace", []],
     ["chosen namespaces", ["--set-json", 'watchNamespaces=["shop","finance"]']],
   ])(
-    "uses no wildcard and no verb beyond get, list, watch, create, update, patch, delete for %s",
+    "uses no wildcard and no verb beyond get, list, watch, create, update, patch, delete for %s, but sign and attest on its own signer",
     async (_n, args) => {
       const roles = (await render(args)).filter((o) => o.kind === "ClusterRole" || o.kind === "Role");
       for (const rule of roles.flatMap(rulesOf)) {
         for (const field of [rule.apiGroups, rule.resources, rule.verbs, rule.resourceNames ?? []]) {
           expect(field).not.toContain("*");
         }
+        if (rule.resources?.includes("signers")) {
+          // The pod certificate signer's own name only, and nothing else in the rule.
+          expect(rule).toEqual({
+            apiGroups: ["certificates.k8s.io"],
+            resources: ["signers"],
+            resourceNames: ["signet.dev/svid"],
+            verbs: ["sign", "attest"],
+          });
+          continue;
+        }
         for (const verb of rule.verbs) expect(verbsEverGranted, verb).toContain(verb);
       }
     },
   );
+
+  it("grants the pod certificate signer's rights only with podCertificates.signer", async () => {
+    const withSigner = one<k8s.V1ClusterRole>(await render(), "ClusterRole");
+    expect(
+      withSigner.rules?.filter(
+        (r) =>
+          r.apiGroups?.includes("certificates.k8s.io") &&
+          r.resources?.some((x) => x === "signers" || x === "clustertrustbundles"),
+      ),
+    ).toEqual([
+      {
+        apiGroups: ["certificates.k8s.io"],
+        resources: ["signers"],
+        resourceNames: ["signet.dev/svid"],
+        verbs: ["sign", "attest"],
+      },
+      {
+        apiGroups: ["certificates.k8s.io"],
+        resources: ["clustertrustbundles"],
+        resourceNames: ["signet.dev:svid:trust-bundle"],
+        verbs: ["get", "patch"],
+      },
+      { apiGroups: ["certificates.k8s.io"], resources: ["clustertrustbundles"], verbs: ["create"] },
+    ]);
+    const without = one<k8s.V1ClusterRole>(
+      await render(["--set", "podCertificates.signer=false"]),
+      "ClusterRole",
+    );
+    expect(
+      without.rules?.some(
+        (r) => r.resources?.includes("signers") || r.resources?.includes("clustertrustbundles"),
+      ),
+    ).toBe(false);
+  });
 
   it("grants Secrets cluster-wide only when Signet manages every namespace", async () => {
     const clusterRole = one<k8s.V1ClusterRole>(await render(), "ClusterRole");
@@ -322,6 +366,19 @@ describe("the chart's RBAC", () => {
       },
       { apiGroups: ["signet.dev"], resources: ["issuancepolicies"], verbs: ["get", "list", "watch"] },
       { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
+      {
+        apiGroups: ["certificates.k8s.io"],
+        resources: ["signers"],
+        resourceNames: ["signet.dev/svid"],
+        verbs: ["sign", "attest"],
+      },
+      {
+        apiGroups: ["certificates.k8s.io"],
+        resources: ["clustertrustbundles"],
+        resourceNames: ["signet.dev:svid:trust-bundle"],
+        verbs: ["get", "patch"],
+      },
+      { apiGroups: ["certificates.k8s.io"], resources: ["clustertrustbundles"], verbs: ["create"] },
     ]);
     const withSecrets = find(objects, "Role").filter((r) =>
       rulesOf(r).some((rule) => rule.resources?.includes("secrets")),

@@ -1,5 +1,4 @@
 import { MANAGED_BY, POD_CERTIFICATE_SIGNER, TRUST_BUNDLE_NAME } from "../api/names.ts";
-import type { KubeClient } from "../kube/client.ts";
 import type { ClusterTrustBundle } from "./request.ts";
 
 /**
@@ -41,19 +40,4 @@ export function listsResource(discovery: unknown, resource: string): boolean {
     Array.isArray(resources) &&
     resources.some((r) => typeof r === "object" && r !== null && (r as { name?: unknown }).name === resource)
   );
-}
-
-/**
- * Whether the API server serves PodCertificateRequests (certificates.k8s.io v1beta1 in 1.35 and
- * 1.36, v1 from 1.37): false when the PodCertificateRequest feature gate or the API is off.
- */
-export async function servesPodCertificates(kube: KubeClient): Promise<boolean> {
-  for (const version of ["v1", "v1beta1"]) {
-    const found = await kube
-      .request<unknown>("GET", `/apis/certificates.k8s.io/${version}`)
-      .then((d) => listsResource(d, "podcertificaterequests"))
-      .catch(() => false);
-    if (found) return true;
-  }
-  return false;
 }

@@ -11,21 +11,18 @@ import {
   SIGNER_FIELD_SELECTOR,
 } from "../../signer/request.ts";
 import type { PodCertificateTally } from "../../signer/tally.ts";
-import { servesPodCertificates, trustBundleObject } from "../../signer/trust-bundle.ts";
+import { trustBundleObject } from "../../signer/trust-bundle.ts";
 import { EventRecorder } from "../../telemetry/events.ts";
 import { logRetry } from "../../telemetry/logger.ts";
 import { informerFor, logWatchErrors } from "../informers.ts";
 import type { Runnable } from "../runnables.ts";
-import { type OperatorContext, pause } from "./context.ts";
+import type { OperatorContext } from "./context.ts";
 import type { CaHolder } from "./pki.ts";
-
-/** How often a cluster that serves no PodCertificateRequests is asked again. */
-const DISCOVERY_RECHECK_MS = 60_000;
 
 /**
  * Leader-elected: Signet's signer for the kubelet's podCertificate volumes (signet.dev/svid), and
  * the ClusterTrustBundle that publishes its roots. On a cluster that serves no
- * PodCertificateRequests it waits, asking again every minute, and signs nothing.
+ * PodCertificateRequests it waits for API discovery to show them, and signs nothing.
  */
 export function signerUnit(ctx: OperatorContext, ca: CaHolder, tally: PodCertificateTally): Runnable {
   const { config, log, metrics, now, caches } = ctx;
@@ -44,13 +41,27 @@ export function signerUnit(ctx: OperatorContext, ca: CaHolder, tally: PodCertifi
       };
 
       async function run(stop: AbortSignal): Promise<void> {
-        while (!(await servesPodCertificates(ctx.kube).catch(() => false))) {
-          if (signal.aborted || stop.aborted) return;
+        // The discovery unit (always on, started first) says whether PodCertificateRequests are served.
+        if (!ctx.podCertificates.current().supported) {
           log.info(
             "the API server serves no certificates.k8s.io PodCertificateRequests; the pod certificate signer waits for them",
           );
-          await pause(DISCOVERY_RECHECK_MS, stop).catch(() => undefined);
-          if (stop.aborted) return;
+          await new Promise<void>((resolve) => {
+            const off = ctx.podCertificates.onChange(() => {
+              if (!ctx.podCertificates.current().supported) return;
+              off();
+              resolve();
+            });
+            stop.addEventListener(
+              "abort",
+              () => {
+                off();
+                resolve();
+              },
+              { once: true },
+            );
+          });
+          if (stop.aborted || signal.aborted) return;
         }
         const requests = informerFor<PodCertificateRequest>(
           ctx.kube,
@@ -86,14 +97,22 @@ export function signerUnit(ctx: OperatorContext, ca: CaHolder, tally: PodCertifi
           onResult: (_key, outcome, ms) => metrics.observeReconcile("podcertificaterequest", outcome, ms),
           onError: (key, err) => logRetry(log, { request: key }, "pod certificate request failed", err),
         });
-        const publish = () =>
-          publishTrustBundle(ctx.kube, ca, ctx).catch((err: unknown) =>
+        // Where ClusterTrustBundles are not served, ca.crt comes from a ConfigMap the MachineIdentity
+        // controller keeps instead.
+        const publish = async () => {
+          const support = ctx.podCertificates.current();
+          if (!support.supported || support.trustBundle !== "ClusterTrustBundle") return;
+          await publishTrustBundle(ctx.kube, ca, ctx).catch((err: unknown) =>
             log.warn(
               { err: (err as Error).message },
               "ClusterTrustBundle not written; retried at the next trust change or restart",
             ),
           );
-        offs.push(ca.onTrustChanged(() => void publish()));
+        };
+        offs.push(
+          ca.onTrustChanged(() => void publish()),
+          ctx.podCertificates.onChange(() => void publish()),
+        );
         await publish();
         await requests.start();
         log.info({ selector: SIGNER_FIELD_SELECTOR }, "pod certificate signer started");
