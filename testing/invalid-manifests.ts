@@ -127,6 +127,58 @@ export const INVALID_CASES: InvalidCase[] = [
     cel: true,
   },
   {
+    name: "a jwtSVID without audiences",
+    manifest: machineIdentity({ jwtSVID: { ttl: "5m" } }),
+    field: "spec.jwtSVID.audiences",
+  },
+  {
+    name: "a jwtSVID with an empty audiences list",
+    manifest: machineIdentity({ jwtSVID: { audiences: [] } }),
+    field: "spec.jwtSVID.audiences",
+  },
+  {
+    name: "a jwtSVID with more than 16 audiences",
+    manifest: machineIdentity({ jwtSVID: { audiences: Array.from({ length: 17 }, (_, i) => `aud-${i}`) } }),
+    field: "spec.jwtSVID.audiences",
+  },
+  {
+    name: "a jwtSVID audience with whitespace",
+    manifest: machineIdentity({ jwtSVID: { audiences: ["vault", "sts amazonaws"] } }),
+    field: "spec.jwtSVID.audiences[1]",
+  },
+  {
+    name: "an empty jwtSVID audience",
+    manifest: machineIdentity({ jwtSVID: { audiences: [""] } }),
+    field: "spec.jwtSVID.audiences[0]",
+  },
+  {
+    name: "a jwtSVID audience of 257 characters",
+    manifest: machineIdentity({ jwtSVID: { audiences: ["a".repeat(257)] } }),
+    field: "spec.jwtSVID.audiences[0]",
+  },
+  {
+    name: "the same jwtSVID audience twice",
+    manifest: machineIdentity({ jwtSVID: { audiences: ["vault", "vault"] } }),
+    field: "spec.jwtSVID.audiences[1]",
+  },
+  {
+    name: "a jwtSVID ttl below 30s",
+    manifest: machineIdentity({ jwtSVID: { audiences: ["vault"], ttl: "29s" } }),
+    field: "spec.jwtSVID.ttl",
+    cel: true,
+  },
+  {
+    name: "a jwtSVID ttl above 1h",
+    manifest: machineIdentity({ jwtSVID: { audiences: ["vault"], ttl: "61m" } }),
+    field: "spec.jwtSVID.ttl",
+    cel: true,
+  },
+  {
+    name: "a jwtSVID ttl that is not a duration",
+    manifest: machineIdentity({ jwtSVID: { audiences: ["vault"], ttl: "five minutes" } }),
+    field: "spec.jwtSVID.ttl",
+  },
+  {
     name: "delivery PodCertificate with an RSA 2048 key",
     manifest: machineIdentity({ delivery: "PodCertificate", privateKey: { algorithm: "RSA", size: 2048 } }),
     field: "spec.privateKey.size",
@@ -476,6 +528,23 @@ export const VALID_EDGE_CASES: { name: string; manifest: Manifest }[] = [
   },
   { name: "a leftmost wildcard DNS name", manifest: machineIdentity({ dnsNames: ["*.payments.shop.svc"] }) },
   { name: "a client-only identity", manifest: machineIdentity({ usages: ["client"] }) },
+  {
+    name: "a jwtSVID with one audience and the default ttl",
+    manifest: machineIdentity({ jwtSVID: { audiences: ["sts.amazonaws.com"] } }),
+  },
+  {
+    name: "a jwtSVID with 16 audiences of 256 characters and the bounds of ttl",
+    manifest: machineIdentity({
+      jwtSVID: { audiences: Array.from({ length: 16 }, (_, i) => `${i}`.padEnd(256, "a")), ttl: "1h" },
+    }),
+  },
+  {
+    name: "a jwtSVID with the shortest ttl and a URL audience",
+    manifest: machineIdentity({
+      jwtSVID: { audiences: ["https://vault.example.com:8200/v1/auth/jwt"], ttl: "30s" },
+    }),
+  },
+
   { name: "an identity name of exactly 63 characters", manifest: machineIdentity({}, "p".repeat(63)) },
   { name: "a port of 65535 over SCTP", manifest: accessPolicy(port({ port: 65535, protocol: "SCTP" })) },
   {

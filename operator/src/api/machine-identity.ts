@@ -44,6 +44,36 @@ export const TTL_MIN = "10s";
 export const TTL_MAX = "8760h";
 export const DEFAULT_TTL = "1h";
 
+/** Bounds and default of a JWT-SVID's lifetime (SPIRE's default is 5 minutes). */
+export const JWT_SVID_TTL_MIN = "30s";
+export const JWT_SVID_TTL_MAX = "1h";
+export const DEFAULT_JWT_SVID_TTL = "5m";
+
+export const JwtSvidSchema = z
+  .object({
+    audiences: setOf(
+      z
+        .string()
+        .min(1, "each audience must be at least 1 character")
+        .max(256, "each audience must be at most 256 characters")
+        .regex(/^\S+$/, "each audience must contain no whitespace"),
+      16,
+      "audiences",
+    )
+      .min(1, "list at least one audience a JWT-SVID of this identity may name")
+      .describe(
+        "The audiences (aud) a JWT-SVID of this identity may be issued for, e.g. sts.amazonaws.com or vault. A request for any other audience is refused.",
+      ),
+    ttl: durationField("jwtSVID.ttl", JWT_SVID_TTL_MIN, JWT_SVID_TTL_MAX)
+      .default(DEFAULT_JWT_SVID_TTL)
+      .describe(
+        `The longest lifetime of a JWT-SVID of this identity, between ${JWT_SVID_TTL_MIN} and ${JWT_SVID_TTL_MAX}; a request may ask for less.`,
+      ),
+  })
+  .describe(
+    "Lets the identity's holders obtain JWT-SVIDs from Signet's JWT endpoint for the listed audiences. Absent: no JWT-SVID is issued for this identity.",
+  );
+
 export const PrivateKeySchema = withRules(
   z.object({
     algorithm: z
@@ -143,6 +173,7 @@ export const MachineIdentitySpecSchema = withRules(
       .describe(
         "How pods receive the identity. Secret: Signet mints key and SVID into a kubernetes.io/tls Secret that is mounted into the pod. PodCertificate: the kubelet generates the key on the node and asks Signet's signer (signet.dev/svid) for the SVID through a PodCertificateRequest; the key is never stored in the API (needs Kubernetes 1.35+ with the PodCertificateRequest feature; ttl at least 1h).",
       ),
+    jwtSVID: JwtSvidSchema.optional(),
   }),
   [
     {
@@ -248,6 +279,7 @@ export const MachineIdentitySchema = objectSchema(
 );
 
 export type PrivateKey = z.output<typeof PrivateKeySchema>;
+export type JwtSvidSpec = z.output<typeof JwtSvidSchema>;
 export type MachineIdentitySpec = z.output<typeof MachineIdentitySpecSchema>;
 export type MachineIdentityStatus = z.output<typeof MachineIdentityStatusSchema>;
 export type MachineIdentity = z.output<typeof MachineIdentitySchema>;
