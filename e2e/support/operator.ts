@@ -11,6 +11,8 @@ export interface OperatorProcess {
   readonly process: Supervised;
   readonly metricsPort: number;
   readonly webhookPort: number;
+  /** The JWT-SVID endpoint's port: the one in flags (--jwt-port=...), else a free one. */
+  readonly jwtPort: number;
   readonly logFile: string;
   log(): string;
   /** SIGKILL: the process gets no chance to release its lease or finish writes. */
@@ -39,11 +41,14 @@ export async function startOperatorProcess(
   const logFile = join(dir, "operator.log");
   const metricsPort = await freePort();
   const webhookPort = await freePort();
+  const jwtFlag = flags.find((f) => f.startsWith("--jwt-port="));
+  const jwtPort = jwtFlag ? Number(jwtFlag.slice("--jwt-port=".length)) : await freePort();
   const nodeArgs = [
     options.entry ?? cli,
     command,
     `--metrics-port=${metricsPort}`,
     `--webhook-port=${webhookPort}`,
+    ...(jwtFlag ? [] : [`--jwt-port=${jwtPort}`]),
     // One pod certificate signer per cluster, and files share the control plane: only a test that
     // asks for the signer runs it (it owns the cluster-wide ClusterTrustBundle).
     ...(flags.some((f) => f.startsWith("--pod-certificate-signer"))
@@ -61,6 +66,7 @@ export async function startOperatorProcess(
     process: proc,
     metricsPort,
     webhookPort,
+    jwtPort,
     logFile,
     log: () => readFileSync(logFile, "utf8"),
     kill: async () => {

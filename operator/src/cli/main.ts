@@ -28,7 +28,12 @@ async function serve(args: string[], mode: { controllers: boolean; webhook: bool
   const kube = new KubeClient(loadConnection());
   const operator = await startOperator({ kube, config, log, ...mode });
   log.info(
-    { metricsPort: operator.metricsPort, webhookPort: operator.webhookPort, identity: config.identity },
+    {
+      metricsPort: operator.metricsPort,
+      webhookPort: operator.webhookPort,
+      jwtPort: operator.jwtPort,
+      identity: config.identity,
+    },
     "signet started",
   );
   let stopping = false;

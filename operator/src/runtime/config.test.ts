@@ -34,6 +34,39 @@ describe("parseConfig", () => {
       want: { ownerDeployment: "signet" },
     },
     {
+      name: "should serve JWT-SVIDs on 8444 as the issuer of the signet-jwt Service, rotating daily, 15 min ahead",
+      argv: ["--namespace=idp"],
+      env: {},
+      want: {
+        jwtPort: 8444,
+        jwtIssuer: "https://signet-jwt.idp.svc:8444",
+        jwtSigningSecretName: "signet-jwt-signing",
+        jwtTlsSecretName: "signet-jwt-tls",
+        jwtDnsNames: ["signet-jwt.idp.svc", "signet-jwt.idp.svc.cluster.local"],
+        jwtIpAddresses: [],
+        jwtKeyRotationMs: 86_400_000,
+        jwtPublishAheadMs: 900_000,
+      },
+    },
+    {
+      name: "should take the JWT issuer, port, names and schedule given",
+      argv: [
+        "--jwt-port=9000",
+        "--jwt-issuer=https://idp.example.com/signet",
+        "--jwt-ip-addresses=127.0.0.1",
+        "--jwt-key-rotation=1m",
+        "--jwt-publish-ahead=10s",
+      ],
+      env: {},
+      want: {
+        jwtPort: 9000,
+        jwtIssuer: "https://idp.example.com/signet",
+        jwtIpAddresses: ["127.0.0.1"],
+        jwtKeyRotationMs: 60_000,
+        jwtPublishAheadMs: 10_000,
+      },
+    },
+    {
       name: "should keep no ValidatingWebhookConfiguration current unless one is named",
       argv: [],
       env: {},
@@ -93,6 +126,26 @@ describe("parseConfig", () => {
       name: "should refuse a metrics host that is not an address",
       argv: ["--metrics-host=metrics.example"],
       error: /--metrics-host: "metrics.example" is not an IP address; use 127.0.0.1, the pod IP, or 0.0.0.0/,
+    },
+    {
+      name: "should refuse an issuer that is not https",
+      argv: ["--jwt-issuer=http://signet.example.com"],
+      error: /--jwt-issuer: "http:\/\/signet.example.com" must be an https URL/,
+    },
+    {
+      name: "should refuse an issuer with a trailing slash",
+      argv: ["--jwt-issuer=https://signet.example.com/"],
+      error: /--jwt-issuer: .* trailing "\/"/,
+    },
+    {
+      name: "should refuse a next key published no earlier than the rotation",
+      argv: ["--jwt-key-rotation=10m", "--jwt-publish-ahead=15m"],
+      error: /--jwt-publish-ahead must be positive and shorter than --jwt-key-rotation/,
+    },
+    {
+      name: "should refuse a JWT endpoint IP SAN that is a name",
+      argv: ["--jwt-ip-addresses=localhost"],
+      error: /--jwt-ip-addresses: "localhost" is not an IP address/,
     },
     {
       name: "should refuse a webhook IP SAN that is not an address",

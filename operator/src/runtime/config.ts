@@ -64,6 +64,21 @@ export interface OperatorConfig {
    */
   podCertificateSigner: boolean;
   trustBundle: TrustBundleMode;
+  /** The JWT-SVID endpoint's port (POST /v1/jwt-svid, OIDC discovery, /keys). */
+  jwtPort: number;
+  jwtHost: string | undefined;
+  /** The iss of every JWT-SVID, and the base of its discovery document. */
+  jwtIssuer: string;
+  /** The Secret of the JWT-SVID signing keys, in the operator's namespace. */
+  jwtSigningSecretName: string;
+  /** The JWT endpoint's serving certificate and the workload trust bundle it verifies clients with. */
+  jwtTlsSecretName: string;
+  jwtDnsNames: string[];
+  jwtIpAddresses: string[];
+  /** How long a JWT signing key signs before the next takes over. */
+  jwtKeyRotationMs: number;
+  /** How long a next key is in the JWKS before it signs. */
+  jwtPublishAheadMs: number;
 }
 
 const OPTIONS = {
@@ -101,6 +116,15 @@ const OPTIONS = {
   "cluster-domain": { type: "string", env: "SIGNET_CLUSTER_DOMAIN", default: "cluster.local" },
   "pod-certificate-signer": { type: "string", env: "SIGNET_POD_CERTIFICATE_SIGNER", default: "true" },
   "trust-bundle": { type: "string", env: "SIGNET_TRUST_BUNDLE", default: "auto" },
+  "jwt-port": { type: "string", env: "SIGNET_JWT_PORT", default: "8444" },
+  "jwt-host": { type: "string", env: "SIGNET_JWT_HOST", default: "" },
+  "jwt-issuer": { type: "string", env: "SIGNET_JWT_ISSUER", default: "" },
+  "jwt-signing-secret": { type: "string", env: "SIGNET_JWT_SIGNING_SECRET", default: "signet-jwt-signing" },
+  "jwt-tls-secret": { type: "string", env: "SIGNET_JWT_TLS_SECRET", default: "signet-jwt-tls" },
+  "jwt-dns-names": { type: "string", env: "SIGNET_JWT_DNS_NAMES", default: "" },
+  "jwt-ip-addresses": { type: "string", env: "SIGNET_JWT_IP_ADDRESSES", default: "" },
+  "jwt-key-rotation": { type: "string", env: "SIGNET_JWT_KEY_ROTATION", default: "24h" },
+  "jwt-publish-ahead": { type: "string", env: "SIGNET_JWT_PUBLISH_AHEAD", default: "15m" },
 } as const;
 
 type Key = keyof typeof OPTIONS;
@@ -174,6 +198,17 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     clusterDomain: get("cluster-domain"),
     podCertificateSigner: get("pod-certificate-signer") !== "false",
     trustBundle: get("trust-bundle") as TrustBundleMode,
+    jwtPort: port("jwt-port"),
+    jwtHost: get("jwt-host") || undefined,
+    jwtIssuer: get("jwt-issuer") || `https://signet-jwt.${namespace}.svc:${port("jwt-port")}`,
+    jwtSigningSecretName: get("jwt-signing-secret"),
+    jwtTlsSecretName: get("jwt-tls-secret"),
+    jwtDnsNames: list("jwt-dns-names").length
+      ? list("jwt-dns-names")
+      : [`signet-jwt.${namespace}.svc`, `signet-jwt.${namespace}.svc.cluster.local`],
+    jwtIpAddresses: list("jwt-ip-addresses"),
+    jwtKeyRotationMs: duration("jwt-key-rotation"),
+    jwtPublishAheadMs: duration("jwt-publish-ahead"),
   };
   if (!TRUST_BUNDLE_MODES.includes(config.trustBundle)) {
     throw new ConfigError(
@@ -189,6 +224,26 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (isIP(config.metricsHost) === 0 && config.metricsHost !== "localhost") {
     throw new ConfigError(
       `--metrics-host: "${config.metricsHost}" is not an IP address; use 127.0.0.1, the pod IP, or 0.0.0.0 for every interface`,
+    );
+  }
+  for (const ip of config.jwtIpAddresses) {
+    if (isIP(ip) === 0)
+      throw new ConfigError(
+        `--jwt-ip-addresses: "${ip}" is not an IP address; list addresses such as 127.0.0.1`,
+      );
+  }
+  let issuer: URL | undefined;
+  try {
+    issuer = new URL(config.jwtIssuer);
+  } catch {}
+  if (issuer?.protocol !== "https:" || issuer.search || issuer.hash || config.jwtIssuer.endsWith("/")) {
+    throw new ConfigError(
+      `--jwt-issuer: "${config.jwtIssuer}" must be an https URL without query, fragment or trailing "/" (OIDC discovery requires it)`,
+    );
+  }
+  if (!(config.jwtPublishAheadMs > 0 && config.jwtPublishAheadMs < config.jwtKeyRotationMs)) {
+    throw new ConfigError(
+      "--jwt-publish-ahead must be positive and shorter than --jwt-key-rotation: a next key is published that long before it signs",
     );
   }
   for (const ip of config.webhookIpAddresses) {

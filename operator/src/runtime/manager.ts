@@ -37,6 +37,7 @@ import { identitySecretsOnly } from "./secret-cache.ts";
 import { accessUnit } from "./units/access.ts";
 import { type Caches, type OperatorContext, PodCertificateCapability, retryUntil } from "./units/context.ts";
 import { identitiesUnit } from "./units/identities.ts";
+import { jwtEndpointUnit, jwtKeysUnit } from "./units/jwt.ts";
 import { CaHolder, pkiUnit } from "./units/pki.ts";
 import { signerUnit } from "./units/signer.ts";
 import { podCertificateDiscoveryUnit, webhookUnit } from "./units/webhook.ts";
@@ -47,7 +48,7 @@ export interface OperatorOptions {
   log: Logger;
   /** Run the leader-elected controllers. */
   controllers: boolean;
-  /** Serve the admission webhook (every replica does). */
+  /** Serve the admission webhook and the JWT-SVID endpoint (every replica does). */
   webhook: boolean;
   now?: () => Date;
 }
@@ -55,6 +56,7 @@ export interface OperatorOptions {
 export interface RunningOperator {
   readonly metricsPort: number;
   readonly webhookPort: number | undefined;
+  readonly jwtPort: number | undefined;
   readonly metrics: SignetMetrics;
   isLeader(): boolean;
   /** Resolves if a leader-elected unit fails to start: the process should exit so that another replica leads. */
@@ -64,10 +66,10 @@ export interface RunningOperator {
 
 /**
  * The operator process: the caches (started once, shared by every unit), health and metrics, and
- * a manager of units: the admission webhook on every replica, and behind leader election the CA
- * and webhook certificate, the MachineIdentity controller and the access controllers. The
- * leader-elected units write through a fenced client: no write leaves a replica whose Lease is not
- * fresh.
+ * a manager of units: the admission webhook and the JWT-SVID endpoint on every replica, and behind
+ * leader election the CA and serving certificates, the MachineIdentity controller, the JWT signing
+ * keys and the access controllers. The leader-elected units write through a fenced client: no write
+ * leaves a replica whose Lease is not fresh.
  */
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { config, log } = options;
@@ -132,6 +134,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         ...(config.userCaSecretName ? [config.userCaSecretName] : []),
         config.webhookSecretName,
         SERVING_CA_SECRET_NAME,
+        config.jwtSigningSecretName,
+        config.jwtTlsSecretName,
       ],
     },
     owners: ownerReferences,
@@ -178,14 +182,19 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       : {}),
   });
   let webhookPort: number | undefined;
+  let jwtPort: number | undefined;
   // Before the webhook, which decides pods by its answer; the controllers keep ConfigMaps by it.
   if (options.webhook || options.controllers) manager.add(podCertificateDiscoveryUnit(ctx));
-  if (options.webhook) manager.add(webhookUnit(ctx, (port) => (webhookPort = port)));
+  if (options.webhook) {
+    manager.add(webhookUnit(ctx, (port) => (webhookPort = port)));
+    manager.add(jwtEndpointUnit(ctx, (port) => (jwtPort = port)));
+  }
   if (options.controllers) {
     const ca = new CaHolder();
     const tally = new PodCertificateTally();
     manager.add(pkiUnit(ctx, ca)).add(identitiesUnit(ctx, ca, tally));
     if (config.podCertificateSigner) manager.add(signerUnit(ctx, ca, tally));
+    manager.add(jwtKeysUnit(ctx));
     manager.add(accessUnit(ctx));
   }
   await manager.start();
@@ -194,6 +203,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   return {
     metricsPort: (health.address() as AddressInfo).port,
     webhookPort,
+    jwtPort,
     metrics,
     isLeader: () => running.isLeader(),
     failure,
@@ -245,6 +255,12 @@ export function createCaches(kube: KubeClient, config: OperatorConfig, controlle
     // Secret of its namespace.
     webhookSecret: informerFor<k8s.V1Secret>(kube, of(SECRETS), [config.namespace], {
       fieldSelector: `metadata.name=${config.webhookSecretName}`,
+    }),
+    jwtSigningSecret: informerFor<k8s.V1Secret>(kube, of(SECRETS), [config.namespace], {
+      fieldSelector: `metadata.name=${config.jwtSigningSecretName}`,
+    }),
+    jwtTlsSecret: informerFor<k8s.V1Secret>(kube, of(SECRETS), [config.namespace], {
+      fieldSelector: `metadata.name=${config.jwtTlsSecretName}`,
     }),
   };
 }

@@ -15,6 +15,8 @@ export class SignetMetrics implements WorkQueueMetricsProvider {
   readonly svidsRevoked: Counter<"namespace" | "reason">;
   readonly svidsFailed: Counter<"namespace" | "reason">;
   readonly podCertificates: Counter<"namespace" | "outcome" | "reason">;
+  readonly jwtSvidsIssued: Counter<"namespace">;
+  readonly jwtSvidsRefused: Counter<"reason">;
   readonly soonestExpirySeconds: Gauge;
   readonly reconcileTotal: Counter<"controller" | "result">;
   readonly reconcileErrors: Counter<"controller">;
@@ -40,6 +42,18 @@ export class SignetMetrics implements WorkQueueMetricsProvider {
       name: "signet_pod_certificate_requests_total",
       help: "PodCertificateRequests answered by Signet's signer (signet.dev/svid), by outcome (Issued, Denied, Failed) and reason.",
       labelNames: ["namespace", "outcome", "reason"],
+      registers,
+    });
+    this.jwtSvidsIssued = new Counter({
+      name: "signet_jwt_svids_issued_total",
+      help: "JWT-SVIDs issued by the JWT endpoint, by the identity's namespace.",
+      labelNames: ["namespace"],
+      registers,
+    });
+    this.jwtSvidsRefused = new Counter({
+      name: "signet_jwt_svids_refused_total",
+      help: "JWT-SVID requests refused (no or untrusted client certificate, no identity, an audience not allowed, ...), by reason.",
+      labelNames: ["reason"],
       registers,
     });
     this.svidsIssued = new Counter({

@@ -62,8 +62,11 @@ export class WebhookCertKeeper {
     this.#validating = resourceClient(options.kube, VALIDATING_WEBHOOKS);
   }
 
-  /** Returns when to look again. */
-  async reconcile(servingCa: CaState): Promise<Date> {
+  /**
+   * Returns when to look again. `extraData` is kept in the Secret beside the certificate (e.g. the
+   * JWT endpoint's client-ca.crt); a change of it rewrites the Secret.
+   */
+  async reconcile(servingCa: CaState, extraData: Record<string, string> = {}): Promise<Date> {
     const { namespace, secretName } = this.#o;
     const now = this.#o.now();
     let existing: k8s.V1Secret | undefined;
@@ -81,7 +84,7 @@ export class WebhookCertKeeper {
       now,
     });
     let nextCheck = renewAt ?? now;
-    if (!current) {
+    if (!current || Object.entries(extraData).some(([key, value]) => data[key] !== value)) {
       const minted = await mintServingCertificate({
         ca: servingCa.issuer,
         dnsNames: this.#o.dnsNames,
@@ -104,13 +107,18 @@ export class WebhookCertKeeper {
           "tls.crt": minted.chainPem,
           "tls.key": minted.keyPem,
           "ca.crt": servingCa.bundlePem,
+          ...extraData,
         }),
       };
       if (existing) await this.#secrets.replace(body);
       else await this.#secrets.create(body);
       this.#o.log.info(
-        { serial: minted.serialNumber, notAfter: minted.notAfter.toISOString() },
-        "webhook serving certificate issued",
+        {
+          secret: `${namespace}/${secretName}`,
+          serial: minted.serialNumber,
+          notAfter: minted.notAfter.toISOString(),
+        },
+        "serving certificate issued",
       );
       nextCheck = new Date(now.getTime() + (minted.notAfter.getTime() - now.getTime()) * (2 / 3));
     }

@@ -27,6 +27,10 @@ export interface Caches {
   pods: MultiInformer<PartialObjectMetadata>;
   /** The webhook's serving Secret, in the operator's namespace. */
   webhookSecret: MultiInformer<k8s.V1Secret>;
+  /** The JWT-SVID signing keys' Secret, in the operator's namespace. */
+  jwtSigningSecret: MultiInformer<k8s.V1Secret>;
+  /** The JWT endpoint's serving certificate and client trust bundle, in the operator's namespace. */
+  jwtTlsSecret: MultiInformer<k8s.V1Secret>;
   /** Only NetworkPolicies labelled app.kubernetes.io/managed-by=signet. */
   networkPolicies: MultiInformer<k8s.V1NetworkPolicy>;
 }

@@ -2,6 +2,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { SERVING_CA_SECRET_NAME } from "../../api/names.ts";
 import { type CaState, CaStore } from "../../controllers/ca/store.ts";
 import { SERVING_TTL_MS, WebhookCertKeeper } from "../../controllers/webhookcert/keeper.ts";
+import { CLIENT_CA_DATA_KEY } from "../../jwt/endpoint.ts";
 import { systemClock } from "../../kube/clock.ts";
 import { type ReconcileResult, runWorkers, untilIdle, WorkQueue } from "../../kube/queue.ts";
 import { informerFor, logWatchErrors, type MultiInformer } from "../informers.ts";
@@ -39,9 +40,10 @@ export class CaHolder {
 }
 
 /**
- * Leader-elected: the workload CA (read, or created once, and rotated), Signet's serving CA, and the
- * webhook's serving certificate with the caBundle of the webhook configurations. Its start
- * resolves once the workload CA is known, so the units after it can mint.
+ * Leader-elected: the workload CA (read, or created once, and rotated), Signet's serving CA, the
+ * webhook's serving certificate with the caBundle of the webhook configurations, and the JWT
+ * endpoint's serving certificate with the workload trust bundle. Its start resolves once the
+ * workload CA is known, so the units after it can mint.
  */
 export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
   const { config, log, now } = ctx;
@@ -85,6 +87,20 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
         now,
         ownerReferences: owned,
       });
+      // The JWT endpoint serves from the serving CA too; its Secret also carries the workload trust
+      // bundle it verifies callers' X.509-SVIDs with, so that no replica needs the CA Secret.
+      const jwtKeeper = new WebhookCertKeeper({
+        kube: ctx.kube,
+        namespace: config.namespace,
+        secretName: config.jwtTlsSecretName,
+        dnsNames: config.jwtDnsNames,
+        ipAddresses: config.jwtIpAddresses,
+        mutatingWebhookConfigurationName: undefined,
+        validatingWebhookConfigurationName: undefined,
+        log: log.child({ component: "jwt" }),
+        now,
+        ownerReferences: owned,
+      });
       holder.set(await retryUntil(() => caStore.reconcile(), signal, log, "CA"));
 
       // The workload CA, the serving CA and the webhook certificate are looked at again when the
@@ -97,8 +113,12 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
         holder.set(await caStore.reconcile());
         const serving = await servingCaStore.reconcile();
         const keeperNext = await keeper.reconcile(serving);
+        const jwtNext = await jwtKeeper.reconcile(serving, {
+          [CLIENT_CA_DATA_KEY]: holder.current().bundlePem,
+        });
         const due = Math.min(
           keeperNext.getTime(),
+          jwtNext.getTime(),
           holder.current().nextCheck?.getTime() ?? Number.POSITIVE_INFINITY,
           serving.nextCheck?.getTime() ?? Number.POSITIVE_INFINITY,
         );
@@ -112,7 +132,7 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
         reconcile: pass,
         onError: (_key, err) =>
           signal.aborted ||
-          log.error({ err: (err as Error).message }, "CA or webhook certificate reconcile failed"),
+          log.error({ err: (err as Error).message }, "CA or serving certificate reconcile failed"),
       });
       // The first pass before the unit counts as started: the webhook has its certificate (or the
       // failure is logged and retried with backoff).

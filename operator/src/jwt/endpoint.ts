@@ -1,0 +1,306 @@
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { createSecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
+import type { JWK } from "jose";
+import { z } from "zod";
+import { isDuration, parseDuration } from "../api/duration.ts";
+import { parseCertificate, subjectAltNames } from "../pki/certificate.ts";
+import { parseSpiffeId } from "../pki/spiffe-id.ts";
+import type { Logger } from "../telemetry/logger.ts";
+
+export const JWT_SVID_PATH = "/v1/jwt-svid";
+export const DISCOVERY_PATH = "/.well-known/openid-configuration";
+export const JWKS_PATH = "/keys";
+/** The data key of the JWT endpoint's Secret holding the workload trust bundle callers are verified with. */
+export const CLIENT_CA_DATA_KEY = "client-ca.crt";
+const MAX_BODY_BYTES = 16 * 1024;
+/** Refusals that are this replica's state, not the caller's: 503, retry. */
+const UNAVAILABLE_REASONS = new Set(["NoSigningKey", "NotReady"]);
+
+/** The body of POST /v1/jwt-svid. */
+export const JwtSvidRequestSchema = z.strictObject({
+  audience: z.union([
+    z.string().min(1).max(256).regex(/^\S+$/),
+    z.array(z.string().min(1).max(256).regex(/^\S+$/)).min(1).max(16),
+  ]),
+  ttl: z
+    .string()
+    .refine((t) => isDuration(t) && parseDuration(t) >= 1000, "a duration of at least 1s, e.g. 2m")
+    .optional(),
+});
+
+/** What the endpoint asks the operator for a verified caller. */
+export interface IssueRequest {
+  spiffeId: string;
+  audiences: string[];
+  ttlMs: number | undefined;
+}
+
+export type IssueAnswer =
+  | { refused: false; token: string; expiresAt: Date; identity: string; kid: string }
+  | { refused: true; reason: string; message: string };
+
+export interface JwtServerOptions {
+  issuer: string;
+  /** The caller's SVID must be of this trust domain. */
+  trustDomain: string;
+  issue: (request: IssueRequest) => Promise<IssueAnswer>;
+  /** Every published key, at the moment of the request. */
+  jwks: () => { keys: JWK[] };
+  /** Called with the outcome of every POST, for metrics. */
+  onOutcome?: (outcome: { issued: true; identity: string } | { issued: false; reason: string }) => void;
+  /** Cache-Control max-age of the JWKS and discovery: well below the time a next key is published ahead. */
+  cacheMaxAgeSeconds: number;
+  logger: Logger;
+  port: number;
+  host?: string | undefined;
+}
+
+export interface JwtServer {
+  readonly port: number;
+  /**
+   * Serves this certificate and verifies client certificates against `clientCaPem` from the next
+   * handshake on. Throws, keeping what was there, when the pair is unusable or the bundle is empty.
+   */
+  setTls(certPem: string, keyPem: string, clientCaPem: string): void;
+  close(): Promise<void>;
+}
+
+const TLS_OPTIONS: SecureContextOptions = { minVersion: "TLSv1.2" };
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  constructor(status: number, reason: string, message: string) {
+    super(message);
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/**
+ * The JWT-SVID endpoint: POST /v1/jwt-svid for a caller that authenticates with its X.509-SVID
+ * (mutual TLS, verified against the workload trust bundle), and, open to anyone, the OIDC discovery
+ * document and the JWKS that a cloud IAM, Vault or any OIDC verifier reads. A client certificate is
+ * asked for on every connection but required only where a token is issued, so that the discovery
+ * paths work for a verifier that has none.
+ */
+export async function startJwtServer(options: JwtServerOptions): Promise<JwtServer> {
+  const log = options.logger;
+  const server = createServer({
+    ...TLS_OPTIONS,
+    requestCert: true,
+    rejectUnauthorized: false,
+    headersTimeout: 10_000,
+    requestTimeout: 15_000,
+  });
+  const discovery = {
+    issuer: options.issuer,
+    jwks_uri: `${options.issuer}${JWKS_PATH}`,
+    id_token_signing_alg_values_supported: ["ES256"],
+    response_types_supported: ["id_token"],
+    subject_types_supported: ["public"],
+  };
+  const cacheControl = `public, max-age=${Math.max(0, Math.floor(options.cacheMaxAgeSeconds))}`;
+
+  const setTls = (certPem: string, keyPem: string, clientCaPem: string): void => {
+    const leaf = new X509Certificate(certPem);
+    if (!leaf.checkPrivateKey(createPrivateKey(keyPem)))
+      throw new Error(`serving key does not belong to certificate ${leaf.subject}`);
+    if (!clientCaPem.includes("BEGIN CERTIFICATE"))
+      throw new Error("the client trust bundle holds no certificate");
+    const context = { ...TLS_OPTIONS, cert: certPem, key: keyPem, ca: clientCaPem };
+    createSecureContext(context);
+    server.setSecureContext(context);
+    log.info(
+      { subject: leaf.subject, serial: leaf.serialNumber, notAfter: leaf.validTo },
+      "JWT endpoint certificate loaded",
+    );
+  };
+
+  /** The SPIFFE ID of the verified client certificate, or an HttpError 401. */
+  const callerOf = (req: IncomingMessage): string => {
+    const socket = req.socket as TLSSocket;
+    const peer = socket.getPeerCertificate();
+    if (!peer?.raw) {
+      throw new HttpError(
+        401,
+        "NoClientCertificate",
+        "present your X.509-SVID as the TLS client certificate",
+      );
+    }
+    if (!socket.authorized) {
+      throw new HttpError(
+        401,
+        "ClientCertificateNotTrusted",
+        `the client certificate does not chain to the trust domain ${options.trustDomain}'s bundle (${String(socket.authorizationError)})`,
+      );
+    }
+    const pem = `-----BEGIN CERTIFICATE-----\n${peer.raw.toString("base64")}\n-----END CERTIFICATE-----\n`;
+    const { uris } = subjectAltNames(parseCertificate(pem));
+    const [uri] = uris;
+    if (uris.length !== 1 || !uri) {
+      throw new HttpError(
+        401,
+        "NotAnSvid",
+        "the client certificate is not an X.509-SVID: it needs exactly one URI SAN",
+      );
+    }
+    try {
+      if (parseSpiffeId(uri).trustDomain !== options.trustDomain) throw new Error("another trust domain");
+    } catch {
+      throw new HttpError(
+        401,
+        "NotAnSvid",
+        `the client certificate's URI SAN ${uri} is not a SPIFFE ID of ${options.trustDomain}`,
+      );
+    }
+    return uri;
+  };
+
+  const issue = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const spiffeId = callerOf(req);
+    const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+    if (type !== "application/json")
+      throw new HttpError(415, "InvalidRequest", "content type must be application/json");
+    const body = await readBody(req);
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch {
+      throw new HttpError(400, "InvalidRequest", "body is not valid JSON");
+    }
+    const parsed = JwtSvidRequestSchema.safeParse(json);
+    if (!parsed.success) throw new HttpError(400, "InvalidRequest", describeInvalid(parsed.error));
+    const { audience, ttl } = parsed.data;
+    const audiences = typeof audience === "string" ? [audience] : [...new Set(audience)];
+    const answer = await options.issue({ spiffeId, audiences, ttlMs: ttl ? parseDuration(ttl) : undefined });
+    if (answer.refused) {
+      options.onOutcome?.({ issued: false, reason: answer.reason });
+      log.info({ spiffeId, audiences, reason: answer.reason, message: answer.message }, "JWT-SVID refused");
+      const status = UNAVAILABLE_REASONS.has(answer.reason) ? 503 : 403;
+      sendJson(res, status, { error: answer.message, reason: answer.reason });
+      return;
+    }
+    options.onOutcome?.({ issued: true, identity: answer.identity });
+    log.info(
+      {
+        spiffeId,
+        identity: answer.identity,
+        audiences,
+        kid: answer.kid,
+        expiresAt: answer.expiresAt.toISOString(),
+      },
+      "JWT-SVID issued",
+    );
+    res.setHeader("cache-control", "no-store");
+    sendJson(res, 200, { token: answer.token, expiresAt: answer.expiresAt.toISOString() });
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    req.on("error", () => {});
+    const path = (req.url ?? "").split("?")[0] ?? "";
+    try {
+      if (path === DISCOVERY_PATH || path === JWKS_PATH) {
+        if (req.method !== "GET" && req.method !== "HEAD")
+          throw new HttpError(405, "MethodNotAllowed", "use GET");
+        res.setHeader("cache-control", cacheControl);
+        sendJson(res, 200, path === DISCOVERY_PATH ? discovery : options.jwks());
+        return;
+      }
+      if (path === JWT_SVID_PATH) {
+        if (req.method !== "POST") throw new HttpError(405, "MethodNotAllowed", "use POST");
+        await issue(req, res);
+        return;
+      }
+      throw new HttpError(404, "NotFound", "not found");
+    } catch (err) {
+      const known = err instanceof HttpError;
+      const status = known ? err.status : 500;
+      if (status === 500) log.error({ err: (err as Error).message }, "JWT endpoint request failed");
+      else if (path === JWT_SVID_PATH) {
+        options.onOutcome?.({ issued: false, reason: (err as HttpError).reason });
+        log.info(
+          {
+            status,
+            reason: (err as HttpError).reason,
+            message: (err as Error).message,
+            remote: req.socket.remoteAddress,
+          },
+          "JWT-SVID request refused",
+        );
+      }
+      if (status === 405) res.setHeader("allow", path === JWT_SVID_PATH ? "POST" : "GET, HEAD");
+      if (!res.headersSent && !res.destroyed) {
+        sendJson(res, status, {
+          error: status === 500 ? "internal error" : (err as Error).message,
+          ...(known ? { reason: err.reason } : {}),
+        });
+      }
+    }
+  };
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    void handle(req, res);
+  });
+  server.on("tlsClientError", (err: Error) => log.debug({ err: err.message }, "TLS handshake failed"));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  server.on("error", (err) => log.error({ err: err.message }, "JWT endpoint server error"));
+  const port = (server.address() as AddressInfo).port;
+  log.info({ port, host: options.host ?? "*", issuer: options.issuer }, "JWT endpoint listening");
+  return { port, setTls, close: () => closeServer(server) };
+}
+
+/** The first problem of a request body, naming its field. */
+function describeInvalid(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid request";
+  if (issue.code === "unrecognized_keys")
+    return `unknown field ${issue.keys.join(", ")}: send audience and ttl only`;
+  const field = issue.path.length > 0 ? issue.path.join(".") : "body";
+  const what: Record<string, string> = {
+    audience:
+      "audience must be a string or a list of 1 to 16 strings of 1 to 256 characters without whitespace",
+    ttl: 'ttl must be a duration of at least 1s, e.g. "2m"',
+  };
+  const top = String(issue.path[0] ?? "");
+  return `${field}: ${what[top] ?? "the body must be a JSON object with audience and optionally ttl"}`;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      // The rest is read and dropped, so that the client reads its 413 rather than a reset.
+      if (size > MAX_BODY_BYTES)
+        reject(new HttpError(413, "InvalidRequest", `body exceeds ${MAX_BODY_BYTES} bytes`));
+      else chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("close", () => reject(new HttpError(400, "InvalidRequest", "body ended before it was complete")));
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), 2_000).unref();
+  });
+}
