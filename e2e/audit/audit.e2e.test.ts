@@ -249,10 +249,10 @@ describe("signet audit against a real cluster", () => {
     expect(table.code).toBe(0);
     const lines = table.stdout.split("\n");
     expect(lines[0]).toMatch(
-      /^NAMESPACE\s+NAME\s+SPIFFE ID\s+READY\s+CONSUMERS\s+EXPIRES\s+ROTATIONS\s+IN\s+OUT$/,
+      /^NAMESPACE\s+NAME\s+SPIFFE ID\s+READY\s+DELIVERY\s+CONSUMERS\s+EXPIRES\s+ROTATIONS\s+IN\s+OUT$/,
     );
     const payments = lines.find((l) => l.includes(`/id/payments`));
-    expect(payments).toMatch(/True\s+payments-0,payments-1\s+in \S+/);
+    expect(payments).toMatch(/True\s+Secret\s+payments-0,payments-1\s+in \S+/);
     // Columns line up: every identity row has its SPIFFE ID where the header has it.
     const column = lines[0]?.indexOf("SPIFFE ID");
     for (const line of lines.slice(1, 4)) expect(line.indexOf("spiffe://")).toBe(column);
