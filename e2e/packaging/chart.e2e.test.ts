@@ -91,6 +91,7 @@ describe("the chart", () => {
         "PodDisruptionBudget/signet-system/signet",
         "Role/signet-system/signet",
         "RoleBinding/signet-system/signet",
+        "Service/signet-system/signet-jwt",
         "Service/signet-system/signet-metrics",
         "Service/signet-system/signet-webhook",
         "ServiceAccount/signet-system/signet",
@@ -128,6 +129,14 @@ describe("the chart", () => {
       SIGNET_METRICS_HOST: { fieldRef: { fieldPath: "status.podIP" } },
       SIGNET_WEBHOOK_DNS_NAMES:
         "signet-webhook.signet-system.svc,signet-webhook.signet-system.svc.cluster.local",
+      // The issuer is the JWT Service's URL at its port, which the certificate's names match.
+      SIGNET_JWT_PORT: "8444",
+      SIGNET_JWT_ISSUER: "https://signet-jwt.signet-system.svc:8444",
+      SIGNET_JWT_DNS_NAMES: "signet-jwt.signet-system.svc,signet-jwt.signet-system.svc.cluster.local",
+      SIGNET_JWT_SIGNING_SECRET: "signet-jwt-signing",
+      SIGNET_JWT_TLS_SECRET: "signet-jwt-tls",
+      SIGNET_JWT_KEY_ROTATION: "24h",
+      SIGNET_JWT_PUBLISH_AHEAD: "15m",
     });
     expect(pod?.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
     const webhookService = one<k8s.V1Service>(objects, "Service", "signet-webhook");
@@ -136,6 +145,12 @@ describe("the chart", () => {
     ]);
     expect(container?.ports?.find((p) => p.name === "webhook")?.containerPort).toBe(9443);
     expect(container?.ports?.find((p) => p.name === "metrics")?.containerPort).toBe(8080);
+    expect(container?.ports?.find((p) => p.name === "jwt")?.containerPort).toBe(8444);
+    expect(one<k8s.V1Service>(objects, "Service", "signet-jwt").spec?.ports).toEqual([
+      { name: "jwt", port: 8444, targetPort: "jwt", protocol: "TCP" },
+    ]);
+    const ingress = one<k8s.V1NetworkPolicy>(objects, "NetworkPolicy").spec?.ingress ?? [];
+    expect(ingress[2]).toEqual({ ports: [{ port: "jwt", protocol: "TCP" }] });
   });
 
   it("renders every option where it belongs", async () => {
@@ -164,6 +179,12 @@ describe("the chart", () => {
       SIGNET_LEASE_DURATION: "20s",
       SIGNET_POD_CERTIFICATE_SIGNER: "false",
       SIGNET_TRUST_BUNDLE: "ConfigMap",
+      SIGNET_JWT_PORT: "9444",
+      SIGNET_JWT_ISSUER: "https://signet-jwt.prod.example.org",
+      SIGNET_JWT_SIGNING_SECRET: "signet-jwt-keys",
+      SIGNET_JWT_TLS_SECRET: "signet-jwt-serving",
+      SIGNET_JWT_KEY_ROTATION: "12h",
+      SIGNET_JWT_PUBLISH_AHEAD: "20m",
     });
     expect(container?.resources).toEqual({
       requests: { cpu: "100m", memory: "192Mi" },
@@ -211,6 +232,7 @@ describe("the chart", () => {
     expect(ingress[1]?.from).toEqual([
       { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
     ]);
+    expect(ingress[2]?.from).toEqual([{ namespaceSelector: { matchLabels: { "signet.dev/jwt": "true" } } }]);
     const monitor = one(objects, "ServiceMonitor") as unknown as {
       metadata: { labels: Record<string, string> };
       spec: { endpoints: { port: string; interval: string }[] };
@@ -221,8 +243,22 @@ describe("the chart", () => {
     expect(releaseRole.rules).toContainEqual({
       apiGroups: [""],
       resources: ["secrets"],
-      resourceNames: ["signet-root-ca", "signet-serving-ca", "signet-serving", "corp-intermediate-ca"],
+      resourceNames: [
+        "signet-root-ca",
+        "signet-serving-ca",
+        "signet-serving",
+        "signet-jwt-keys",
+        "signet-jwt-serving",
+        "corp-intermediate-ca",
+      ],
       verbs: ["get", "update"],
+    });
+    // Every replica follows the serving Secrets and the signing keys by name, and no other Secret here.
+    expect(releaseRole.rules).toContainEqual({
+      apiGroups: [""],
+      resources: ["secrets"],
+      resourceNames: ["signet-serving", "signet-jwt-keys", "signet-jwt-serving"],
+      verbs: ["list", "watch"],
     });
     expect(releaseRole.rules).toContainEqual({
       apiGroups: ["coordination.k8s.io"],

@@ -21,6 +21,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{- define "signet.serviceAccountName" -}}{{ include "signet.fullname" . }}{{- end -}}
 {{- define "signet.webhookServiceName" -}}{{ include "signet.fullname" . }}-webhook{{- end -}}
+{{- define "signet.jwtServiceName" -}}{{ include "signet.fullname" . }}-jwt{{- end -}}
+{{- define "signet.jwtIssuer" -}}
+{{- .Values.jwt.issuer | default (printf "https://%s.%s.svc:%v" (include "signet.jwtServiceName" .) .Release.Namespace .Values.jwt.port) -}}
+{{- end -}}
 {{- define "signet.webhookConfigurationName" -}}{{ include "signet.fullname" . }}-pod-identity{{- end -}}
 {{- define "signet.labelPolicyName" -}}{{ include "signet.fullname" . }}-identity-label{{- end -}}
 {{- define "signet.unservedLabelPolicyName" -}}{{ include "signet.fullname" . }}-identity-label-unserved{{- end -}}
