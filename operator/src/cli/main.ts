@@ -6,9 +6,9 @@ import { ConfigError, configUsage, parseConfig } from "../runtime/config.ts";
 const USAGE = `usage: signet <command> [flags]
 
 commands:
-  run          controllers (leader-elected) and the admission webhook, as a Deployment runs it
+  run          controllers (leader-elected), the admission webhook and the JWT-SVID endpoint, as a Deployment runs it
   controller   the leader-elected controllers only
-  webhook      the admission webhook only
+  webhook      the admission webhook and the JWT-SVID endpoint only
   audit        identities, their consumers and expiry, and the access graph between them
   discover     static certificates, keys and tokens in Secrets that identities should replace
 
