@@ -70,6 +70,7 @@ const window = (w: Record<string, unknown>) => ({
 const grant = (g: Record<string, unknown>) => ({
   grants: [{ start: "2026-11-21T22:00:00Z", end: "2026-11-21T23:00:00Z", ...g }],
 });
+const http = (h: Record<string, unknown>) => ({ allowFrom: [{ identity: "checkout", http: h }] });
 const port = (p: Record<string, unknown>) => ({
   target: { identity: "payments-api", ports: [{ port: 8443, ...p }] },
 });
@@ -341,6 +342,46 @@ export const INVALID_CASES: InvalidCase[] = [
     manifest: accessPolicy({ allowFrom: [{ identity: "ledger", namespace: "finance.prod" }] }),
     field: "spec.allowFrom[0].namespace",
   },
+  {
+    name: "an http method in lower case",
+    manifest: accessPolicy(http({ methods: ["GET", "post"] })),
+    field: "spec.allowFrom[0].http.methods[1]",
+  },
+  {
+    name: "the same http method twice",
+    manifest: accessPolicy(http({ methods: ["GET", "GET"] })),
+    field: "spec.allowFrom[0].http.methods[1]",
+  },
+  {
+    name: "17 http methods",
+    manifest: accessPolicy(http({ methods: Array.from({ length: 17 }, (_, i) => `M${"X".repeat(i)}`) })),
+    field: "spec.allowFrom[0].http.methods",
+  },
+  {
+    name: "an http path without a leading slash",
+    manifest: accessPolicy(http({ paths: ["v1/pay"] })),
+    field: "spec.allowFrom[0].http.paths[0]",
+  },
+  {
+    name: "an http path with a wildcard inside it",
+    manifest: accessPolicy(http({ paths: ["/v1/*/pay"] })),
+    field: "spec.allowFrom[0].http.paths[0]",
+  },
+  {
+    name: "an http path prefix without a slash before the wildcard",
+    manifest: accessPolicy(http({ paths: ["/v1*"] })),
+    field: "spec.allowFrom[0].http.paths[0]",
+  },
+  {
+    name: "an http path with a query",
+    manifest: accessPolicy(http({ paths: ["/v1/pay?amount=1"] })),
+    field: "spec.allowFrom[0].http.paths[0]",
+  },
+  {
+    name: "33 http paths",
+    manifest: accessPolicy(http({ paths: Array.from({ length: 33 }, (_, i) => `/p${i}`) })),
+    field: "spec.allowFrom[0].http.paths",
+  },
   // AccessSchedule
   {
     name: "a window starting at 24:00",
@@ -554,6 +595,34 @@ export const VALID_EDGE_CASES: { name: string; manifest: Manifest }[] = [
     }),
   },
   { name: "a policy without ports", manifest: accessPolicy({ target: { identity: "payments-api" } }) },
+  {
+    name: "http rules of 16 methods and 32 paths, exact and prefixes",
+    manifest: accessPolicy(
+      http({
+        methods: [
+          "GET",
+          "HEAD",
+          "POST",
+          "PUT",
+          "DELETE",
+          "CONNECT",
+          "OPTIONS",
+          "TRACE",
+          "PATCH",
+          "M-SEARCH",
+        ].concat(["PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK"]),
+        paths: [
+          "/*",
+          "/v1/pay",
+          "/v1/*",
+          "/a/b/c/",
+          "/~user/%2F/x:y@z;p=1,$&'()+!",
+          ...Array.from({ length: 27 }, (_, i) => `/p${i}`),
+        ],
+      }),
+    ),
+  },
+  { name: "an empty http rule", manifest: accessPolicy(http({})) },
   { name: "a window across midnight", manifest: accessSchedule(window({ start: "22:00", end: "02:00" })) },
   {
     name: "a window from 00:00 to 23:59",

@@ -7,6 +7,7 @@ import {
   mapListOf,
   ObjectReferenceSchema,
   ObservedGenerationSchema,
+  setOf,
   timestampField,
 } from "./fields.ts";
 import { ObjectNameSchema, objectSchema } from "./object.ts";
@@ -25,6 +26,49 @@ export const PortSchema = z
     protocol: z.enum(PROTOCOLS).default("TCP").describe("TCP, UDP or SCTP. Default TCP."),
   })
   .describe("A port the allowed identities may reach.");
+
+/** An upper-case HTTP method token, as Node's parser and the proofs' htm carry it. */
+export const HTTP_METHOD_PATTERN = "^[A-Z]+(-[A-Z]+)*$";
+
+// Path characters that may appear unencoded in an HTTP path (RFC 3986 pchar and "/"), without "*".
+const PATH_CHAR = "[-A-Za-z0-9._~!$&'()+,;=:@%/]";
+/** An exact path ("/v1/pay") or a prefix ending in "/*" ("/v1/*", or "/*" for every path). */
+export const HTTP_PATH_PATTERN = `^/(${PATH_CHAR}*|(${PATH_CHAR}*/)?[*])$`;
+
+export const HttpRuleSchema = z
+  .object({
+    methods: setOf(
+      z
+        .string()
+        .max(32, "http.methods[] must be at most 32 characters")
+        .regex(
+          new RegExp(HTTP_METHOD_PATTERN),
+          "http.methods[] must be an HTTP method in upper case, e.g. GET",
+        ),
+      16,
+      "http.methods",
+    )
+      .optional()
+      .describe("HTTP methods allowed, in upper case. Default: every method."),
+    paths: setOf(
+      z
+        .string()
+        .max(1024, "http.paths[] must be at most 1024 characters")
+        .regex(
+          new RegExp(HTTP_PATH_PATTERN),
+          'http.paths[] must start with "/" and be an exact path ("/v1/pay") or a prefix ending in "/*" ("/v1/*")',
+        ),
+      32,
+      "http.paths",
+    )
+      .optional()
+      .describe(
+        'Request paths allowed: exact ("/v1/pay") or a prefix ending in "/*" ("/v1/*" matches "/v1/" and every path below it). Default: every path.',
+      ),
+  })
+  .describe(
+    "Which HTTP requests the identity may make, as `signet proxy` enforces them. NetworkPolicies ignore it (they work at layer 4).",
+  );
 
 export const AccessPolicySpecSchema = z
   .object({
@@ -46,6 +90,7 @@ export const AccessPolicySpecSchema = z
             namespace: dns1123Label("allowFrom.namespace")
               .optional()
               .describe("Namespace of that identity. Default: this policy's namespace."),
+            http: HttpRuleSchema.optional(),
           })
           .describe("An identity whose pods may connect."),
       )
@@ -90,6 +135,7 @@ export const AccessPolicySchema = objectSchema(
 );
 
 export type Port = z.output<typeof PortSchema>;
+export type HttpRule = z.output<typeof HttpRuleSchema>;
 export type AccessPolicySpec = z.output<typeof AccessPolicySpecSchema>;
 export type AccessPolicyStatus = z.output<typeof AccessPolicyStatusSchema>;
 export type AccessPolicy = z.output<typeof AccessPolicySchema>;

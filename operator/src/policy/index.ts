@@ -1,5 +1,14 @@
 export { type NetworkPolicyDiff, networkPolicyDiff } from "./diff.ts";
 export {
+  type AccessScheduleObjectInput,
+  AuthorizationReason,
+  type HttpDecision,
+  type HttpRequestInput,
+  httpDecision,
+  type IdentityRef,
+  pathMatches,
+} from "./http.ts";
+export {
   allowNetworkPolicyName,
   boundedName,
   denyNetworkPolicyName,

@@ -23,6 +23,8 @@ export interface AccessPolicyPortInput {
 export interface AccessPolicySourceInput {
   identity: string;
   namespace?: string;
+  /** Layer 7 only (signet proxy): NetworkPolicies ignore it. */
+  http?: { methods?: readonly string[]; paths?: readonly string[] };
 }
 
 export interface AccessPolicySpecInput {
