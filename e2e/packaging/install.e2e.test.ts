@@ -2,6 +2,7 @@
 // the chart's ServiceAccount: the RBAC must be enough for the whole identity and access flow, and
 // refuse everything else.
 import { randomBytes, X509Certificate } from "node:crypto";
+import { get as httpsGet } from "node:https";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -284,6 +285,8 @@ describe("the chart installed with Helm, Signet limited to chosen namespaces", (
         "Role",
         "RoleBinding",
         "RoleBinding",
+        // The webhook, the JWT-SVID endpoint and metrics.
+        "Service",
         "Service",
         "Service",
         "ServiceAccount",
@@ -389,6 +392,40 @@ describe("the chart installed with Helm, Signet limited to chosen namespaces", (
     expect(new X509Certificate(decode(serving, "tls.crt")).subjectAltName).toContain(
       `DNS:${release}-webhook.${releaseNs}.svc`,
     );
+    // The JWT-SVID signing keys and the endpoint's certificate, written and then followed by name
+    // with only the ServiceAccount's rights: the endpoint publishes the key the leader made.
+    const keys = await waitFor("the JWT signing keys", () =>
+      core.readNamespacedSecret({ namespace: releaseNs, name: "signet-jwt-signing" }),
+    );
+    expect(keys.metadata?.labels?.["signet.dev/component"]).toBe("jwt-signing");
+    const kid = (JSON.parse(decode(keys, "keys.json")) as { kid: string }[])[0]?.kid;
+    const jwtTls = await waitFor("the JWT endpoint's serving Secret", () =>
+      core.readNamespacedSecret({ namespace: releaseNs, name: "signet-jwt-tls" }),
+    );
+    const jwtName = `${release}-jwt.${releaseNs}.svc`;
+    expect(new X509Certificate(decode(jwtTls, "tls.crt")).subjectAltName).toContain(`DNS:${jwtName}`);
+    const published = await waitFor("the JWT endpoint to publish the signing key", async () => {
+      const body = await new Promise<string>((resolve, reject) => {
+        httpsGet(
+          {
+            host: "127.0.0.1",
+            port: operator?.jwtPort,
+            path: "/keys",
+            servername: jwtName,
+            ca: decode(jwtTls, "ca.crt"),
+          },
+          (res) => {
+            let text = "";
+            res.on("data", (c: Buffer) => (text += c.toString()));
+            res.on("end", () => resolve(text));
+          },
+        ).on("error", reject);
+      });
+      const kids = (JSON.parse(body) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+      return kids.length > 0 ? kids : undefined;
+    });
+    expect(published).toEqual([kid]);
+
     const admission = admin.makeApiClient(k8s.AdmissionregistrationV1Api);
     const caBundle = await waitFor("the webhook configuration's caBundle", async () => {
       const mwc = await admission.readMutatingWebhookConfiguration({ name: `${release}-pod-identity` });
