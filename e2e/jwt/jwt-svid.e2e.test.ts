@@ -208,7 +208,7 @@ describe("JWT-SVIDs", () => {
     expect(answer.body.reason).toBe("NoClientCertificate");
   });
 
-  it("refuses a client SVID of the same SPIFFE ID from another CA", async () => {
+  it("refuses a client SVID of the same SPIFFE ID from another CA with 401", async () => {
     const rogue = await createRootCa({
       commonName: "rogue",
       trustDomain: "cluster.local",
@@ -221,17 +221,16 @@ describe("JWT-SVIDs", () => {
       ttlMs: 3_600_000,
       now: new Date(),
     });
+    // The handshake asks for a certificate without requiring one (discovery is open to all), so an
+    // untrusted one is refused per request.
     const answer = await call(port, servingCa, {
       method: "POST",
       path: "/v1/jwt-svid",
       body: { audience: "vault" },
       client: { cert: svid.chainPem, key: svid.keyPem },
-    }).catch((err: Error) => err);
-    if (answer instanceof Error) expect(answer.message).toMatch(/socket|certificate|alert|ECONNRESET/i);
-    else {
-      expect(answer.status).toBe(401);
-      expect(answer.body.reason).toBe("ClientCertificateNotTrusted");
-    }
+    });
+    expect(answer.status).toBe(401);
+    expect(answer.body.reason).toBe("ClientCertificateNotTrusted");
   });
 
   it("answers malformed requests with 400 naming the field, and a wrong method with 405", async () => {
