@@ -249,6 +249,42 @@ describe("JWT-SVIDs", () => {
     expect(post.status).toBe(405);
   });
 
+  it("serves the same keys and signs from another replica that runs no controllers", async () => {
+    const replica = await startOperatorProcess(
+      kubeconfigPath(),
+      [
+        `--namespace=${opNs}`,
+        `--watch-namespaces=${ns}`,
+        "--jwt-host=127.0.0.1",
+        "--jwt-ip-addresses=127.0.0.1",
+        `--jwt-issuer=${issuer}`,
+      ],
+      "webhook",
+    );
+    try {
+      const answer = await waitFor("the second replica to issue a JWT-SVID", async () => {
+        const res = await call(replica.jwtPort, servingCa, {
+          method: "POST",
+          path: "/v1/jwt-svid",
+          body: { audience: "vault" },
+          client: client(payments),
+        }).catch(() => undefined);
+        return res?.status === 200 ? res : undefined;
+      });
+      // Verified through the first replica's discovery and JWKS: both hold the same key set.
+      const { payload } = await verify(String(answer.body.token), "vault");
+      expect(payload.sub).toBe(`spiffe://cluster.local/ns/${ns}/id/payments-api`);
+      // Equal once both have seen the same version of the Secret (a rotation step may be in flight).
+      await waitFor("both replicas to publish the same JWKS", async () => {
+        const own = (await call(replica.jwtPort, servingCa, { path: "/keys" })).body;
+        const first = (await call(port, servingCa, { path: "/keys" })).body;
+        return JSON.stringify(own) === JSON.stringify(first) ? true : undefined;
+      });
+    } finally {
+      await replica.stop();
+    }
+  });
+
   it("keeps a token signed before a key rotation verifiable, and signs the next with the new kid", async () => {
     const before = String((await askFor(payments, { audience: "vault" })).body.token);
     const oldKid = decodeProtectedHeader(before).kid;
