@@ -10,7 +10,13 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRootCa, mintSvid } from "../../operator/src/pki/index.ts";
 import { freePort } from "../harness/ports.ts";
-import { createIdentity, type IdentityFiles, readSecretFiles, waitReady } from "../identity/support.ts";
+import {
+  createIdentity,
+  type IdentityFiles,
+  patchIdentitySpec,
+  readSecretFiles,
+  waitReady,
+} from "../identity/support.ts";
 import { createNamespace, kubeConfig, kubeconfigPath } from "../support/cluster.ts";
 import { installCrds } from "../support/crds.ts";
 import { type OperatorProcess, scrapeMetrics, startOperatorProcess } from "../support/operator.ts";
@@ -200,6 +206,25 @@ describe("JWT-SVIDs", () => {
     const answer = await askFor(plain, { audience: "vault" });
     expect(answer.status).toBe(403);
     expect(answer.body.reason).toBe("JwtSvidNotEnabled");
+  });
+
+  it("refuses a suspended identity with 403, though its X.509-SVID has not expired", async () => {
+    await createIdentity(kc, ns, "paused", {
+      serviceAccounts: ["payments"],
+      jwtSVID: { audiences: ["vault"], ttl: "1m" },
+    });
+    await waitReady(kc, ns, "paused");
+    const files = (await readSecretFiles(kc, ns, "paused-identity"))?.files as IdentityFiles;
+    expect((await askFor(files, { audience: "vault" })).status).toBe(200);
+    await patchIdentitySpec(kc, ns, "paused", { suspend: true });
+    const refused = await waitFor("the endpoint to refuse the suspended identity", async () => {
+      const res = await askFor(files, { audience: "vault" });
+      return res.status === 403 ? res : undefined;
+    });
+    expect(refused.body).toEqual({
+      reason: "Suspended",
+      error: `MachineIdentity ${ns}/paused is suspended (spec.suspend: true): no JWT-SVID is issued until it is false`,
+    });
   });
 
   it("answers 401 without a client certificate", async () => {
