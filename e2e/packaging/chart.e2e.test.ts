@@ -295,6 +295,17 @@ describe("the chart", () => {
     ],
     ["an unknown log level", ["--set", "logLevel=loud"], "at '/logLevel': value must be one of"],
     ["a TTL that is not a duration", ["--set", "minTTL=5 minutes"], "at '/minTTL'"],
+    ["a JWT issuer that is not https", ["--set", "jwt.issuer=http://signet.example.org"], "at '/jwt/issuer'"],
+    [
+      "a JWT issuer with a trailing slash, which OIDC discovery forbids",
+      ["--set", "jwt.issuer=https://signet.example.org/"],
+      "at '/jwt/issuer'",
+    ],
+    [
+      "a JWT key rotation that is not a duration",
+      ["--set", "jwt.keyRotation=daily"],
+      "at '/jwt/keyRotation'",
+    ],
     [
       "a namespace that is not a DNS label",
       ["--set-json", 'watchNamespaces=["Shop"]'],
