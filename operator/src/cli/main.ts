@@ -11,6 +11,7 @@ commands:
   webhook      the admission webhook and the JWT-SVID endpoint only
   audit        identities, their consumers and expiry, and the access graph between them
   discover     static certificates, keys and tokens in Secrets that identities should replace
+  proxy        a verifying reverse proxy in front of a workload (signet proxy --help)
 
 flags (each also read from its environment variable):
 ${configUsage()}
@@ -76,6 +77,9 @@ try {
     case "discover":
       process.exitCode = await (await import("./discover.ts")).runDiscover(args);
       break;
+    case "proxy":
+      await (await import("./proxy.ts")).runProxy(args);
+      break;
     case undefined:
     case "help":
     case "--help":
@@ -89,6 +93,8 @@ try {
 } catch (err) {
   if (
     err instanceof ConfigError ||
+    (err as Error).name === "ProxyUsageError" ||
+    (err as Error).name === "IdentityError" ||
     (err as Error).name === "KubeconfigError" ||
     (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
   ) {

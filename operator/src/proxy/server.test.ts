@@ -21,11 +21,11 @@ import {
 import type { AuditLine } from "./audit.ts";
 import { ProxyMetrics, startMetricsServer } from "./metrics.ts";
 import { type ProxyOptions, type RunningProxy, startProxy } from "./server.ts";
+import { ADDRESSED, connectMtls, type Response, readResponse, send } from "./test-client.ts";
 
 // The proxy on real TLS 1.3 connections on loopback, in front of a tiny upstream that records what
 // reaches it. Every refusal is made by a proof valid in every other respect.
 
-const ADDRESSED = "payments.shop.svc:8443";
 const STRANGER_ID = "spiffe://cluster.local/ns/shop/id/stranger";
 const CUSTOM_ID = "spiffe://cluster.local/team/checkout";
 
@@ -33,12 +33,6 @@ interface Received {
   method: string;
   url: string;
   headers: IncomingHttpHeaders;
-  body: string;
-}
-
-interface Response {
-  status: number;
-  headers: Record<string, string>;
   body: string;
 }
 
@@ -102,80 +96,11 @@ async function proxyWith(overrides: Partial<ProxyOptions> = {}): Promise<Running
   return proxy;
 }
 
-async function connect(proxy: RunningProxy, svid: TestSvid = client): Promise<tls.TLSSocket> {
-  const socket = tls.connect({
-    host: "127.0.0.1",
-    port: proxy.port,
-    cert: svid.chainPem,
-    key: svid.keyPem,
-    ca: bundle,
-    minVersion: "TLSv1.3",
-    checkServerIdentity: (_host, cert) =>
-      cert.subjectaltname === `URI:${SERVER_ID}`
-        ? undefined
-        : new Error(`unexpected server ${cert.subjectaltname}`),
+function connect(proxy: RunningProxy, svid: TestSvid = client): Promise<tls.TLSSocket> {
+  return connectMtls(proxy.port, svid, bundle, SERVER_ID).then((socket) => {
+    sockets.push(socket);
+    return socket;
   });
-  sockets.push(socket);
-  await once(socket, "secureConnect");
-  return socket;
-}
-
-/** Reads one HTTP/1.1 response with a content-length from `socket`. */
-function readResponse(socket: tls.TLSSocket): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    let buffered = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const text = buffered.toString("latin1");
-      const end = text.indexOf("\r\n\r\n");
-      if (end === -1) return;
-      const lines = text.slice(0, end).split("\r\n");
-      const headers: Record<string, string> = {};
-      for (const line of lines.slice(1)) {
-        const colon = line.indexOf(":");
-        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-      }
-      const length = Number(headers["content-length"] ?? 0);
-      if (buffered.length < end + 4 + length) return;
-      cleanup();
-      resolve({
-        status: Number(lines[0]?.slice(9, 12)),
-        headers,
-        body: buffered.subarray(end + 4, end + 4 + length).toString("utf8"),
-      });
-    };
-    const onEnd = () => {
-      cleanup();
-      reject(new Error(`connection closed after ${JSON.stringify(buffered.toString("latin1"))}`));
-    };
-    const cleanup = () => {
-      socket.off("data", onData);
-      socket.off("end", onEnd);
-      socket.off("close", onEnd);
-    };
-    socket.on("data", onData);
-    socket.once("end", onEnd);
-    socket.once("close", onEnd);
-  });
-}
-
-interface Call {
-  method?: string;
-  path?: string;
-  host?: string;
-  proof?: string | undefined;
-  headers?: string[];
-  body?: string;
-}
-
-function send(socket: tls.TLSSocket, call: Call = {}): Promise<Response> {
-  const { method = "POST", path = "/v1/charges", host = ADDRESSED, body = "" } = call;
-  const lines = [`${method} ${path} HTTP/1.1`, `Host: ${host}`, `Content-Length: ${Buffer.byteLength(body)}`];
-  if (call.proof !== undefined) lines.push(`Signet-Proof: ${call.proof}`);
-  lines.push(...(call.headers ?? []));
-  const response = readResponse(socket);
-  socket.write(`${lines.join("\r\n")}\r\n\r\n${body}`);
-  return response;
 }
 
 async function proofFor(
