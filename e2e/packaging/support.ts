@@ -136,7 +136,7 @@ export function flagsFromDeployment(deployment: k8s.V1Deployment, pod: { name: s
     // This machine's processes reach each other on loopback, which stands in for the pod IP.
     if (field === "status.podIP") value = "127.0.0.1";
     if (value === undefined) throw new Error(`cannot resolve env ${env.name} outside a pod`);
-    if (env.name === "SIGNET_METRICS_PORT" || env.name === "SIGNET_WEBHOOK_PORT") continue;
+    if (["SIGNET_METRICS_PORT", "SIGNET_WEBHOOK_PORT", "SIGNET_JWT_PORT"].includes(env.name)) continue;
     // A setting of the Node.js runtime, not of Signet.
     if (env.name === "NODE_OPTIONS") continue;
     const flag =
