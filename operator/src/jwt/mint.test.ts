@@ -95,6 +95,15 @@ describe("jwtSvidClaims", () => {
       message: `${WHERE}: AccessSchedule shop/office-hours named in spec.scheduleRef does not exist; no credential is issued until it does`,
     },
     {
+      name: "should refuse when the access window ends within the second of issue",
+      request: request({
+        identity: identity({ scheduleRef: { name: "office-hours" } }),
+        schedule: grants({ start: at(-MIN), end: at(500) }),
+      }),
+      reason: "WindowClosing",
+      message: `${WHERE}: its access window ends at ${at(500).toISOString()}, too soon for a JWT-SVID; ask again in the next window`,
+    },
+    {
       name: "should refuse what the namespace may not claim, with the issuance rules' reason",
       request: request({
         claimRefusal: { reason: "ClaimNotPermitted", message: `${WHERE}: spiffeID is not the namespace's` },

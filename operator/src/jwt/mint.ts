@@ -13,6 +13,8 @@ export const JwtRefusalReason = {
   Suspended: "Suspended",
   OutsideWindow: "OutsideWindow",
   ScheduleNotFound: "ScheduleNotFound",
+  /** The access window ends before a token could live a second. */
+  WindowClosing: "WindowClosing",
   ClaimNotPermitted: "ClaimNotPermitted",
   SpiffeIDConflict: "SpiffeIDConflict",
   NoSigningKey: "NoSigningKey",
@@ -77,6 +79,12 @@ export function jwtSvidClaims(
   const ttl = Math.min(request.ttlMs ?? Number.POSITIVE_INFINITY, parseDuration(jwt.ttl));
   // Like an X.509-SVID, a token never outlives the access window it was issued in.
   const expMs = Math.min(iatMs + ttl, window.windowEnd?.getTime() ?? Number.POSITIVE_INFINITY);
+  if (Math.floor(expMs / 1000) <= iatMs / 1000) {
+    return refuse(
+      JwtRefusalReason.WindowClosing,
+      `${where}: its access window ends at ${window.windowEnd?.toISOString()}, too soon for a JWT-SVID; ask again in the next window`,
+    );
+  }
   return {
     refused: false,
     sub: spiffeIDOf(mi, request.trustDomain),
