@@ -14,7 +14,7 @@ import { freePort } from "../harness/ports.ts";
 import { type Supervised, startSupervised } from "../harness/supervised.ts";
 import { createIdentity, type IdentityFiles, readSecretFiles, waitReady } from "../identity/support.ts";
 import { applyObject } from "../support/apply.ts";
-import { createNamespace, kubeConfig, kubeconfigPath } from "../support/cluster.ts";
+import { createNamespace, kubeConfig, kubeconfigPath, userKubeConfig } from "../support/cluster.ts";
 import { installCrds } from "../support/crds.ts";
 import { type OperatorProcess, scrapeMetrics, startOperatorProcess } from "../support/operator.ts";
 import { waitFor } from "../support/wait.ts";
@@ -31,7 +31,6 @@ describe("signet proxy", () => {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   let ns: string;
   let operator: OperatorProcess;
-  let proxy: Supervised;
   let proxyLog: string;
   let proxyPort: number;
   let metricsPort: number;
@@ -42,7 +41,9 @@ describe("signet proxy", () => {
   let stranger: IdentityFiles;
   let serverId: string;
   let host: string;
+  let identityDir: string;
   const sockets: TLSSocket[] = [];
+  const started: Supervised[] = [];
 
   const policy = (suspend: boolean) => ({
     apiVersion: API_VERSION,
@@ -57,9 +58,9 @@ describe("signet proxy", () => {
     },
   });
 
-  const connect = async (files: IdentityFiles = checkout) => {
+  const connect = async (files: IdentityFiles = checkout, port = proxyPort) => {
     const socket = await connectMtls(
-      proxyPort,
+      port,
       { chainPem: files["tls.crt"], keyPem: files["tls.key"] },
       files["ca.crt"],
       serverId,
@@ -125,39 +126,65 @@ describe("signet proxy", () => {
     });
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
 
-    // The server identity's Secret as the pod would mount it.
-    const dir = mkdtempSync(join(tmpdir(), "signet-proxy-identity-"));
-    for (const name of ["tls.crt", "tls.key", "ca.crt"] as const)
-      writeFileSync(join(dir, name), server[name], { mode: 0o600 });
-    proxyPort = await freePort();
-    metricsPort = await freePort();
-    proxyLog = join(dir, "proxy.log");
-    proxy = startSupervised(
-      "signet-proxy",
-      process.execPath,
-      [
-        cli,
-        "proxy",
-        "--listen",
-        String(proxyPort),
-        "--upstream",
-        `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
-        "--identity-dir",
-        dir,
-        "--metrics-port",
-        String(metricsPort),
-      ],
-      proxyLog,
-      { ...process.env, KUBECONFIG: kubeconfigPath(), NO_PROXY: "127.0.0.1,localhost" },
-    );
+    identityDir = mkdtempSync(join(tmpdir(), "signet-proxy-identity-"));
+    for (const name of ["tls.crt", "tls.key", "ca.crt"] as const) {
+      writeFileSync(join(identityDir, name), server[name], { mode: 0o600 });
+    }
+    ({ log: proxyLog, port: proxyPort, metricsPort } = await startProxyProcess(kubeconfigPath()));
     await waitFor("the proxy to serve", () =>
       readFileSync(proxyLog, "utf8").includes("signet proxy started") ? true : undefined,
     );
   });
 
+  /** `signet proxy` as a process with the server identity's files, reading the API as `kubeconfig` says. */
+  async function startProxyProcess(kubeconfig: string) {
+    const [port, metrics] = [await freePort(), await freePort()];
+    const log = join(mkdtempSync(join(tmpdir(), "signet-proxy-log-")), "proxy.log");
+    const args = [
+      cli,
+      "proxy",
+      "--listen",
+      String(port),
+      "--upstream",
+      `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+    ];
+    const proc = startSupervised(
+      "signet-proxy",
+      process.execPath,
+      [...args, "--identity-dir", identityDir, "--metrics-port", String(metrics)],
+      log,
+      { ...process.env, KUBECONFIG: kubeconfig, NO_PROXY: "127.0.0.1,localhost" },
+    );
+    started.push(proc);
+    return { proc, log, port, metricsPort: metrics };
+  }
+
+  /** A kubeconfig file of `user`, holding in the test namespace exactly the verbs on the resources given. */
+  async function userWith(user: string, resources: string[]): Promise<string> {
+    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    await rbac.createNamespacedRole({
+      namespace: ns,
+      body: {
+        metadata: { name: user },
+        rules: [{ apiGroups: ["signet.dev"], resources, verbs: ["list", "watch"] }],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: ns,
+      body: {
+        metadata: { name: user },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: user },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+      },
+    });
+    const file = join(mkdtempSync(join(tmpdir(), "signet-proxy-kubeconfig-")), "config");
+    writeFileSync(file, (await userKubeConfig(user)).exportConfig(), { mode: 0o600 });
+    return file;
+  }
+
   afterAll(async () => {
     for (const socket of sockets) socket.destroy();
-    await proxy?.stop();
+    await Promise.all(started.map((p) => p.stop()));
     await operator?.stop();
     await new Promise((resolve) => upstream?.close(resolve));
   });
@@ -282,5 +309,25 @@ describe("signet proxy", () => {
       policy: "checkout-to-payments",
     });
     expect(readFileSync(proxyLog, "utf8")).not.toMatch(/eyJ[A-Za-z0-9_-]{20,}\.eyJ/);
+  });
+
+  it("should serve with only list and watch on accesspolicies and accessschedules in its namespace", async () => {
+    const limited = await startProxyProcess(
+      await userWith("signet-proxy-reader", ["accesspolicies", "accessschedules"]),
+    );
+    await waitFor("the proxy with the documented Role to serve", () =>
+      readFileSync(limited.log, "utf8").includes("signet proxy started") ? true : undefined,
+    );
+    const socket = await connect(checkout, limited.port);
+    expect((await send(socket, { host, proof: await proofFor(socket) })).status).toBe(200);
+  });
+
+  it("should not serve while it cannot list the AccessSchedules", async () => {
+    const partial = await startProxyProcess(await userWith("signet-proxy-half-reader", ["accesspolicies"]));
+    await waitFor("the proxy to report the refused list", () =>
+      readFileSync(partial.log, "utf8").includes('"cache":"accessschedules"') ? true : undefined,
+    );
+    expect(readFileSync(partial.log, "utf8")).not.toContain("signet proxy started");
+    await expect(connect(checkout, partial.port)).rejects.toThrow(/ECONNREFUSED/);
   });
 });
