@@ -184,7 +184,7 @@ describe("signet proxy", () => {
     [["--listen", "8443", "--upstream", "http://10.0.0.1:8080"], /must be http:\/\/127\.0\.0\.1:<port>/],
     [
       ["--listen", "8443", "--upstream", "http://127.0.0.1:8080", "--identity-dir", "/nonexistent"],
-      /cannot read the identity files: ENOENT/,
+      /cannot read the identity files: ENOENT \/nonexistent\/tls\.crt/,
     ],
   ])("should exit 2 on %j saying what is wrong", async (args, message) => {
     const proc = run([

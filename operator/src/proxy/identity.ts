@@ -37,7 +37,8 @@ function readAll(files: IdentityFiles): { cert: Buffer; key: Buffer; ca: Buffer 
       ca: readFileSync(files.caFile),
     };
   } catch (err) {
-    throw new IdentityError(`cannot read the identity files: ${codeOf(err)}`);
+    const path = (err as NodeJS.ErrnoException).path;
+    throw new IdentityError(`cannot read the identity files: ${codeOf(err)}${path ? ` ${path}` : ""}`);
   }
 }
 
