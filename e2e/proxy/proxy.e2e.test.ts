@@ -9,7 +9,7 @@ import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_VERSION } from "../../operator/src/api/constants.ts";
 import { channelBindingOf, signProof } from "../../operator/src/proof/index.ts";
-import { connectMtls, type Response, send } from "../../operator/src/proxy/test-client.ts";
+import { connectMtls, type Response, send } from "../../operator/src/proxy/test-support.ts";
 import { freePort } from "../harness/ports.ts";
 import { type Supervised, startSupervised } from "../harness/supervised.ts";
 import { createIdentity, type IdentityFiles, readSecretFiles, waitReady } from "../identity/support.ts";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { channelBindingOf, signProof } from "../proof/index.ts";
 import { CLIENT_ID, SERVER_ID, type TestSvid, testRoot, testSvid } from "../proof/test-fixtures.ts";
-import { ADDRESSED, connectMtls, send } from "../proxy/test-client.ts";
+import { ADDRESSED, connectMtls, send } from "../proxy/test-support.ts";
 import { policiesFromFile } from "./proxy.ts";
 
 // `signet proxy` as a process, with its policies from a file: what the e2e test does with the API.

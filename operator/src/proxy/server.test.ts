@@ -21,7 +21,7 @@ import {
 import type { AuditLine } from "./audit.ts";
 import { ProxyMetrics, startMetricsServer } from "./metrics.ts";
 import { type ProxyOptions, type RunningProxy, startProxy } from "./server.ts";
-import { ADDRESSED, connectMtls, type Response, readResponse, send } from "./test-client.ts";
+import { ADDRESSED, connectMtls, type Response, readResponse, send } from "./test-support.ts";
 
 // The proxy on real TLS 1.3 connections on loopback, in front of a tiny upstream that records what
 // reaches it. Every refusal is made by a proof valid in every other respect.
