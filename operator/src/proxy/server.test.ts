@@ -334,6 +334,9 @@ describe("signet proxy", () => {
     const response = await send(socket, call);
     expect({ status: response.status, reason: reasonOf(response) }).toEqual({ status, reason });
     expect(response.headers["content-type"]).toBe("application/json");
+    expect(response.headers["www-authenticate"]).toBe(
+      status === 401 ? `Signet-Proof error="${reason}"` : undefined,
+    );
     expect((JSON.parse(response.body) as { message: string }).message.length).toBeGreaterThan(0);
     expect(received).toEqual([]);
   });

@@ -169,7 +169,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       token: bearerTokenOf(req.headers.authorization),
     });
     if (!verdict.ok) {
-      refuse(proofRefusalStatus(verdict.reason), verdict.reason, verdict.message);
+      const status = proofRefusalStatus(verdict.reason);
+      // RFC 9110 section 15.5.2: a 401 names the scheme that would do.
+      const challenge = { "www-authenticate": `Signet-Proof error="${verdict.reason}"` };
+      refuse(status, verdict.reason, verdict.message, status === 401 ? challenge : {});
       return;
     }
     line.caller = verdict.subject;
