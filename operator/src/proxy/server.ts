@@ -16,6 +16,9 @@ import { identityOfSpiffeId, trustDomainOf } from "./caller.ts";
 import { CALLER_HEADER, endToEndHeaders, parseUpstream } from "./forward.ts";
 import { IdentityError, type IdentityFiles, type ServingIdentity, watchIdentity } from "./identity.ts";
 import { ProxyMetrics } from "./metrics.ts";
+import { ProxyReason } from "./reasons.ts";
+
+export { ProxyReason };
 
 export interface ProxyOptions extends IdentityFiles {
   listenPort: number;
@@ -47,14 +50,6 @@ export interface RunningProxy {
   serial(): string;
   stop(): Promise<void>;
 }
-
-/** Refusals of the proxy's own, beside ProofReason and AuthorizationReason. */
-export const ProxyReason = {
-  /** The upstream did not answer: connection refused, reset, or closed before its response. */
-  UpstreamUnavailable: "UpstreamUnavailable",
-  /** The proxy failed on this request; nothing was forwarded. */
-  InternalError: "InternalError",
-} as const;
 
 /** The status code a refused proof gets: 503 when the cache is full (retry later), else 401. */
 export function proofRefusalStatus(reason: ProofReason): number {
