@@ -6,6 +6,7 @@ import { AUDIT_FORMATS, renderAuditReport } from "../audit/render.ts";
 import { buildAuditReport } from "../audit/report.ts";
 
 export const AUDIT_USAGE = `usage: signet audit [--namespace NS | --all-namespaces] [--output table|json|yaml|mermaid|dot]
+       signet audit proofs [--from FILE|-] [--format table|json]   (signet audit proofs --help)
 
 Lists every MachineIdentity with its SPIFFE ID, readiness, consumer pods, expiry and rotations, and
 the AccessPolicies that let it in and out, active or not, as a table, JSON, YAML or a graph.
@@ -19,6 +20,8 @@ flags:
 
 /** `signet audit`: returns the process exit code (0 done, 2 usage or API error). */
 export async function runAudit(args: string[], kc?: k8s.KubeConfig): Promise<number> {
+  // A subcommand that needs no cluster: the proxy's audit lines.
+  if (args[0] === "proofs") return (await import("./audit-proofs.ts")).runAuditProofs(args.slice(1));
   try {
     const { values } = parseArgs({
       args,
