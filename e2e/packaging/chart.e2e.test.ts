@@ -137,7 +137,10 @@ describe("the chart", () => {
       SIGNET_JWT_TLS_SECRET: "signet-jwt-tls",
       SIGNET_JWT_KEY_ROTATION: "24h",
       SIGNET_JWT_PUBLISH_AHEAD: "15m",
+      // The proxy sidecar runs the Deployment's own image.
+      SIGNET_PROXY_IMAGE: container?.image,
     });
+    expect(container?.image).toMatch(/^signet:\S+$/);
     expect(pod?.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
     const webhookService = one<k8s.V1Service>(objects, "Service", "signet-webhook");
     expect(webhookService.spec?.ports).toEqual([
@@ -185,6 +188,7 @@ describe("the chart", () => {
       SIGNET_JWT_TLS_SECRET: "signet-jwt-serving",
       SIGNET_JWT_KEY_ROTATION: "12h",
       SIGNET_JWT_PUBLISH_AHEAD: "20m",
+      SIGNET_PROXY_IMAGE: "registry.example.org/platform/signet-proxy:0.1.0-rc.1",
     });
     expect(container?.resources).toEqual({
       requests: { cpu: "100m", memory: "192Mi" },

@@ -11,6 +11,7 @@ import {
   INJECT_LABEL,
   INJECT_LABEL_VALUE,
   POD_CERTIFICATE_SIGNER,
+  PROXY_ANNOTATION,
   secretNameOf,
   spiffeIDOf,
   TRUST_BUNDLE_CONFIGMAP,
@@ -25,6 +26,14 @@ import {
   type MachineIdentityLike,
 } from "./identity.ts";
 import type { ContainerLike, PodLike, VolumeLike } from "./pod.ts";
+import {
+  containerNamed,
+  isOurProxy,
+  PROXY_CONTAINER_NAME,
+  type ProxyPorts,
+  parseProxyAnnotation,
+  proxyContainer,
+} from "./proxy-sidecar.ts";
 
 /** One RFC 6902 operation. Injection only ever adds members or replaces the identity label. */
 export interface JsonPatchOperation {
@@ -60,6 +69,12 @@ export const DenialReason = {
   ClusterTrustBundleDropped: "ClusterTrustBundleDropped",
   /** A podCertificate source addresses Signet's signer other than through Signet's injection. */
   PodCertificateSignerReferenced: "PodCertificateSignerReferenced",
+  /** The proxy annotation is not "<listen port>:<upstream port>". */
+  ProxyAnnotationInvalid: "ProxyAnnotationInvalid",
+  /** The pod asks for the proxy sidecar, and the operator was given no image to run it from. */
+  ProxyImageNotConfigured: "ProxyImageNotConfigured",
+  /** The pod asks for the proxy sidecar and has a container of its name that is not Signet's. */
+  ProxyContainerConflict: "ProxyContainerConflict",
 } as const;
 export type DenialReason = (typeof DenialReason)[keyof typeof DenialReason];
 
@@ -95,6 +110,8 @@ export interface InjectionConfig {
   trustDomain: string;
   /** Absent: not known, which counts as unsupported (deny by default). */
   podCertificates?: PodCertificateSupport;
+  /** The image of the `signet proxy` sidecar (the operator's own); absent, pods that ask for it are denied. */
+  proxyImage?: string;
 }
 
 const SUPPORT_UNKNOWN: PodCertificateSupport = {
@@ -290,6 +307,9 @@ export function decidePodAdmission(
     );
   }
 
+  const proxy = proxyRequest(pod, config);
+  if (proxy !== undefined && "reason" in proxy) return deny(proxy.reason, proxy.message);
+
   const byKubelet = identity.spec.delivery === "PodCertificate";
   const defaultMode = pod.spec.securityContext?.fsGroup != null ? MODE_WITH_FS_GROUP : MODE_WITHOUT_FS_GROUP;
   const identityVolume = (byKubelet ? podCertificateDelivery : secretDelivery)(
@@ -369,6 +389,24 @@ export function decidePodAdmission(
     else for (const value of missing) patch.push({ op: "add", path: `${path}/env/-`, value });
   }
 
+  if (proxy !== undefined && !proxy.present) {
+    patch.push({
+      op: "add",
+      path: "/spec/containers/-",
+      value: proxyContainer(
+        proxy.image,
+        proxy.ports,
+        env.map(([envName, value]) => ({ name: envName, value })),
+      ),
+    });
+    if (pod.spec.automountServiceAccountToken === false) {
+      warnings.push(
+        `the pod sets automountServiceAccountToken: false, so ${PROXY_CONTAINER_NAME} has no token to read ` +
+          "AccessPolicies with and never serves; mount the token, or run the proxy with --policies-file",
+      );
+    }
+  }
+
   const labelPath = `/metadata/labels/${escapeJsonPointer(IDENTITY_LABEL)}`;
   const current = labels[IDENTITY_LABEL];
   if (current === undefined) patch.push({ op: "add", path: labelPath, value: name });
@@ -382,6 +420,45 @@ export function decidePodAdmission(
     warnings.push(`${ref} is not Ready yet; ${waitsFor}`);
   }
   return allow(patch, warnings);
+}
+
+/**
+ * The sidecar a pod asks for with PROXY_ANNOTATION: undefined without the annotation, else its image
+ * and ports and whether it is already there (a reinvocation), or why it cannot be added.
+ */
+function proxyRequest(
+  pod: PodLike,
+  config: InjectionConfig,
+):
+  | { image: string; ports: ProxyPorts; present: boolean }
+  | { reason: DenialReason; message: string }
+  | undefined {
+  const value = pod.metadata?.annotations?.[PROXY_ANNOTATION];
+  if (value === undefined) return undefined;
+  const ports = parseProxyAnnotation(value);
+  if ("message" in ports) return { reason: DenialReason.ProxyAnnotationInvalid, message: ports.message };
+  const image = config.proxyImage;
+  if (!image) {
+    return {
+      reason: DenialReason.ProxyImageNotConfigured,
+      message:
+        `pod asks for the ${PROXY_CONTAINER_NAME} sidecar with annotation ${PROXY_ANNOTATION}, but this cluster's ` +
+        "Signet has no proxy image configured (operator flag --proxy-image, env SIGNET_PROXY_IMAGE; the chart " +
+        "sets it); ask the cluster's administrator to set it, or remove the annotation and run the proxy yourself",
+    };
+  }
+  const existing = containerNamed(pod, PROXY_CONTAINER_NAME);
+  const isInit = (pod.spec.initContainers ?? []).some((c) => c === existing);
+  if (existing !== undefined && (isInit || !isOurProxy(existing, image, ports))) {
+    return {
+      reason: DenialReason.ProxyContainerConflict,
+      message:
+        `pod asks for the ${PROXY_CONTAINER_NAME} sidecar with annotation ${PROXY_ANNOTATION} and already has a ` +
+        `container named "${PROXY_CONTAINER_NAME}" that is not Signet's (image ${image}, args proxy ...); ` +
+        "rename your container, or remove the annotation",
+    };
+  }
+  return { image, ports, present: existing !== undefined };
 }
 
 /** The volume that delivers an identity, and how a decision talks about it. */

@@ -27,6 +27,8 @@ export interface MutatePodsOptions {
   identitiesSynced: () => boolean;
   /** Whether the cluster serves pod certificates, asked at each decision; absent, it does not. */
   podCertificates?: () => PodCertificateSupport;
+  /** The image of the signet-proxy sidecar; absent, pods that ask for it are denied. */
+  proxyImage?: string;
   logger: Logger;
 }
 
@@ -69,6 +71,7 @@ export function mutatePods(options: MutatePodsOptions): AdmissionHandler {
       {
         trustDomain: options.trustDomain,
         ...(options.podCertificates ? { podCertificates: options.podCertificates() } : {}),
+        ...(options.proxyImage ? { proxyImage: options.proxyImage } : {}),
       },
     );
     if (decision.allowed && optsIn(pod)) {

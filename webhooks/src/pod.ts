@@ -12,6 +12,9 @@ const volumeMountSchema = z.looseObject({ name: z.string(), mountPath: z.string(
 
 export const containerSchema = z.looseObject({
   name: z.string(),
+  image: z.string().nullish(),
+  command: z.array(z.string()).nullish(),
+  args: z.array(z.string()).nullish(),
   env: z.array(envVarSchema).nullish(),
   volumeMounts: z.array(volumeMountSchema).nullish(),
 });
@@ -37,6 +40,7 @@ export const podSchema = z.looseObject({
     initContainers: z.array(containerSchema).nullish(),
     volumes: z.array(volumeSchema).nullish(),
     securityContext: z.looseObject({ fsGroup: z.number().nullish() }).nullish(),
+    automountServiceAccountToken: z.boolean().nullish(),
   }),
 });
 

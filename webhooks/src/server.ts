@@ -48,6 +48,8 @@ export interface WebhookServerOptions {
    * decision. Absent, pods of identities with delivery PodCertificate are refused.
    */
   podCertificates?: () => PodCertificateSupport;
+  /** The image of the signet-proxy sidecar pods ask for with signet.dev/proxy; absent, they are denied. */
+  proxyImage?: string;
   /**
    * More admission paths served by the same server, e.g. { "/validate-machineidentities": handler };
    * a path already served (the built-in ones included) is an error at start.
@@ -143,6 +145,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
         lookupIdentity: options.lookupIdentity,
         identitiesSynced: options.identitiesSynced,
         ...(options.podCertificates ? { podCertificates: options.podCertificates } : {}),
+        ...(options.proxyImage ? { proxyImage: options.proxyImage } : {}),
         logger: log,
       }),
     ],

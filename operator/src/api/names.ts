@@ -20,6 +20,12 @@ export const IDENTITY_ANNOTATION = IDENTITY_KEY;
  * only Signet's admission path sets it, and every NetworkPolicy Signet writes selects on it.
  */
 export const IDENTITY_LABEL = IDENTITY_KEY;
+/**
+ * Optional pod annotation, "<listen port>:<upstream port>" (e.g. "8443:8080"), on a pod that opts in:
+ * the webhook adds the verifying proxy `signet proxy` as a sidecar listening on the first port and
+ * forwarding to the workload on 127.0.0.1 at the second (docs/proofs.md, section 16).
+ */
+export const PROXY_ANNOTATION = "signet.dev/proxy";
 /** The pod volume Signet adds for the identity Secret; a pod may not declare one of this name. */
 export const IDENTITY_VOLUME_NAME = "signet-identity";
 

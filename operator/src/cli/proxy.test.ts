@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { channelBindingOf, signProof } from "../proof/index.ts";
 import { CLIENT_ID, SERVER_ID, type TestSvid, testRoot, testSvid } from "../proof/test-fixtures.ts";
 import { ADDRESSED, connectMtls, send } from "../proxy/test-support.ts";
-import { policiesFromFile } from "./proxy.ts";
+import { listRefusal, policiesFromFile } from "./proxy.ts";
 
 // `signet proxy` as a process, with its policies from a file: what the e2e test does with the API.
 
@@ -114,6 +114,26 @@ describe("policiesFromFile", () => {
     await expect(policiesFromFile(file, "shop")).rejects.toThrow(
       /kind "Secret"; only AccessPolicy and AccessSchedule belong here/,
     );
+  });
+});
+
+describe("listRefusal", () => {
+  it.each([
+    { name: "should name the resource, the namespace, the status and the Role to grant on a 403", code: 403 },
+    { name: "should say the same on a 401", code: 401 },
+  ])("$name", ({ code }) => {
+    expect(listRefusal("accessschedules", "shop", { code })).toBe(
+      `the API server refused this pod's ServiceAccount the list of accessschedules.signet.dev in namespace "shop" (HTTP ${code}), ` +
+        "so signet proxy does not serve: grant the ServiceAccount a Role with list and watch on accesspolicies and " +
+        'accessschedules of API group signet.dev in "shop" (docs/proofs.md, section 16, RBAC), or run the proxy with --policies-file',
+    );
+  });
+  it.each([
+    { name: "should leave a server error to the informer's retries", err: { code: 500 } },
+    { name: "should leave a watch's 410 to the informer", err: { statusCode: 410 } },
+    { name: "should leave a network error to the informer", err: new Error("ECONNREFUSED") },
+  ])("$name", ({ err }) => {
+    expect(listRefusal("accesspolicies", "shop", err)).toBeUndefined();
   });
 });
 

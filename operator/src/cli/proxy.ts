@@ -5,6 +5,7 @@ import { pino } from "pino";
 import { AccessPolicySchema } from "../api/access-policy.ts";
 import { AccessScheduleSchema } from "../api/access-schedule.ts";
 import { fieldPathOf, formatProblems } from "../api/fields.ts";
+import { statusCodeOf } from "../kube/errors.ts";
 import type { AccessScheduleObjectInput } from "../policy/http.ts";
 import type { AccessPolicyInput } from "../policy/networkpolicies.ts";
 import {
@@ -95,6 +96,22 @@ export async function policiesFromFile(path: string, namespace: string): Promise
   return { policies: () => policies, schedules: () => schedules, stop: () => {} };
 }
 
+/**
+ * What the proxy logs when the API server refuses it a list or watch of `plural`: it does not serve
+ * until both lists succeed, and the fix (a Role) is the namespace admin's. Undefined for any other
+ * failure, which the informer retries quietly.
+ */
+export function listRefusal(plural: string, namespace: string, err: unknown): string | undefined {
+  const code = statusCodeOf(err);
+  if (code !== 401 && code !== 403) return undefined;
+  return (
+    `the API server refused this pod's ServiceAccount the list of ${plural}.signet.dev in namespace ` +
+    `"${namespace}" (HTTP ${code}), so signet proxy does not serve: grant the ServiceAccount a Role with ` +
+    `list and watch on accesspolicies and accessschedules of API group signet.dev in "${namespace}" ` +
+    "(docs/proofs.md, section 16, RBAC), or run the proxy with --policies-file"
+  );
+}
+
 /** The AccessPolicies and AccessSchedules of `namespace`, followed by watches (list/watch RBAC there). */
 async function policiesFromApi(
   namespace: string,
@@ -127,8 +144,16 @@ async function policiesFromApi(
     ref(ACCESS_SCHEDULES),
     [namespace],
   );
-  logWatchErrors(log, "accesspolicies", policyInformer);
-  logWatchErrors(log, "accessschedules", scheduleInformer);
+  for (const [plural, informer] of [
+    ["accesspolicies", policyInformer],
+    ["accessschedules", scheduleInformer],
+  ] as const) {
+    logWatchErrors(log, plural, informer);
+    informer.onError((err) => {
+      const refusal = listRefusal(plural, namespace, err);
+      if (refusal !== undefined) log.error({ resource: plural, namespace }, refusal);
+    });
+  }
   // Serving before the first list would refuse every caller: wait for both caches.
   await Promise.all([policyInformer.start(), scheduleInformer.start()]);
   const named = <T extends { metadata?: { name?: string; namespace?: string } }>(o: T) =>

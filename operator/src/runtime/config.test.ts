@@ -100,6 +100,24 @@ describe("parseConfig", () => {
       want: { issuerSpreadMs: 20_000, rekeysPerSecond: 2.5 },
     },
     {
+      name: "should run no proxy sidecar unless given its image",
+      argv: [],
+      env: {},
+      want: { proxyImage: undefined },
+    },
+    {
+      name: "should take the proxy image from the environment, as the chart sets it",
+      argv: [],
+      env: { SIGNET_PROXY_IMAGE: "registry.example/signet:0.1.0" },
+      want: { proxyImage: "registry.example/signet:0.1.0" },
+    },
+    {
+      name: "should prefer the proxy image flag to the environment",
+      argv: ["--proxy-image=signet:dev"],
+      env: { SIGNET_PROXY_IMAGE: "registry.example/signet:0.1.0" },
+      want: { proxyImage: "signet:dev" },
+    },
+    {
       name: "should take the trust bundle source from discovery unless told otherwise",
       argv: [],
       env: {},

@@ -79,6 +79,11 @@ export interface OperatorConfig {
   jwtKeyRotationMs: number;
   /** How long a next key is in the JWKS before it signs. */
   jwtPublishAheadMs: number;
+  /**
+   * The image the webhook runs the `signet proxy` sidecar from, for pods with the signet.dev/proxy
+   * annotation (the chart sets the operator's own); unset, such pods are denied.
+   */
+  proxyImage: string | undefined;
 }
 
 const OPTIONS = {
@@ -125,6 +130,7 @@ const OPTIONS = {
   "jwt-ip-addresses": { type: "string", env: "SIGNET_JWT_IP_ADDRESSES", default: "" },
   "jwt-key-rotation": { type: "string", env: "SIGNET_JWT_KEY_ROTATION", default: "24h" },
   "jwt-publish-ahead": { type: "string", env: "SIGNET_JWT_PUBLISH_AHEAD", default: "15m" },
+  "proxy-image": { type: "string", env: "SIGNET_PROXY_IMAGE", default: "" },
 } as const;
 
 type Key = keyof typeof OPTIONS;
@@ -209,6 +215,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     jwtIpAddresses: list("jwt-ip-addresses"),
     jwtKeyRotationMs: duration("jwt-key-rotation"),
     jwtPublishAheadMs: duration("jwt-publish-ahead"),
+    proxyImage: get("proxy-image").trim() || undefined,
   };
   if (!TRUST_BUNDLE_MODES.includes(config.trustBundle)) {
     throw new ConfigError(

@@ -171,6 +171,7 @@ export function webhookUnit(ctx: OperatorContext, onPort: (port: number) => void
       const webhook = await startWebhookServer({
         trustDomain: config.trustDomain,
         podCertificates: () => ctx.podCertificates.current(),
+        ...(config.proxyImage ? { proxyImage: config.proxyImage } : {}),
         lookupIdentity: (ns, name) => caches.identities.get(ns, name),
         listIdentities: (ns) => caches.identities.list(ns),
         identitiesSynced: () => caches.identities.hasSynced(),
