@@ -8,11 +8,21 @@
 //   tcp     --to HOST:PORT [--timeout MS]                 a plain TCP connect attempt
 //   probe   --to HOST:PORT --expect ID --every MS --for MS  repeated connects, one line per attempt
 //   idle    (or sleep)                                    nothing until SIGTERM: a pod to exec clients in
+//   http-echo --port P                                    plain HTTP on 127.0.0.1, the upstream of a signet-proxy
+//                                                         sidecar: answers {"caller": <X-Signet-Caller>, ...}
+//   proof-get --to HOST:PORT --expect ID --path P [--method M] [--count N] [--replay]
+//                                                         requests through signet proxy on one mTLS 1.3
+//                                                         connection, a fresh Signet proof each (--replay: the
+//                                                         first proof once more); one JSON line per request
+//
+// proof-get signs with operator/src/proof: beside the repository that is ../../operator/src/proof, in
+// the image the built copy SIGNET_PROOF_LIBRARY names (the peer image is built on Signet's).
 //
 // Exit codes: 0 success, 1 refused or failed, 2 usage (or, for connect --hold, a broken connection).
 // Key material is never printed.
 import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createConnection, isIP } from "node:net";
 import { performance } from "node:perf_hooks";
 import {
@@ -38,6 +48,8 @@ const USAGE = `usage: peer.ts <command> [flags]
   tcp     --to HOST:PORT [--timeout MS]
   probe   --to HOST:PORT --expect ID --every MS --for MS
   idle    (or sleep)
+  http-echo --port P
+  proof-get --to HOST:PORT --expect ID --path P [--method M] [--count N] [--replay]
 identity files: SIGNET_TLS_CERT_FILE, SIGNET_TLS_KEY_FILE, SIGNET_TLS_CA_FILE
   (default ${IDENTITY_DIR}/{tls.crt,tls.key,ca.crt})
 `;
@@ -435,12 +447,143 @@ function idle(args: string[]): void {
   process.on("SIGINT", stop);
 }
 
+// --- http-echo --------------------------------------------------------------------------------------
+
+/** Plain HTTP on loopback only, as a workload behind signet proxy listens; it trusts X-Signet-Caller. */
+function httpEcho(args: string[]): void {
+  const values = flags(args, ["port"], ["port"]);
+  const port = number(values.port, "port");
+  const server = createHttpServer((req, res) => {
+    const caller = req.headers["x-signet-caller"] ?? null;
+    const body = JSON.stringify({
+      caller,
+      method: req.method,
+      path: req.url,
+      proofForwarded: req.headers["signet-proof"] !== undefined,
+    });
+    out(`request ${req.method} ${req.url} caller ${caller ?? "-"}`);
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+    res.end(body);
+  });
+  server.on("error", (e) => {
+    err(`error: ${codeOf(e)}`);
+    process.exit(1);
+  });
+  server.listen(port, "127.0.0.1", () => out(`listening 127.0.0.1:${port}`));
+  const stop = (): void => {
+    server.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+// --- proof-get --------------------------------------------------------------------------------------
+
+type ProofLibrary = typeof import("../../operator/src/proof/index.ts");
+
+const PROOF_LIBRARY =
+  process.env.SIGNET_PROOF_LIBRARY || new URL("../../operator/src/proof/index.ts", import.meta.url).href;
+
+/** Reads one HTTP/1.1 response with a content-length (signet proxy always sends one here). */
+function readResponse(socket: TLSSocket): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const end = buffered.indexOf("\r\n\r\n");
+      if (end === -1) return;
+      const head = buffered.subarray(0, end).toString("latin1").split("\r\n");
+      const lengthLine = head.find((line) => /^content-length:/i.test(line));
+      const length = Number(lengthLine?.slice(lengthLine.indexOf(":") + 1).trim() ?? 0);
+      if (buffered.length < end + 4 + length) return;
+      cleanup();
+      resolve({
+        status: Number(head[0]?.slice(9, 12)),
+        body: buffered.subarray(end + 4, end + 4 + length).toString("utf8"),
+      });
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new Error("the proxy closed the connection"));
+    };
+    const cleanup = (): void => {
+      socket.off("data", onData);
+      socket.off("close", onClose);
+    };
+    socket.on("data", onData);
+    socket.once("close", onClose);
+  });
+}
+
+async function proofGet(args: string[]): Promise<number> {
+  const replay = args.includes("--replay");
+  const values = flags(
+    args.filter((a) => a !== "--replay"),
+    ["to", "expect", "path", "method", "count"],
+    ["to", "expect", "path"],
+  );
+  const to = address(values.to);
+  const expect = values.expect as string;
+  const path = values.path as string;
+  const method = (values.method ?? "GET").toUpperCase();
+  const count = number(values.count, "count", 1);
+  const { signProof, channelBindingOf } = (await import(PROOF_LIBRARY)) as ProofLibrary;
+  const identity = loadIdentity();
+  const socket = tlsConnect({
+    host: to.host,
+    port: to.port,
+    ...(isIP(to.host) ? {} : { servername: to.host }),
+    cert: identity.options.cert,
+    key: identity.options.key,
+    ca: identity.options.ca,
+    minVersion: "TLSv1.3",
+    checkServerIdentity: (_host, cert) =>
+      spiffeIdOf(cert.subjectaltname) === expect
+        ? undefined
+        : new Error(`the server is ${describePeer(cert)}, not ${expect}`),
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("secureConnect", resolve);
+    socket.once("error", reject);
+  });
+  const host = values.to as string;
+  const url = `https://${host}${path}`;
+  const send = async (proof: string) => {
+    const started = performance.now();
+    const response = readResponse(socket);
+    socket.write(
+      `${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 0\r\nSignet-Proof: ${proof}\r\n\r\n`,
+    );
+    const { status, body } = await response;
+    out(JSON.stringify({ status, body, ms: Math.round((performance.now() - started) * 1000) / 1000 }));
+  };
+  const sign = () =>
+    signProof({
+      key: String(identity.options.key),
+      certificate: String(identity.options.cert),
+      method,
+      url,
+      audience: expect,
+      channelBinding: channelBindingOf(socket),
+    });
+  let first: string | undefined;
+  for (let i = 0; i < count; i++) {
+    const proof = await sign();
+    first ??= proof;
+    await send(proof);
+  }
+  if (replay && first !== undefined) await send(first);
+  socket.end();
+  return 0;
+}
+
 // --- main -----------------------------------------------------------------------------------------
 
 const [command = "", ...rest] = process.argv.slice(2);
 // As a container's PID 1, node has no default action for SIGTERM: serve and idle stop with 0, the
 // rest with 143, as a shell would report them.
-if (command !== "serve" && command !== "idle" && command !== "sleep")
+if (command !== "serve" && command !== "idle" && command !== "sleep" && command !== "http-echo")
   for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, () => process.exit(143));
 try {
   switch (command) {
@@ -459,6 +602,12 @@ try {
     case "idle":
     case "sleep":
       idle(rest);
+      break;
+    case "http-echo":
+      httpEcho(rest);
+      break;
+    case "proof-get":
+      process.exit(await proofGet(rest));
       break;
     default:
       throw new UsageError(command === "" ? "a command is required" : `unknown command ${command}`);

@@ -5,7 +5,8 @@
 #   localhost/signet-base:node24   Node 24 and npm on an otherwise empty root: the Dockerfile's NODE_IMAGE
 #   signet:dev                     the repository's Dockerfile, built on that base
 #   registry.k8s.io/pause:3.6      the sandbox image containerd 1.6 asks for: busybox, sleeping
-#   signet-e2e-peer:dev            e2e/node/peer.ts on the base, the workload the e2e tests run in pods
+#   signet-e2e-peer:dev            e2e/node/peer.ts on signet:dev, the workload the e2e tests run in pods
+#                                  (its proof-get signs with the image's built operator/src/proof)
 #
 #   scripts/image/build.sh [--out DIR]
 #
@@ -329,21 +330,22 @@ build_pause() {
   export_image "$PAUSE" "$archive" "$hash"
 }
 
-# --- d. the e2e peer: e2e/node/peer.ts on the base ------------------------------------------------
+# --- d. the e2e peer: e2e/node/peer.ts on signet, whose built proof library it signs with ----------
 
 build_peer() {
   local archive="$1" hash="$2" c=signet-peer-work previous pkg
-  ensure_local "$BASE" "$(archive_of "$BASE")"
-  log "$PEER: e2e/node/peer.ts on $BASE"
-  working_container "$c" "$BASE"
+  ensure_local "$SIGNET" "$(archive_of "$SIGNET")"
+  log "$PEER: e2e/node/peer.ts on $SIGNET"
+  working_container "$c" "$SIGNET"
   pkg="$(mktemp "${TMPDIR:-/tmp}/signet-peer-package.XXXXXX")"
   temps+=("$pkg")
   printf '{ "type": "module" }\n' >"$pkg"
   bh copy --chmod 0644 "$c" "$repo/e2e/node/peer.ts" /peer/peer.ts >/dev/null
   bh copy --chmod 0644 "$c" "$pkg" /peer/package.json >/dev/null
-  bh config --cmd '[]' "$c" # the base's `node`, which the entrypoint would take as an argument
+  bh config --cmd '[]' "$c" # signet's `run`, which the entrypoint would take as an argument
   bh config \
     --entrypoint '["node", "/peer/peer.ts"]' \
+    --env SIGNET_PROOF_LIBRARY=/app/operator/src/proof/index.js \
     --user 65532:65532 \
     --workingdir /peer \
     --label org.opencontainers.image.title=signet-e2e-peer \
@@ -366,7 +368,7 @@ mapfile -t signet_files < <(context_files)
 signet_hash="$(cd "$repo" && hash_of --text "$SIGNET" --text "base $base_hash" "$script" Dockerfile \
   .dockerignore package.json package-lock.json "${signet_files[@]}")"
 pause_hash="$(hash_of --text "$PAUSE" "$script" /bin/busybox)"
-peer_hash="$(hash_of --text "$PEER" --text "base $base_hash" "$script" "$repo/e2e/node/peer.ts")"
+peer_hash="$(hash_of --text "$PEER" --text "signet $signet_hash" "$script" "$repo/e2e/node/peer.ts")"
 
 for spec in "$BASE build_base $base_hash" "$SIGNET build_signet $signet_hash" \
   "$PAUSE build_pause $pause_hash" "$PEER build_peer $peer_hash"; do
