@@ -67,6 +67,7 @@ function sidecar(listen: number, upstream: number, env = ENV): ContainerLike {
       MOUNT,
     ],
     ports: [{ name: "signet-proxy", containerPort: listen, protocol: "TCP" }],
+    readinessProbe: { tcpSocket: { port: "signet-proxy" }, periodSeconds: 2, failureThreshold: 1 },
     resources: { requests: { cpu: "25m", memory: "64Mi" } },
     securityContext: {
       runAsNonRoot: true,

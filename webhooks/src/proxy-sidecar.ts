@@ -66,6 +66,9 @@ export function proxyContainer(
     image,
     args: proxyArgs(ports),
     ports: [{ name: PROXY_PORT_NAME, containerPort: ports.listen, protocol: "TCP" }],
+    // The proxy listens only once it has listed the AccessPolicies and AccessSchedules: until then
+    // (no Role yet, no API server) the pod is not Ready, and a Service sends it nothing.
+    readinessProbe: { tcpSocket: { port: PROXY_PORT_NAME }, periodSeconds: 2, failureThreshold: 1 },
     resources: { requests: { cpu: "25m", memory: "64Mi" } },
     securityContext: {
       runAsNonRoot: true,
