@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import type { AccessPolicyInput } from "../../operator/src/policy/networkpolicies.ts";
 import { startProxy, stdoutAudit } from "../../operator/src/proxy/index.ts";
 
@@ -15,9 +16,32 @@ export interface ProxyTask {
   policies: AccessPolicyInput[];
 }
 
-export type ProxyMessage =
-  | { ready: number }
-  | { usage: { cpuMicros: number; maxRssKiB: number; rssBytes: number } };
+export interface ProxyUsage {
+  cpuMicros: number;
+  maxRssKiB: number;
+  rssBytes: number;
+  /** Since the last "reset": the event loop's longest delay and its p99, ms. */
+  loopMaxMs: number;
+  loopP99Ms: number;
+  /** Since the last "reset": garbage collection pauses, their sum and the longest, ms. */
+  gcMs: number;
+  gcMaxMs: number;
+}
+
+export type ProxyMessage = { ready: number } | { usage: ProxyUsage };
+
+// A stall in the proxy's loop that the client's loop does not share is the proxy's; one in both is
+// the machine. GC pauses say how much of it is the collector.
+const loop = monitorEventLoopDelay({ resolution: 1 });
+loop.enable();
+let gcMs = 0;
+let gcMaxMs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gcMs += entry.duration;
+    gcMaxMs = Math.max(gcMaxMs, entry.duration);
+  }
+}).observe({ entryTypes: ["gc"] });
 
 process.once("message", async (task: ProxyTask) => {
   const proxy = await startProxy({
@@ -31,13 +55,21 @@ process.once("message", async (task: ProxyTask) => {
     audit: stdoutAudit,
   });
   process.on("message", (message: string) => {
-    if (message === "usage") {
+    if (message === "reset") {
+      loop.reset();
+      gcMs = 0;
+      gcMaxMs = 0;
+    } else if (message === "usage") {
       const { user, system } = process.cpuUsage();
       process.send?.({
         usage: {
           cpuMicros: user + system,
           maxRssKiB: process.resourceUsage().maxRSS,
           rssBytes: process.memoryUsage.rss(),
+          loopMaxMs: loop.max / 1e6,
+          loopP99Ms: loop.percentile(99) / 1e6,
+          gcMs,
+          gcMaxMs,
         },
       } satisfies ProxyMessage);
     } else if (message === "stop") {

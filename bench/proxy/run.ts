@@ -6,6 +6,7 @@ import { createServer } from "node:http";
 import { type AddressInfo, connect as connectTcp, type Socket } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import * as tls from "node:tls";
 import { parseArgs } from "node:util";
 import { mintSvid } from "../../operator/src/pki/mint.ts";
@@ -13,7 +14,7 @@ import type { AccessPolicyInput } from "../../operator/src/policy/networkpolicie
 import { channelBindingOf, signProof } from "../../operator/src/proof/index.ts";
 import { rootCa } from "../../testing/pki.ts";
 import { cpuModel, load, sleep, table } from "../measure.ts";
-import type { ProxyMessage, ProxyTask } from "./proxy-process.ts";
+import type { ProxyMessage, ProxyTask, ProxyUsage } from "./proxy-process.ts";
 
 /**
  * The latency signet proxy adds to a request. A client holding an SVID signs a fresh proof per
@@ -256,7 +257,7 @@ async function runPhase(connections: Connection[], onMeasureStart: () => void): 
 }
 
 // --- The proxy, forked -------------------------------------------------------------------
-function usage(child: ChildProcess): Promise<{ cpuMicros: number; maxRssKiB: number; rssBytes: number }> {
+function usage(child: ChildProcess): Promise<ProxyUsage> {
   return new Promise((resolve) => {
     const onMessage = (message: ProxyMessage) => {
       if (!("usage" in message)) return;
@@ -293,6 +294,8 @@ child.send({
 } satisfies ProxyTask);
 const proxyPort = await ready;
 
+const clientLoop = monitorEventLoopDelay({ resolution: 1 });
+clientLoop.enable();
 const direct = await runPhase(
   await Promise.all(Array.from({ length: CONNECTIONS }, connectUpstream)),
   () => {},
@@ -303,6 +306,8 @@ const proxied = await runPhase(
   await Promise.all(Array.from({ length: CONNECTIONS }, () => connectProxy(proxyPort))),
   () => {
     cpuAtStart = usage(child).then((u) => u.cpuMicros);
+    child.send("reset");
+    clientLoop.reset();
   },
 );
 const after = await usage(child);
@@ -365,6 +370,11 @@ console.log(
   `proxy: ${proxyCpuSeconds.toFixed(2)} CPU seconds over the ${proxied.measuredSeconds.toFixed(1)} s measured ` +
     `(${((proxyCpuSeconds / proxied.measuredSeconds) * 100).toFixed(0)}% of a core), ` +
     `RSS ${(rssBefore / 1_048_576).toFixed(1)} MiB before the load, peak ${(after.maxRssKiB / 1024).toFixed(1)} MiB`,
+);
+console.log(
+  `during the proxy's measurement: event-loop delay max ${ms(after.loopMaxMs)}, p99 ${ms(after.loopP99Ms)} in the proxy, ` +
+    `max ${ms(clientLoop.max / 1e6)}, p99 ${ms(clientLoop.percentile(99) / 1e6)} in the client; ` +
+    `the proxy's GC pauses ${ms(after.gcMs)} in all, the longest ${ms(after.gcMaxMs)}`,
 );
 console.log(
   `load average at the end of the direct phase ${direct.loadAfter}, of the proxy phase ${proxied.loadAfter}`,
