@@ -319,6 +319,14 @@ describe("decidePodAdmission with signet.dev/proxy: denials", () => {
         `"signet-proxy" that is not Signet's (image ${IMAGE}, args proxy ...); rename your container, or remove the annotation`,
     },
     {
+      name: "should deny a signet-proxy container with Signet's arguments and another image",
+      pod: pod("8443:8080", {
+        containers: [{ name: "app" }, { ...sidecar(8443, 8080), image: "example.com/lookalike:1" }],
+      }),
+      reason: DenialReason.ProxyContainerConflict,
+      message: 'already has a container named "signet-proxy" that is not Signet\'s',
+    },
+    {
       name: "should deny a signet-proxy container of Signet's image for other ports than the annotation's",
       pod: pod("8443:8080", { containers: [{ name: "app" }, sidecar(8443, 9000)] }),
       reason: DenialReason.ProxyContainerConflict,
