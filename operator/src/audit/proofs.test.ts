@@ -14,6 +14,7 @@ function line(over: Partial<AuditLine> = {}): string {
   const base: AuditLine = {
     time: "2026-11-21T10:00:00.000Z",
     caller: CHECKOUT,
+    peer: CHECKOUT,
     target: PAYMENTS,
     method: "POST",
     path: "/v1/charges",
@@ -28,6 +29,7 @@ function line(over: Partial<AuditLine> = {}): string {
 const refusedProof = (reason: string, time = "2026-11-21T10:00:00.000Z") =>
   line({
     caller: null,
+    peer: null,
     policy: null,
     outcome: "refused",
     reason,
@@ -150,6 +152,39 @@ describe("summariseProofAudit: calls per caller, target and policy", () => {
 });
 
 describe("summariseProofAudit: refusals by reason, problems first", () => {
+  it("should put a refusal no proof authenticated down to whoever held the connection, and read lines without peer", () => {
+    const summary = summariseProofAudit(
+      text(
+        line({
+          caller: null,
+          peer: CART,
+          outcome: "refused",
+          reason: "ProofReplayed",
+          status: 401,
+          policy: null,
+        }),
+        line({
+          caller: null,
+          peer: CART,
+          outcome: "refused",
+          reason: "ProofReplayed",
+          status: 401,
+          policy: null,
+        }),
+        JSON.stringify({ ...JSON.parse(refusedProof("ProofReplayed")), peer: undefined }),
+      ),
+    );
+    expect(summary.reasons[0]?.callers).toEqual([
+      { caller: CART, count: 2 },
+      { caller: null, count: 1 },
+    ]);
+    expect(summary.malformed).toEqual([]);
+  });
+
+  it("should refuse a line whose peer is neither a string nor null", () => {
+    expect(parseAuditLine(line({ peer: 7 as unknown as string }))).toBe("peer is neither a string nor null");
+  });
+
   it("should list ProofReplayed first as a possible theft, with the callers and targets it came from, though rarer than every other reason", () => {
     const summary = summariseProofAudit(
       text(
@@ -164,6 +199,7 @@ describe("summariseProofAudit: refusals by reason, problems first", () => {
         line({
           target: ORDERS,
           caller: null,
+          peer: null,
           policy: null,
           outcome: "refused",
           reason: "ProofReplayed",

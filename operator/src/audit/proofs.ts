@@ -98,6 +98,8 @@ interface Line {
   time: string;
   ms: number;
   caller: string | null;
+  /** Whose verified certificate held the connection (absent in lines of older proxies). */
+  peer: string | null;
   target: string;
   outcome: "accepted" | "refused";
   reason: string;
@@ -116,6 +118,8 @@ export function parseAuditLine(text: string): Line | string {
   const v = value as Record<string, unknown>;
   if (typeof v.time !== "string" || Number.isNaN(Date.parse(v.time))) return "time is not a date";
   if (v.caller !== null && typeof v.caller !== "string") return "caller is neither a string nor null";
+  if (v.peer !== undefined && v.peer !== null && typeof v.peer !== "string")
+    return "peer is neither a string nor null";
   if (typeof v.target !== "string" || v.target === "") return "target is not a string";
   if (v.outcome !== "accepted" && v.outcome !== "refused")
     return 'outcome is neither "accepted" nor "refused"';
@@ -125,6 +129,7 @@ export function parseAuditLine(text: string): Line | string {
     time: v.time,
     ms: Date.parse(v.time),
     caller: v.caller,
+    peer: typeof v.peer === "string" ? v.peer : null,
     target: v.target,
     outcome: v.outcome,
     reason: v.reason,
@@ -251,7 +256,9 @@ export class ProofAuditTally {
       this.reasons.set(line.reason, reason);
     }
     reason.count++;
-    reason.callers.set(line.caller, (reason.callers.get(line.caller) ?? 0) + 1);
+    // A refusal before a proof named the caller is put down to whoever held the connection.
+    const from = line.caller ?? line.peer;
+    reason.callers.set(from, (reason.callers.get(from) ?? 0) + 1);
     reason.targets.set(line.target, (reason.targets.get(line.target) ?? 0) + 1);
     reason.span = widen(reason.span, line);
   }

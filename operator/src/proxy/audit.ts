@@ -6,6 +6,12 @@ export interface AuditLine {
   time: string;
   /** The caller's SPIFFE ID, once a proof has authenticated it; null before. */
   caller: string | null;
+  /**
+   * The SPIFFE ID of the client certificate the TLS handshake verified: who holds the connection,
+   * on every line, so a refusal before any proof authenticated a caller (a replay, a proof made for
+   * another connection) still says whose connection it came in on. Null without one.
+   */
+  peer: string | null;
   /** The proxy's own SPIFFE ID. */
   target: string;
   method: string;

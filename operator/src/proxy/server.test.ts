@@ -466,6 +466,7 @@ describe("signet proxy", () => {
       {
         time: new Date(clock).toISOString(),
         caller: CLIENT_ID,
+        peer: CLIENT_ID,
         target: SERVER_ID,
         method: "POST",
         path: "/v1/charges",
@@ -476,6 +477,7 @@ describe("signet proxy", () => {
       },
       expect.objectContaining({
         caller: null,
+        peer: CLIENT_ID,
         outcome: "refused",
         reason: "ProofReplayed",
         policy: null,

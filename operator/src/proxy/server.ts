@@ -9,6 +9,7 @@ import {
   type IdentityRef,
 } from "../policy/http.ts";
 import type { AccessPolicyInput } from "../policy/networkpolicies.ts";
+import { spiffeIdOf } from "../proof/format.ts";
 import { channelBindingOf, createVerifier, normaliseHtu, PROOF_HEADER, ProofReason } from "../proof/index.ts";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
 import type { AuditLine, AuditSink } from "./audit.ts";
@@ -127,6 +128,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const line: AuditLine = {
       time: "",
       caller: null,
+      peer: null,
       target: spiffeId,
       method,
       path: (queryAt === -1 ? rawPath : rawPath.slice(0, queryAt)).slice(0, MAX_AUDIT_PATH),
@@ -154,6 +156,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       refuse(401, ProofReason.ProofBindingMismatch, "the connection presented no client certificate");
       return;
     }
+    line.peer = spiffeIdOf(peerCertificate) ?? null;
     const url = `https://${req.headers.host ?? ""}${rawPath}`;
     const verdict = await verifier.verify({
       proof: req.headersDistinct[PROOF_HEADER.toLowerCase()],
