@@ -141,6 +141,21 @@ describe("build", () => {
     );
     expect(loaded).toBe("loaded");
   });
+
+  it("should give workloads the proof library: the package export signet/proof loads from the build with its entry points", () => {
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+      exports: Record<string, { default: string }>;
+    };
+    // The package's export, resolved against this build instead of the repository's dist/.
+    const entry = join(out, "app", pkg.exports["./proof"]?.default.replace(/^\.\/dist\//, "") ?? "");
+    const script = `const proof = await import(${JSON.stringify(entry)});
+      const names = ["signProof", "createVerifier", "channelBindingOf", "ProofReason"].filter((n) => !(n in proof));
+      process.stdout.write(names.length ? "missing " + names.join(",") : "ok " + proof.ProofReason.ProofReplayed);`;
+    const result = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+      encoding: "utf8",
+    });
+    expect(result).toBe("ok ProofReplayed");
+  });
 });
 
 describe("pruneTests", () => {
