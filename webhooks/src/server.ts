@@ -1,10 +1,10 @@
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer, type Server } from "node:https";
+import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { createSecureContext, type SecureContextOptions } from "node:tls";
+import type { SecureContextOptions } from "node:tls";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { closeServer, sendJson, servingContext } from "../../operator/src/net/https-server.ts";
 import type { PodCertificateSupport } from "./decide.ts";
 import { type AdmissionHandler, mutatePods, validatePods, validateWorkloads } from "./handlers.ts";
 import type { IdentityList, IdentityLookup } from "./identity.ts";
@@ -111,21 +111,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   });
 
   const setServingCertificate = (certPem: string, keyPem: string): void => {
-    let leaf: X509Certificate;
-    try {
-      leaf = new X509Certificate(certPem);
-    } catch {
-      throw new Error("serving certificate is not a PEM X.509 certificate");
-    }
-    let matches = false;
-    try {
-      matches = leaf.checkPrivateKey(createPrivateKey(keyPem));
-    } catch {
-      throw new Error("serving key is not a PEM private key");
-    }
-    if (!matches) throw new Error(`serving key does not belong to certificate ${leaf.subject}`);
-    const context = { ...TLS_OPTIONS, cert: certPem, key: keyPem };
-    createSecureContext(context);
+    const { context, leaf } = servingContext(certPem, keyPem, TLS_OPTIONS);
     server.setSecureContext(context);
     certificateLoaded = true;
     log.info(
@@ -324,19 +310,4 @@ function discardRest(req: IncomingMessage, budget: number): void {
     if (discarded > budget) req.socket.destroy();
   });
   req.resume();
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const payload = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
-  res.end(payload);
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-    // A review in flight gets a moment to finish; a client that holds a connection open does not.
-    setTimeout(() => server.closeAllConnections(), 2_000).unref();
-  });
 }

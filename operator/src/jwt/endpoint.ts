@@ -1,11 +1,11 @@
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer, type Server } from "node:https";
+import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { createSecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
+import type { SecureContextOptions, TLSSocket } from "node:tls";
 import type { JWK } from "jose";
 import { z } from "zod";
 import { isDuration, parseDuration } from "../api/duration.ts";
+import { closeServer, sendJson, servingContext } from "../net/https-server.ts";
 import { parseCertificate, subjectAltNames } from "../pki/certificate.ts";
 import { parseSpiffeId } from "../pki/spiffe-id.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -106,13 +106,9 @@ export async function startJwtServer(options: JwtServerOptions): Promise<JwtServ
   const cacheControl = `public, max-age=${Math.max(0, Math.floor(options.cacheMaxAgeSeconds))}`;
 
   const setTls = (certPem: string, keyPem: string, clientCaPem: string): void => {
-    const leaf = new X509Certificate(certPem);
-    if (!leaf.checkPrivateKey(createPrivateKey(keyPem)))
-      throw new Error(`serving key does not belong to certificate ${leaf.subject}`);
     if (!clientCaPem.includes("BEGIN CERTIFICATE"))
       throw new Error("the client trust bundle holds no certificate");
-    const context = { ...TLS_OPTIONS, cert: certPem, key: keyPem, ca: clientCaPem };
-    createSecureContext(context);
+    const { context, leaf } = servingContext(certPem, keyPem, { ...TLS_OPTIONS, ca: clientCaPem });
     server.setSecureContext(context);
     log.info(
       { subject: leaf.subject, serial: leaf.serialNumber, notAfter: leaf.validTo },
@@ -288,19 +284,5 @@ function readBody(req: IncomingMessage): Promise<string> {
     });
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     req.on("close", () => reject(new HttpError(400, "InvalidRequest", "body ended before it was complete")));
-  });
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const payload = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
-  res.end(payload);
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-    setTimeout(() => server.closeAllConnections(), 2_000).unref();
   });
 }
