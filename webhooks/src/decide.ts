@@ -16,6 +16,8 @@ import {
   spiffeIDOf,
   TRUST_BUNDLE_CONFIGMAP,
 } from "../../operator/src/api/names.ts";
+import { type PrivateKeySpec, resolveKeyAlgorithm } from "../../operator/src/pki/keys.ts";
+import { keyTypeOf } from "../../operator/src/signer/public-key.ts";
 import {
   ENV_CREDENTIAL_BUNDLE_FILE,
   ENV_SPIFFE_ID,
@@ -125,22 +127,18 @@ export const API_DEFAULT_TTL = "1h";
 const MIN_EXPIRATION_SECONDS = 3_600;
 const MAX_EXPIRATION_SECONDS = 7_862_400;
 
-/** PodCertificateProjection.keyType for each key spec.privateKey may ask for, by "algorithm/size". */
-const KEY_TYPES: Readonly<Record<string, string>> = {
-  "ECDSA/": "ECDSAP256",
-  "ECDSA/256": "ECDSAP256",
-  "ECDSA/384": "ECDSAP384",
-  "Ed25519/": "ED25519",
-  "RSA/3072": "RSA3072",
-  "RSA/4096": "RSA4096",
-};
-
 /**
  * The keyType the kubelet generates for spec.privateKey, or undefined for a key it cannot make
- * (RSA 2048, the RSA default, which the API refuses with delivery PodCertificate).
+ * (RSA 2048, the RSA default, which the API refuses with delivery PodCertificate): the signer's own
+ * mapping (keyTypeOf), so that admission asks the kubelet for exactly the key the signer accepts.
  */
 export function podCertificateKeyType(key: MachineIdentityLike["spec"]["privateKey"]): string | undefined {
-  return KEY_TYPES[`${key?.algorithm ?? "ECDSA"}/${key?.size ?? ""}`];
+  try {
+    const algorithm = (key?.algorithm ?? "ECDSA") as PrivateKeySpec["algorithm"];
+    return keyTypeOf(resolveKeyAlgorithm({ algorithm, size: key?.size }));
+  } catch {
+    return undefined;
+  }
 }
 
 /** spec.ttl in whole seconds, within the API server's bounds; undefined when it is not a duration. */
