@@ -283,7 +283,12 @@ export function microTimeField(ms: number): Date {
   return microTime(ms) as unknown as Date;
 }
 
+/** A metav1.Time as the API server writes it: RFC 3339 in whole seconds (the milliseconds cut). */
+export function timeString(time: number | Date): string {
+  return new Date(time).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
 /** A Time (whole seconds, RFC 3339) for a field that client-node types as Date, as microTimeField. */
 export function timeField(ms: number): Date {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z") as unknown as Date;
+  return timeString(ms) as unknown as Date;
 }

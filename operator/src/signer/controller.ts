@@ -7,7 +7,7 @@ import { type IssuanceRules, issuanceRefusal } from "../controllers/machineident
 import type { ObjectCache } from "../controllers/shared/cache.ts";
 import { isConflict, isNotFound } from "../kube/errors.ts";
 import type { ReconcileResult } from "../kube/queue.ts";
-import type { ResourceClient } from "../kube/resources.ts";
+import { type ResourceClient, timeString } from "../kube/resources.ts";
 import { mintSvidForKey } from "../pki/mint.ts";
 import type { EventSink } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -93,7 +93,7 @@ export class PodCertificateSigner {
   ): Promise<ReconcileResult | undefined> {
     const namespace = request.metadata?.namespace ?? "";
     const podRef = `${namespace}/${request.spec.podName}`;
-    const at = timeOf(now);
+    const at = timeString(now);
     let status: PodCertificateRequest["status"];
     if (decision.kind === "Issue") {
       // decidePodCertificate issues only for a key it could read.
@@ -117,9 +117,9 @@ export class PodCertificateSigner {
           ),
         ],
         certificateChain: minted.chainPem,
-        notBefore: timeOf(decision.notBefore),
-        notAfter: timeOf(decision.notAfter),
-        beginRefreshAt: timeOf(decision.beginRefreshAt),
+        notBefore: timeString(decision.notBefore),
+        notAfter: timeString(decision.notAfter),
+        beginRefreshAt: timeString(decision.beginRefreshAt),
       };
     } else {
       status = {
@@ -177,9 +177,4 @@ export class PodCertificateSigner {
 
 function condition(type: string, reason: string, message: string, at: string): RequestCondition {
   return { type, status: "True", reason, message, lastTransitionTime: at };
-}
-
-/** A metav1.Time: RFC 3339 in whole seconds. */
-function timeOf(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }

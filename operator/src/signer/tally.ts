@@ -1,4 +1,5 @@
 import type { MachineIdentityStatus } from "../api/index.ts";
+import { timeString } from "../kube/resources.ts";
 
 export type PodCertificateCounts = NonNullable<MachineIdentityStatus["podCertificates"]>;
 
@@ -15,7 +16,7 @@ export class PodCertificateTally {
   issued(identity: string, recorded: PodCertificateCounts | undefined, at: Date): void {
     const counts = this.#entry(identity, recorded);
     counts.issued = (counts.issued ?? 0) + 1;
-    counts.lastIssueTime = at.toISOString().replace(/\.\d{3}Z$/, "Z");
+    counts.lastIssueTime = timeString(at);
     this.#changed(identity);
   }
 
@@ -27,7 +28,7 @@ export class PodCertificateTally {
     const counts = this.#entry(identity, recorded);
     counts.denied = (counts.denied ?? 0) + 1;
     counts.lastDenial = {
-      time: denial.at.toISOString().replace(/\.\d{3}Z$/, "Z"),
+      time: timeString(denial.at),
       pod: denial.pod,
       reason: denial.reason,
       message: denial.message,
