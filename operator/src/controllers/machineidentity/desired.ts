@@ -27,6 +27,23 @@ export type DesiredIdentity =
   | { ok: true; secretName: string; svid: DesiredSvid & { renewBeforeMs: number } }
   | { ok: false; reason: "InvalidSpec"; message: string };
 
+/**
+ * An ownerReference to the identity: the controller of its Secret, or (controller false, blocking
+ * nothing) one of several owners of an object identities share.
+ */
+export function ownerReferenceTo(
+  mi: MachineIdentity,
+  options: { controller: true } | { controller: false; blockOwnerDeletion: false },
+): k8s.V1OwnerReference {
+  return {
+    apiVersion: mi.apiVersion ?? API_VERSION,
+    kind: "MachineIdentity",
+    name: mi.metadata?.name ?? "",
+    uid: uidOf(mi),
+    ...options,
+  };
+}
+
 /** The object's uid; ObjectMeta passes it through untyped. */
 export function uidOf(obj: { metadata?: Record<string, unknown> | undefined }): string {
   const uid = obj.metadata?.uid;
@@ -163,15 +180,7 @@ function signetFields(
       namespace: mi.metadata?.namespace ?? "",
       labels: { ...MANAGED_BY, [IDENTITY_SECRET_LABEL]: name },
       annotations: { ...annotations, [IDENTITY_SECRET_ANNOTATIONS.contentHash]: contentHash(data) },
-      ownerReferences: [
-        {
-          apiVersion: mi.apiVersion ?? API_VERSION,
-          kind: "MachineIdentity",
-          name,
-          uid: uidOf(mi),
-          controller: true,
-        },
-      ],
+      ownerReferences: [ownerReferenceTo(mi, { controller: true })],
     },
     type,
     data,

@@ -1,6 +1,5 @@
 import type * as k8s from "@kubernetes/client-node";
 import {
-  API_VERSION,
   IDENTITY_FILES,
   MANAGED_BY,
   MANAGED_BY_LABEL,
@@ -8,7 +7,7 @@ import {
   type MachineIdentity,
   TRUST_BUNDLE_CONFIGMAP,
 } from "../../api/index.ts";
-import { uidOf } from "./desired.ts";
+import { ownerReferenceTo, uidOf } from "./desired.ts";
 
 /**
  * The trust ConfigMap of a namespace, for an API server that serves no ClusterTrustBundles: the
@@ -25,18 +24,9 @@ export function trustBundleConfigMap(mi: MachineIdentity, bundlePem: string): k8
       name: TRUST_BUNDLE_CONFIGMAP,
       namespace: mi.metadata?.namespace ?? "",
       labels: { ...MANAGED_BY },
-      ownerReferences: [
-        {
-          apiVersion: mi.apiVersion ?? API_VERSION,
-          kind: "MachineIdentity",
-          name: mi.metadata?.name ?? "",
-          uid: uidOf(mi),
-          // Not the controller: the ConfigMap is every such identity's of the namespace, and it
-          // holds up the deletion of none.
-          controller: false,
-          blockOwnerDeletion: false,
-        },
-      ],
+      // Not the controller: the ConfigMap is every such identity's of the namespace, and it holds up
+      // the deletion of none.
+      ownerReferences: [ownerReferenceTo(mi, { controller: false, blockOwnerDeletion: false })],
     },
     data: { [IDENTITY_FILES.ca]: bundlePem },
   };
