@@ -23,9 +23,9 @@ import {
   collectionPath,
   MACHINE_IDENTITIES,
   PODS,
-  type ResourceType,
   resourceClient,
   SECRETS,
+  SERVICE_ACCOUNTS,
 } from "../../operator/src/kube/resources.ts";
 import { loadCa } from "../../operator/src/pki/ca.ts";
 import { mintSvidForKey } from "../../operator/src/pki/mint.ts";
@@ -99,13 +99,6 @@ const SERVICE_ACCOUNT = "bench";
 const NODE_NAME = "bench-node-that-runs-nothing";
 const NODE_UID = "7f6b9a34-5b8e-4d0e-9d43-1f1c1e9b0c01";
 const TRUST_DOMAIN = "cluster.local";
-const SERVICE_ACCOUNTS: ResourceType<k8s.V1ServiceAccount> = {
-  group: "",
-  version: "v1",
-  plural: "serviceaccounts",
-  kind: "ServiceAccount",
-  namespaced: true,
-};
 const WRITE_VERBS = new Set(["POST", "PUT", "PATCH", "APPLY", "DELETE"]);
 /** What the operator may write while it signs; any other write is the API server's own and listed apart. */
 const OPERATOR_RESOURCES = new Set([

@@ -7,7 +7,13 @@ import {
   TRUST_BUNDLE_CONFIGMAP,
   TRUST_BUNDLE_NAME,
 } from "../../operator/src/api/names.ts";
-import { CONFIG_MAPS, PODS, resourceClient, SECRETS } from "../../operator/src/kube/resources.ts";
+import {
+  CONFIG_MAPS,
+  PODS,
+  resourceClient,
+  SECRETS,
+  SERVICE_ACCOUNTS,
+} from "../../operator/src/kube/resources.ts";
 import * as x509 from "../../operator/src/pki/x509.ts";
 import {
   CLUSTER_TRUST_BUNDLES,
@@ -39,24 +45,11 @@ describe("the pod certificate signer (signet.dev/svid)", () => {
     ns = await createNamespace(kc, "podcert");
     opNs = await createNamespace(kc, "signet-op");
     for (const sa of ["payments", "intruder"]) {
-      await resourceClient(kube, {
-        group: "",
-        version: "v1",
-        plural: "serviceaccounts",
-        kind: "ServiceAccount",
-        namespaced: true,
-      }).create({
+      await resourceClient(kube, SERVICE_ACCOUNTS).create({
         metadata: { name: sa, namespace: ns },
       });
     }
-    operator = await startOperatorProcess(kubeconfigPath(), [
-      `--namespace=${opNs}`,
-      `--watch-namespaces=${ns}`,
-      "--trust-domain=cluster.local",
-      "--leader-elect=false",
-      "--log-level=info",
-      "--pod-certificate-signer=true",
-    ]);
+    operator = await startSigner(opNs, ns);
     await createIdentity(kc, ns, "payments", {
       serviceAccounts: ["payments"],
       delivery: "PodCertificate",
@@ -81,7 +74,7 @@ describe("the pod certificate signer (signet.dev/svid)", () => {
       pod.key.export({ format: "der", type: "spki" }),
     );
     expect(uriSans(leaf)).toEqual([`spiffe://cluster.local/ns/${ns}/id/payments`]);
-    const ca = await workloadCa();
+    const ca = await workloadCa(opNs);
     expect(leaf.verify(ca.publicKey)).toBe(true);
 
     const notBefore = Date.parse(issued.status?.notBefore ?? "");
@@ -119,7 +112,7 @@ describe("the pod certificate signer (signet.dev/svid)", () => {
     );
     expect(bundle.spec.signerName).toBe(POD_CERTIFICATE_SIGNER);
     expect(bundle.metadata?.labels?.["app.kubernetes.io/managed-by"]).toBe("signet");
-    const ca = await workloadCa();
+    const ca = await workloadCa(opNs);
     const roots = splitPem(bundle.spec.trustBundle).map((pem) => new X509Certificate(pem).fingerprint256);
     expect(roots).toEqual([ca.fingerprint256]);
   });
@@ -228,13 +221,7 @@ describe("the pod certificate signer (signet.dev/svid)", () => {
       },
     } as k8s.V1Pod);
     const uid = created.metadata?.uid ?? "";
-    const sa = await resourceClient(kube, {
-      group: "",
-      version: "v1",
-      plural: "serviceaccounts",
-      kind: "ServiceAccount",
-      namespaced: true,
-    }).get(ns, serviceAccount);
+    const sa = await resourceClient(kube, SERVICE_ACCOUNTS).get(ns, serviceAccount);
     const curve = options.curve ?? "P-256";
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: curve });
     const keyMaterial = options.legacy
@@ -265,11 +252,6 @@ describe("the pod certificate signer (signet.dev/svid)", () => {
       return got.status?.conditions?.length ? got : undefined;
     });
   }
-
-  async function workloadCa(): Promise<X509Certificate> {
-    const secret = await resourceClient(kube, SECRETS).get(opNs, "signet-ca");
-    return new X509Certificate(Buffer.from(secret.data?.["tls.crt"] ?? "", "base64"));
-  }
 });
 
 /**
@@ -290,15 +272,7 @@ describe("the trust ConfigMap of PodCertificate identities (--trust-bundle=Confi
     await installCrds(kc);
     ns = await createNamespace(kc, "podcert-cm");
     opNs = await createNamespace(kc, "signet-op");
-    operator = await startOperatorProcess(kubeconfigPath(), [
-      `--namespace=${opNs}`,
-      `--watch-namespaces=${ns}`,
-      "--trust-domain=cluster.local",
-      "--leader-elect=false",
-      "--log-level=info",
-      "--pod-certificate-signer=true",
-      "--trust-bundle=ConfigMap",
-    ]);
+    operator = await startSigner(opNs, ns, ["--trust-bundle=ConfigMap"]);
     await createIdentity(kc, ns, "payments", { serviceAccounts: ["payments"], delivery: "PodCertificate" });
   });
 
@@ -319,8 +293,7 @@ describe("the trust ConfigMap of PodCertificate identities (--trust-bundle=Confi
     const cm = await waitFor(`ConfigMap ${TRUST_BUNDLE_CONFIGMAP}`, () =>
       configMaps.find(ns, TRUST_BUNDLE_CONFIGMAP),
     );
-    const secret = await resourceClient(kube, SECRETS).get(opNs, "signet-ca");
-    const ca = new X509Certificate(Buffer.from(secret.data?.["tls.crt"] ?? "", "base64"));
+    const ca = await workloadCa(opNs);
     expect(Object.keys(cm.data ?? {})).toEqual(["ca.crt"]);
     const roots = splitPem(cm.data?.["ca.crt"] ?? "").map((pem) => new X509Certificate(pem).fingerprint256);
     expect(roots).toEqual([ca.fingerprint256]);
@@ -341,6 +314,29 @@ describe("the trust ConfigMap of PodCertificate identities (--trust-bundle=Confi
     expect(managers).toEqual(["signet-trust-bundle/ledger", "signet-trust-bundle/payments"]);
   });
 });
+
+/** The operator as the cluster's pod certificate signer, for the identities of `namespace`. */
+function startSigner(
+  operatorNamespace: string,
+  namespace: string,
+  flags: string[] = [],
+): Promise<OperatorProcess> {
+  return startOperatorProcess(kubeconfigPath(), [
+    `--namespace=${operatorNamespace}`,
+    `--watch-namespaces=${namespace}`,
+    "--trust-domain=cluster.local",
+    "--leader-elect=false",
+    "--log-level=info",
+    "--pod-certificate-signer=true",
+    ...flags,
+  ]);
+}
+
+/** The workload CA's root, from the operator's CA Secret. */
+async function workloadCa(operatorNamespace: string): Promise<X509Certificate> {
+  const secret = await resourceClient(kubeClient(), SECRETS).get(operatorNamespace, "signet-ca");
+  return new X509Certificate(Buffer.from(secret.data?.["tls.crt"] ?? "", "base64"));
+}
 
 /** An empty PKCS#10 request signed with the key, as the kubelet makes (base64 DER). */
 async function stubCsr(privateKey: KeyObject, publicKey: KeyObject, curve: string): Promise<string> {

@@ -10,6 +10,7 @@ import type {
   V1NetworkPolicy,
   V1Pod,
   V1Secret,
+  V1ServiceAccount,
   V1ValidatingWebhookConfiguration,
 } from "@kubernetes/client-node";
 import {
@@ -54,6 +55,7 @@ const type = <T extends KubernetesObject>(
 export const SECRETS = type<V1Secret>("", "v1", "secrets", "Secret");
 export const CONFIG_MAPS = type<V1ConfigMap>("", "v1", "configmaps", "ConfigMap");
 export const PODS = type<V1Pod>("", "v1", "pods", "Pod");
+export const SERVICE_ACCOUNTS = type<V1ServiceAccount>("", "v1", "serviceaccounts", "ServiceAccount");
 export const NAMESPACES = type<V1Namespace>("", "v1", "namespaces", "Namespace", false);
 export const EVENTS = type<CoreV1Event>("", "v1", "events", "Event");
 export const LEASES = type<V1Lease>("coordination.k8s.io", "v1", "leases", "Lease");
