@@ -59,8 +59,14 @@ export function apiserverMetrics(kc: k8s.KubeConfig): Promise<string> {
   });
 }
 
-/** Write requests to Secrets, MachineIdentities and events, keyed "resource[/subresource] VERB code". */
-export function writeCounts(metricsText: string): Map<string, number> {
+/**
+ * apiserver_request_total summed by "resource[/subresource] VERB code", over the requests `keep`
+ * takes (by their labels).
+ */
+export function requestCounts(
+  metricsText: string,
+  keep: (labels: { verb: string; resource: string; subresource: string; code: string }) => boolean,
+): Map<string, number> {
   const counts = new Map<string, number>();
   for (const line of metricsText.split("\n")) {
     if (!line.startsWith("apiserver_request_total{")) continue;
@@ -69,11 +75,19 @@ export function writeCounts(metricsText: string): Map<string, number> {
       [...line.slice(line.indexOf("{") + 1, close).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
     );
     const { verb = "", resource = "", subresource = "", code = "" } = labels;
-    if (!WRITE_VERBS.has(verb) || !COUNTED_RESOURCES.has(resource)) continue;
+    if (!keep({ verb, resource, subresource, code })) continue;
     const key = `${resource}${subresource ? `/${subresource}` : ""} ${verb} ${code}`;
     counts.set(key, (counts.get(key) ?? 0) + Number(line.slice(close + 1).trim()));
   }
   return counts;
+}
+
+/** Write requests to Secrets, MachineIdentities and events, keyed "resource[/subresource] VERB code". */
+export function writeCounts(metricsText: string): Map<string, number> {
+  return requestCounts(
+    metricsText,
+    ({ verb, resource }) => WRITE_VERBS.has(verb) && COUNTED_RESOURCES.has(resource),
+  );
 }
 
 export function difference(after: Map<string, number>, before: Map<string, number>): Map<string, number> {
