@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds what the local cluster needs, once (later runs reuse the caches):
 #   1. the node's Debian packages, when missing: containerd, runc, the CNI plugins, buildah,
-#      busybox (the sandbox image), iptables, ipset and conntrack (kube-proxy, kube-router);
+#      busybox (the sandbox image), iptables, ipset and conntrack (kube-proxy, kube-router),
+#      chromium (the browser test of signet audit's HTML page);
 #   2. the Kubernetes components and helm from their Go modules (e2e/controlplane/build.sh);
 #   3. the images, with buildah (scripts/image/build.sh).
 # Without root or apt it says which packages are missing; the bare control plane needs none of them.
@@ -13,6 +14,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 declare -A PACKAGES=(
   [containerd]=containerd [runc]=runc [buildah]=buildah [iptables]=iptables [ipset]=ipset
   [conntrack]=conntrack [unshare]=util-linux [nsenter]=util-linux [ip]=iproute2
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do
