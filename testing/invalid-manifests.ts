@@ -64,6 +64,40 @@ export function issuancePolicy(spec: Record<string, unknown> = {}): Manifest {
   };
 }
 
+export const TOKEN_HASH = `sha256:${"ab".repeat(32)}`;
+
+export function externalIdentity(spec: Record<string, unknown> = {}, name = "build-agent"): Manifest {
+  return {
+    apiVersion: API_VERSION,
+    kind: "MachineIdentity",
+    metadata: { name },
+    spec: { delivery: "External", ...spec },
+  };
+}
+
+export function enrollment(spec: Record<string, unknown> = {}, name = "build-agent-1"): Manifest {
+  return {
+    apiVersion: API_VERSION,
+    kind: "Enrollment",
+    metadata: { name },
+    spec: { identity: "build-agent", tokenHash: TOKEN_HASH, ...spec },
+  };
+}
+
+export function trustedIssuer(spec: Record<string, unknown> = {}): Manifest {
+  return {
+    apiVersion: API_VERSION,
+    kind: "TrustedIssuer",
+    metadata: { name: "ci" },
+    spec: {
+      issuer: "https://ci.example.com",
+      audiences: ["signet"],
+      rules: [{ identity: { namespace: "shop", name: "build-agent" }, claims: { repository: "acme/shop" } }],
+      ...spec,
+    },
+  };
+}
+
 const window = (w: Record<string, unknown>) => ({
   windows: [{ days: ["Mon"], start: "08:00", end: "18:00", ...w }],
 });
@@ -533,6 +567,95 @@ export const INVALID_CASES: InvalidCase[] = [
     manifest: issuancePolicy({ keyAlgorithms: [] }),
     field: "spec.keyAlgorithms",
   },
+  {
+    name: "delivery Secret without serviceAccounts",
+    manifest: { ...machineIdentity(), spec: { ttl: "1h" } },
+    field: "spec.serviceAccounts",
+    cel: true,
+  },
+  {
+    name: "delivery External with serviceAccounts",
+    manifest: externalIdentity({ serviceAccounts: ["builder"] }),
+    field: "spec.serviceAccounts",
+    cel: true,
+  },
+  {
+    name: "delivery External with a secretName",
+    manifest: externalIdentity({ secretName: "agent-tls" }),
+    field: "spec.secretName",
+    cel: true,
+  },
+  {
+    name: "an enrollment without an identity",
+    manifest: { ...enrollment(), spec: { tokenHash: TOKEN_HASH } },
+    field: "spec.identity",
+  },
+  {
+    name: "an enrollment holding a token instead of its hash",
+    manifest: enrollment({ tokenHash: "signet-et1.shop.build-agent-1.c2VjcmV0" }),
+    field: "spec.tokenHash",
+  },
+  {
+    name: "an enrollment hash in upper case",
+    manifest: enrollment({ tokenHash: `sha256:${"AB".repeat(32)}` }),
+    field: "spec.tokenHash",
+  },
+  {
+    name: "an enrollment ttl over a day",
+    manifest: enrollment({ ttl: "25h" }),
+    field: "spec.ttl",
+    cel: true,
+  },
+  {
+    name: "an enrollment ttl under a minute",
+    manifest: enrollment({ ttl: "30s" }),
+    field: "spec.ttl",
+    cel: true,
+  },
+  {
+    name: "an enrollment whose name has a dot",
+    manifest: { ...enrollment(), metadata: { name: "build.agent" } },
+    field: "metadata.name",
+  },
+  {
+    name: "a trusted issuer over plain http without jwks",
+    manifest: trustedIssuer({ issuer: "http://ci.example.com" }),
+    field: "spec.issuer",
+    cel: true,
+  },
+  {
+    name: "a trusted issuer without audiences",
+    manifest: trustedIssuer({ audiences: [] }),
+    field: "spec.audiences",
+  },
+  {
+    name: "a trusted issuer without rules",
+    manifest: trustedIssuer({ rules: [] }),
+    field: "spec.rules",
+  },
+  {
+    name: "a trusted issuer rule without claims",
+    manifest: trustedIssuer({
+      rules: [{ identity: { namespace: "shop", name: "build-agent" }, claims: {} }],
+    }),
+    field: "spec.rules[0].claims",
+    cel: true,
+  },
+  {
+    name: "a trusted issuer rule with a bad claim name",
+    manifest: trustedIssuer({
+      rules: [{ identity: { namespace: "shop", name: "build-agent" }, claims: { "re po": "acme/shop" } }],
+    }),
+    field: "spec.rules[0].claims",
+    cel: true,
+  },
+  {
+    name: "a trusted issuer rule for an identity in a bad namespace",
+    manifest: trustedIssuer({
+      rules: [{ identity: { namespace: "Shop", name: "build-agent" }, claims: { repository: "acme/shop" } }],
+    }),
+    field: "spec.rules[0].identity.namespace",
+  },
 ];
 
 /** Edge cases that must be accepted, so that the rules above are not simply stricter than intended. */
@@ -644,6 +767,12 @@ export const VALID_EDGE_CASES: { name: string; manifest: Manifest }[] = [
     manifest: accessSchedule({ timeZone: "America/Argentina/Buenos_Aires" }),
   },
   { name: "a schedule with grants only", manifest: { ...accessSchedule(), spec: grant({}) } },
+  { name: "an identity for outside machines", manifest: externalIdentity({ ttl: "10m" }) },
+  { name: "an enrollment with the longest ttl", manifest: enrollment({ ttl: "24h" }) },
+  {
+    name: "a trusted issuer with a static JWKS and a plain issuer name",
+    manifest: trustedIssuer({ issuer: "kubernetes", jwks: '{"keys":[]}' }),
+  },
   {
     name: "an issuance policy for every namespace",
     manifest: { ...issuancePolicy(), spec: { namespaceSelector: {} } },

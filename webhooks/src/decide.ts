@@ -71,6 +71,8 @@ export const DenialReason = {
   ClusterTrustBundleDropped: "ClusterTrustBundleDropped",
   /** A podCertificate source addresses Signet's signer other than through Signet's injection. */
   PodCertificateSignerReferenced: "PodCertificateSignerReferenced",
+  /** The identity has delivery External: enrolled machines outside the cluster hold it, never a pod. */
+  IdentityExternal: "IdentityExternal",
   /** The proxy annotation is not "<listen port>:<upstream port>". */
   ProxyAnnotationInvalid: "ProxyAnnotationInvalid",
   /** The pod asks for the proxy sidecar, and the operator was given no image to run it from. */
@@ -296,12 +298,20 @@ export function decidePodAdmission(
       `${ref} is suspended (spec.suspend: true); no pod may take it until spec.suspend is false again`,
     );
   }
+  if (identity.spec.delivery === "External") {
+    return deny(
+      DenialReason.IdentityExternal,
+      `${ref} has spec.delivery External: it is held by machines outside the cluster that enroll with a ` +
+        "single-use token, never by a pod; give the pod an identity with delivery Secret or PodCertificate",
+    );
+  }
   const serviceAccount = serviceAccountOf(pod.spec);
-  if (!identity.spec.serviceAccounts.includes(serviceAccount)) {
+  const serviceAccounts = identity.spec.serviceAccounts ?? [];
+  if (!serviceAccounts.includes(serviceAccount)) {
     return deny(
       DenialReason.ServiceAccountNotListed,
       `${ref} does not list ServiceAccount "${serviceAccount}" in spec.serviceAccounts; ` +
-        `add it there or run the pod as one of: ${identity.spec.serviceAccounts.join(", ")}`,
+        `add it there or run the pod as one of: ${serviceAccounts.join(", ")}`,
     );
   }
 

@@ -18,12 +18,13 @@ export const ENV_CREDENTIAL_BUNDLE_FILE = "SIGNET_CREDENTIAL_BUNDLE_FILE";
 /** The fields of a MachineIdentity (signet.dev/v1alpha1) that admission decisions depend on. */
 export interface MachineIdentityLike {
   spec: {
-    serviceAccounts: readonly string[];
+    /** Absent for an identity with delivery External, which no pod may hold. */
+    serviceAccounts?: readonly string[] | undefined;
     spiffeID?: string | undefined;
     secretName?: string | undefined;
     suspend?: boolean | undefined;
     /** Absent reads as the API's default, Secret. */
-    delivery?: "Secret" | "PodCertificate" | undefined;
+    delivery?: "Secret" | "PodCertificate" | "External" | undefined;
     /** A duration such as "24h"; absent reads as the API's default. */
     ttl?: string | undefined;
     privateKey?: { algorithm?: string | undefined; size?: number | undefined } | undefined;

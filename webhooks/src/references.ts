@@ -354,13 +354,14 @@ function holderViolation(
     };
   }
   const serviceAccount = serviceAccountOf(request.pod.spec);
-  if (!identity.spec.serviceAccounts.includes(serviceAccount)) {
+  const serviceAccounts = identity.spec.serviceAccounts ?? [];
+  if (!serviceAccounts.includes(serviceAccount)) {
     return {
       reason: DenialReason.ServiceAccountNotListed,
       key: DenialReason.ServiceAccountNotListed,
       message:
         `${where} of ${ref}, which does not list ServiceAccount "${serviceAccount}" in spec.serviceAccounts: ` +
-        `${rule}; add it there or run the pod as one of: ${identity.spec.serviceAccounts.join(", ")}`,
+        `${rule}; add it there or run the pod as one of: ${serviceAccounts.join(", ") || "(none: it has delivery External)"}`,
     };
   }
   return undefined;

@@ -63,6 +63,8 @@ describe("the CRD generator", () => {
       "signet.dev_accesspolicies.yaml",
       "signet.dev_accessschedules.yaml",
       "signet.dev_issuancepolicies.yaml",
+      "signet.dev_enrollments.yaml",
+      "signet.dev_trustedissuers.yaml",
     ]);
   });
 

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { AccessPolicySpecSchema, AccessPolicyStatusSchema } from "./access-policy.ts";
 import { AccessScheduleSpecSchema, AccessScheduleStatusSchema } from "./access-schedule.ts";
 import { CLUSTER_SCOPED_KINDS, GROUP, KINDS, PLURALS, type SignetKind, VERSION } from "./constants.ts";
+import { EnrollmentSchema, EnrollmentSpecSchema, EnrollmentStatusSchema } from "./enrollment.ts";
 import { celString } from "./fields.ts";
 import { IssuancePolicySpecSchema } from "./issuance-policy.ts";
 import {
@@ -10,6 +11,7 @@ import {
   MachineIdentitySpecSchema,
   MachineIdentityStatusSchema,
 } from "./machine-identity.ts";
+import { TrustedIssuerSpecSchema } from "./trusted-issuer.ts";
 
 /** A node of a structural OpenAPI v3 schema, as apiextensions.k8s.io/v1 accepts it. */
 export type JsonSchema = { [key: string]: unknown };
@@ -160,6 +162,65 @@ const DEFINITIONS: Readonly<Record<SignetKind, KindDefinition>> = {
     spec: IssuancePolicySpecSchema,
     columns: [AGE],
   },
+  Enrollment: {
+    singular: "enrollment",
+    shortNames: ["enr"],
+    description:
+      "Enrollment is a single-use token that lets one machine outside the cluster enroll as a MachineIdentity with a key it generated itself, and afterwards the record of the certificate that machine renews with.",
+    spec: EnrollmentSpecSchema,
+    status: EnrollmentStatusSchema,
+    name: EnrollmentSchema.shape.metadata.shape.name,
+    columns: [
+      {
+        name: "Identity",
+        type: "string",
+        jsonPath: ".spec.identity",
+        description: "The MachineIdentity the machine enrolls as.",
+      },
+      {
+        name: "Phase",
+        type: "string",
+        jsonPath: ".status.phase",
+        description: "Pending, Enrolled or Expired.",
+      },
+      {
+        name: "Expires",
+        type: "string",
+        jsonPath: ".status.expiresAt",
+        description: "When the unused token expires.",
+      },
+      {
+        name: "Renewals",
+        type: "integer",
+        jsonPath: ".status.renewals",
+        description: "Renewals by the enrolled machine.",
+      },
+      AGE,
+      {
+        name: "Replays",
+        type: "integer",
+        jsonPath: ".status.replays",
+        description: "Presentations of the used token: possible thefts.",
+        priority: 1,
+      },
+    ],
+  },
+  TrustedIssuer: {
+    singular: "trustedissuer",
+    shortNames: ["tis"],
+    description:
+      "TrustedIssuer, cluster-scoped and owned by the cluster admin, names an OIDC issuer whose tokens (a CI pipeline's, a cloud's) Signet exchanges for a short-lived SVID or JWT-SVID of the MachineIdentities its rules map them to.",
+    spec: TrustedIssuerSpecSchema,
+    columns: [
+      {
+        name: "Issuer",
+        type: "string",
+        jsonPath: ".spec.issuer",
+        description: "The iss of the accepted tokens.",
+      },
+      AGE,
+    ],
+  },
 };
 
 /** Keys a structural CRD schema may carry, in the order they are written out. */
@@ -178,6 +239,7 @@ const KEY_ORDER = [
   "maxItems",
   "x-kubernetes-list-type",
   "x-kubernetes-list-map-keys",
+  "minProperties",
   "maxProperties",
   "additionalProperties",
   "items",
@@ -257,7 +319,10 @@ function withKeyRules(node: JsonSchema): JsonSchema {
       ...rules,
       {
         rule: `self.all(k, ${checks.join(" && ")})`,
-        message: "every key must be a label key such as team or example.com/team",
+        message:
+          typeof propertyNames.description === "string"
+            ? propertyNames.description
+            : "every key must be a label key such as team or example.com/team",
       },
     ],
   };

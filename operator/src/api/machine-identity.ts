@@ -29,7 +29,7 @@ export const KEY_SIZES: Readonly<Record<KeyAlgorithm, readonly number[]>> = {
 
 export const USAGES = ["client", "server"] as const;
 
-export const DELIVERIES = ["Secret", "PodCertificate"] as const;
+export const DELIVERIES = ["Secret", "PodCertificate", "External"] as const;
 export type Delivery = (typeof DELIVERIES)[number];
 
 /**
@@ -115,7 +115,10 @@ export const MachineIdentitySpecSchema = withRules(
   z.object({
     serviceAccounts: setOf(dns1123Subdomain("each service account"), 32, "service accounts")
       .min(1, "list at least one ServiceAccount whose pods may hold this identity")
-      .describe("ServiceAccounts (in this namespace) whose pods may hold this identity. At least one."),
+      .optional()
+      .describe(
+        "ServiceAccounts (in this namespace) whose pods may hold this identity. At least one; required unless spec.delivery is External, and absent then.",
+      ),
     spiffeID: z
       .string()
       .max(2048, "spiffeID must be at most 2048 characters")
@@ -171,7 +174,7 @@ export const MachineIdentitySpecSchema = withRules(
       .enum(DELIVERIES)
       .default("Secret")
       .describe(
-        "How pods receive the identity. Secret: Signet mints key and SVID into a kubernetes.io/tls Secret that is mounted into the pod. PodCertificate: the kubelet generates the key on the node and asks Signet's signer (signet.dev/svid) for the SVID through a PodCertificateRequest; the key is never stored in the API (needs Kubernetes 1.35+ with the PodCertificateRequest feature; ttl at least 1h).",
+        "How the holders receive the identity. Secret: Signet mints key and SVID into a kubernetes.io/tls Secret that is mounted into the pod. PodCertificate: the kubelet generates the key on the node and asks Signet's signer (signet.dev/svid) for the SVID through a PodCertificateRequest; the key is never stored in the API (needs Kubernetes 1.35+ with the PodCertificateRequest feature; ttl at least 1h). External: held by machines outside the cluster, which generate their keys themselves, enroll once with a single-use Enrollment token or exchange a trusted OIDC token, and renew over mutual TLS; no pod may take it and no Secret is written.",
       ),
     jwtSVID: JwtSvidSchema.optional(),
   }),
@@ -204,6 +207,27 @@ export const MachineIdentitySpecSchema = withRules(
         s.delivery !== "PodCertificate" ||
         s.privateKey.algorithm !== "RSA" ||
         (s.privateKey.size !== undefined && s.privateKey.size >= 3072),
+    },
+    {
+      rule: "self.delivery == 'External' || has(self.serviceAccounts)",
+      message:
+        "serviceAccounts is required: list at least one ServiceAccount whose pods may hold this identity (only an identity with delivery External, held outside the cluster, has none)",
+      fieldPath: ".serviceAccounts",
+      holds: (s) => s.delivery === "External" || s.serviceAccounts !== undefined,
+    },
+    {
+      rule: "self.delivery != 'External' || !has(self.serviceAccounts)",
+      message:
+        "serviceAccounts has no meaning with delivery External: the identity is held by enrolled machines outside the cluster, never by a pod; remove serviceAccounts",
+      fieldPath: ".serviceAccounts",
+      holds: (s) => s.delivery !== "External" || s.serviceAccounts === undefined,
+    },
+    {
+      rule: "self.delivery != 'External' || !has(self.secretName)",
+      message:
+        "secretName has no meaning with delivery External: no Secret is written, the enrolled machine holds its own key; remove secretName",
+      fieldPath: ".secretName",
+      holds: (s) => s.delivery !== "External" || s.secretName === undefined,
     },
     {
       rule: "self.delivery != 'PodCertificate' || !has(self.secretName)",

@@ -2,15 +2,19 @@ import type { z } from "zod";
 import { type AccessPolicy, AccessPolicySchema } from "./access-policy.ts";
 import { type AccessSchedule, AccessScheduleSchema } from "./access-schedule.ts";
 import type { SignetKind } from "./constants.ts";
+import { type Enrollment, EnrollmentSchema } from "./enrollment.ts";
 import { fieldPathOf, type Problem } from "./fields.ts";
 import { type IssuancePolicy, IssuancePolicySchema } from "./issuance-policy.ts";
 import { type MachineIdentity, MachineIdentitySchema } from "./machine-identity.ts";
+import { type TrustedIssuer, TrustedIssuerSchema } from "./trusted-issuer.ts";
 
 export interface KindTypes {
   MachineIdentity: MachineIdentity;
   AccessPolicy: AccessPolicy;
   AccessSchedule: AccessSchedule;
   IssuancePolicy: IssuancePolicy;
+  Enrollment: Enrollment;
+  TrustedIssuer: TrustedIssuer;
 }
 
 export const SCHEMAS: { readonly [K in SignetKind]: z.ZodType<KindTypes[K]> } = {
@@ -18,6 +22,8 @@ export const SCHEMAS: { readonly [K in SignetKind]: z.ZodType<KindTypes[K]> } = 
   AccessPolicy: AccessPolicySchema,
   AccessSchedule: AccessScheduleSchema,
   IssuancePolicy: IssuancePolicySchema,
+  Enrollment: EnrollmentSchema,
+  TrustedIssuer: TrustedIssuerSchema,
 };
 
 /** The parsed object with every default applied, or the problems that keep it from being one. */

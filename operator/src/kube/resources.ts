@@ -18,14 +18,25 @@ import {
   ACCESS_POLICY_PLURAL,
   ACCESS_SCHEDULE_KIND,
   ACCESS_SCHEDULE_PLURAL,
+  ENROLLMENT_KIND,
+  ENROLLMENT_PLURAL,
   GROUP,
   ISSUANCE_POLICY_KIND,
   ISSUANCE_POLICY_PLURAL,
   MACHINE_IDENTITY_KIND,
   MACHINE_IDENTITY_PLURAL,
+  TRUSTED_ISSUER_KIND,
+  TRUSTED_ISSUER_PLURAL,
   VERSION,
 } from "../api/constants.ts";
-import type { AccessPolicy, AccessSchedule, IssuancePolicy, MachineIdentity } from "../api/index.ts";
+import type {
+  AccessPolicy,
+  AccessSchedule,
+  Enrollment,
+  IssuancePolicy,
+  MachineIdentity,
+  TrustedIssuer,
+} from "../api/index.ts";
 import type { KubeClient, Query } from "./client.ts";
 import { isNotFound } from "./errors.ts";
 
@@ -99,6 +110,14 @@ export const ISSUANCE_POLICIES = type<IssuancePolicy>(
   VERSION,
   ISSUANCE_POLICY_PLURAL,
   ISSUANCE_POLICY_KIND,
+  false,
+);
+export const ENROLLMENTS = type<Enrollment>(GROUP, VERSION, ENROLLMENT_PLURAL, ENROLLMENT_KIND);
+export const TRUSTED_ISSUERS = type<TrustedIssuer>(
+  GROUP,
+  VERSION,
+  TRUSTED_ISSUER_PLURAL,
+  TRUSTED_ISSUER_KIND,
   false,
 );
 

@@ -165,10 +165,11 @@ export function decidePodCertificate(input: SignerInput): SignerDecision {
       ref,
     );
   }
-  if (!mi.spec.serviceAccounts.includes(spec.serviceAccountName)) {
+  const serviceAccounts = mi.spec.serviceAccounts ?? [];
+  if (!serviceAccounts.includes(spec.serviceAccountName)) {
     return deny(
       SignerReason.ServiceAccountNotListed,
-      `${where} does not list ServiceAccount ${spec.serviceAccountName} in spec.serviceAccounts (it lists ${mi.spec.serviceAccounts.join(", ")}); add it there or run the pod as one of them`,
+      `${where} does not list ServiceAccount ${spec.serviceAccountName} in spec.serviceAccounts (it lists ${serviceAccounts.join(", ")}); add it there or run the pod as one of them`,
       ref,
     );
   }

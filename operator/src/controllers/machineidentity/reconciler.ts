@@ -272,22 +272,26 @@ export class MachineIdentityReconciler {
       if (window.nextTransition) windowRequeue = window.nextTransition.getTime() - now.getTime();
     }
 
-    if (mi.spec.delivery === "PodCertificate") {
-      // The kubelet generates each pod's key and asks the signer for its certificate: no Secret
-      // holds this identity, and one left from Secret delivery is removed with its key.
+    if (mi.spec.delivery === "PodCertificate" || mi.spec.delivery === "External") {
+      // The kubelet (or the enrolled machine) generates each key and asks Signet for its
+      // certificate: no Secret holds this identity, and one left from Secret delivery is removed
+      // with its key.
+      const external = mi.spec.delivery === "External";
       const revoked = await this.#revoke(
         mi,
         secret,
         Reason.Revoked,
-        "spec.delivery is PodCertificate: the kubelet holds each pod's key, so the Secret was removed",
+        external
+          ? "spec.delivery is External: each enrolled machine holds its own key, so the Secret was removed"
+          : "spec.delivery is PodCertificate: the kubelet holds each pod's key, so the Secret was removed",
       );
       if (!revoked) return LOST;
       const signing: Outcome = {
-        state: { kind: "Signing", spiffeID: desired.svid.spiffeId, windowEnd },
+        state: { kind: "Signing", spiffeID: desired.svid.spiffeId, windowEnd, external },
         result: windowRequeue === undefined ? undefined : { requeueAfterMs: Math.max(0, windowRequeue) },
       };
       const support = this.#d.podCertificateSupport?.();
-      if (support?.supported && support.trustBundle === "ConfigMap") {
+      if (!external && support?.supported && support.trustBundle === "ConfigMap") {
         const error = await this.#keepTrustBundle(mi).then(
           () => undefined,
           (err: unknown) => (err instanceof Error ? err : new Error(String(err))),

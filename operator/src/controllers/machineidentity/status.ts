@@ -26,6 +26,9 @@ export const Reason = {
   /** Delivery PodCertificate: the signer issues to each pod's kubelet on request. */
   SignerReady: "SignerReady",
   PodCertificate: "PodCertificate",
+  /** Delivery External: enrolled machines outside the cluster are issued to on enrollment and renewal. */
+  EnrollmentReady: "EnrollmentReady",
+  External: "External",
 } as const;
 
 /** The certificate the identity's Secret holds once the reconcile is done. */
@@ -63,7 +66,7 @@ export type IdentityState =
   /** spec.suspend is true and the credential was revoked. */
   | { kind: "Suspended" }
   /** Delivery PodCertificate, and the signer may issue now: each pod's kubelet asks for its certificate. */
-  | { kind: "Signing"; spiffeID: string; windowEnd?: Date | undefined }
+  | { kind: "Signing"; spiffeID: string; windowEnd?: Date | undefined; external?: boolean | undefined }
   /** Outside the schedule's windows, or the schedule is missing: the credential was revoked. */
   | {
       kind: "Inactive";
@@ -180,12 +183,17 @@ function heldOutcome(
       const window = state.windowEnd
         ? ` until the access window ends at ${state.windowEnd.toISOString()}`
         : "";
-      const message = `pods receive ${state.spiffeID} from the kubelet's podCertificate volume, signed by signet.dev/svid${window}; no Secret holds a key`;
+      const message = state.external
+        ? `enrolled machines outside the cluster receive ${state.spiffeID} from Signet's enrollment endpoint for keys they generate themselves${window}; no Secret holds a key`
+        : `pods receive ${state.spiffeID} from the kubelet's podCertificate volume, signed by signet.dev/svid${window}; no Secret holds a key`;
+      const [ready, issuing] = state.external
+        ? [Reason.EnrollmentReady, Reason.External]
+        : [Reason.SignerReady, Reason.PodCertificate];
       return {
         conditions: [
-          { type: "Ready", status: "True", reason: Reason.SignerReady, message },
+          { type: "Ready", status: "True", reason: ready, message },
           ACTIVE,
-          { type: "Issuing", status: "False", reason: Reason.PodCertificate, message },
+          { type: "Issuing", status: "False", reason: issuing, message },
         ],
         fields: { spiffeID: state.spiffeID },
         rotations,
