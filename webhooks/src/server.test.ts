@@ -265,6 +265,31 @@ describe("the webhook server", () => {
     });
   });
 
+  it("should time every answered review by webhook path and operation", async () => {
+    const counts = async () => {
+      const metric = (await f.registry.getMetricsAsJSON()).find(
+        (m) => m.name === "signet_admission_duration_seconds",
+      );
+      const count = (webhook: string) =>
+        metric?.values.find(
+          (v) =>
+            (v as { metricName?: string }).metricName === "signet_admission_duration_seconds_count" &&
+            v.labels.webhook === webhook &&
+            v.labels.operation === "CREATE",
+        )?.value ?? 0;
+      return { mutate: count("mutate-pods"), validate: count("validate-pods") };
+    };
+    const before = await counts();
+    await f.send("/mutate-pods", { body: JSON.stringify(review(optedInPod())) });
+    await f.send("/mutate-pods", { body: JSON.stringify(review(optedInPod("ledger"))) });
+    await f.send("/validate-pods", { body: JSON.stringify(review(optedInPod())) });
+    const after = await counts();
+    expect({ mutate: after.mutate - before.mutate, validate: after.validate - before.validate }).toEqual({
+      mutate: 2,
+      validate: 1,
+    });
+  });
+
   it("should never write the serving key or a pod's env values to its log", async () => {
     const pod = optedInPod("ledger");
     (pod.spec as { containers: unknown[] }).containers = [

@@ -201,7 +201,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     }
     metrics?.requests.inc({ webhook, operation: request.operation, result });
     metrics?.duration.observe(
-      { operation: request.operation },
+      { webhook, operation: request.operation },
       Number(process.hrtime.bigint() - started) / 1e9,
     );
   };

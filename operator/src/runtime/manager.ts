@@ -197,9 +197,11 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     manager.add(jwtKeysUnit(ctx));
     manager.add(accessUnit(ctx));
   }
+  const running = manager;
+  metrics.leadershipFrom(() => running.isLeader());
+  metrics.identitiesFrom(() => caches.identities.list());
   await manager.start();
 
-  const running = manager;
   return {
     metricsPort: (health.address() as AddressInfo).port,
     webhookPort,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../../testing/fake-clock.ts";
+import { admissionMetrics } from "../../../webhooks/src/metrics.ts";
 import { WorkQueue } from "../kube/queue.ts";
 import { SignetMetrics } from "./metrics.ts";
 
@@ -117,6 +118,78 @@ describe("SignetMetrics", () => {
 
     queue.shutDown();
     expect(await sample("signet_workqueue_depth")).toBe(0);
+  });
+
+  it("should report 1 for leader only while the replica leads, read at each scrape", async () => {
+    const metrics = new SignetMetrics();
+    expect(await value(metrics, "signet_leader", {})).toBe(0);
+    let leading = true;
+    metrics.leadershipFrom(() => leading);
+    expect(await value(metrics, "signet_leader", {})).toBe(1);
+    leading = false;
+    expect(await value(metrics, "signet_leader", {})).toBe(0);
+  });
+
+  it("should report the seconds until the soonest expiry while the controller runs, and +Inf otherwise", async () => {
+    const metrics = new SignetMetrics();
+    const expiry = () => value(metrics, "signet_svid_soonest_expiry_seconds", {});
+    expect(await expiry()).toBe(Number.POSITIVE_INFINITY);
+    let soonest: number | undefined = 42.5;
+    metrics.soonestExpiryFrom(() => soonest);
+    expect(await expiry()).toBe(42.5);
+    soonest = -3;
+    expect(await expiry()).toBe(-3);
+    soonest = undefined;
+    expect(await expiry()).toBe(Number.POSITIVE_INFINITY);
+    soonest = 10;
+    metrics.soonestExpiryFrom(undefined);
+    expect(await expiry()).toBe(Number.POSITIVE_INFINITY);
+    expect(await metrics.registry.metrics()).toMatch(/^signet_svid_soonest_expiry_seconds \+Inf$/m);
+  });
+
+  it("should count the cached identities by namespace and Ready condition, dropping counts that went away", async () => {
+    const metrics = new SignetMetrics();
+    const ready = (namespace: string, status: string, reason: string) => ({
+      metadata: { namespace },
+      status: { conditions: [{ type: "Ready", status, reason }] },
+    });
+    let cached = [
+      ready("shop", "True", "Issued"),
+      ready("shop", "True", "Issued"),
+      ready("shop", "False", "IssuanceFailed"),
+    ];
+    metrics.identitiesFrom(() => cached);
+    const series = async () =>
+      (await metrics.registry.getMetricsAsJSON())
+        .find((m) => m.name === "signet_machineidentities")
+        ?.values.map((v) => ({ ...v.labels, count: v.value }));
+    expect(await series()).toEqual([
+      { namespace: "shop", ready: "False", reason: "IssuanceFailed", count: 1 },
+      { namespace: "shop", ready: "True", reason: "Issued", count: 2 },
+    ]);
+    cached = [ready("shop", "True", "Rotated")];
+    expect(await series()).toEqual([{ namespace: "shop", ready: "True", reason: "Rotated", count: 1 }]);
+  });
+
+  it("should export the admission metrics from the start, on the registry the webhook server counts on", async () => {
+    const metrics = new SignetMetrics();
+    const names = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "signet_admission_requests_total",
+        "signet_admission_denials_total",
+        "signet_admission_duration_seconds",
+      ]),
+    );
+    expect(admissionMetrics(metrics.registry)).toBe(metrics.admission);
+    admissionMetrics(metrics.registry).requests.inc({
+      webhook: "mutate-pods",
+      operation: "CREATE",
+      result: "allowed",
+    });
+    expect(
+      await value(metrics, "signet_admission_requests_total", { webhook: "mutate-pods", result: "allowed" }),
+    ).toBe(1);
   });
 
   it("should hand out one sink per queue name", () => {

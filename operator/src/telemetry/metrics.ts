@@ -1,5 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { type AdmissionMetrics, admissionMetrics } from "../../../webhooks/src/metrics.ts";
 import type { WorkInProgress, WorkQueueMetrics, WorkQueueMetricsProvider } from "../kube/queue.ts";
+import { type ReadinessLike, readinessCounts } from "./readiness.ts";
 
 /** Waits and reconciles in a controller's queue: from a millisecond to minutes when it is backed up. */
 const QUEUE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -18,6 +20,10 @@ export class SignetMetrics implements WorkQueueMetricsProvider {
   readonly jwtSvidsIssued: Counter<"namespace">;
   readonly jwtSvidsRefused: Counter<"reason">;
   readonly soonestExpirySeconds: Gauge;
+  readonly leader: Gauge;
+  readonly identities: Gauge<"namespace" | "ready" | "reason">;
+  /** The webhooks' request, denial and latency metrics (webhooks/src/metrics.ts), on this registry. */
+  readonly admission: AdmissionMetrics;
   readonly reconcileTotal: Counter<"controller" | "result">;
   readonly reconcileErrors: Counter<"controller">;
   readonly reconcileDuration: Histogram<"controller">;
@@ -33,6 +39,9 @@ export class SignetMetrics implements WorkQueueMetricsProvider {
   readonly #queues = new Map<string, WorkQueueMetrics>();
   /** How to read each queue's work in progress, at scrape time; the latest queue of a name wins. */
   readonly #inProgress = new Map<string, () => WorkInProgress>();
+  #soonestExpiry: (() => number | undefined) | undefined;
+  #leading: () => boolean = () => false;
+  #identities: () => Iterable<ReadinessLike> = () => [];
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -80,11 +89,36 @@ export class SignetMetrics implements WorkQueueMetricsProvider {
       labelNames: ["namespace", "reason"],
       registers,
     });
+    const self = this;
     this.soonestExpirySeconds = new Gauge({
       name: "signet_svid_soonest_expiry_seconds",
-      help: "Seconds until the soonest-expiring X.509-SVID managed by this operator expires.",
+      help: "Seconds until the soonest-expiring X.509-SVID managed by this operator expires; +Inf on a replica that does not lead, or when no identity holds one.",
       registers,
+      collect() {
+        this.set(self.#soonestExpiry?.() ?? Number.POSITIVE_INFINITY);
+      },
     });
+    this.leader = new Gauge({
+      name: "signet_leader",
+      help: "1 on the replica that holds the controllers' Lease and runs the leader-elected units, 0 on the others.",
+      registers,
+      collect() {
+        this.set(self.#leading() ? 1 : 0);
+      },
+    });
+    this.identities = new Gauge({
+      name: "signet_machineidentities",
+      help: "MachineIdentities in this replica's cache, by namespace and by the status (True, False, Unknown) and reason of their Ready condition.",
+      labelNames: ["namespace", "ready", "reason"],
+      registers,
+      collect() {
+        this.reset();
+        for (const { namespace, ready, reason, count } of readinessCounts(self.#identities())) {
+          this.set({ namespace, ready, reason }, count);
+        }
+      },
+    });
+    this.admission = admissionMetrics(this.registry);
     this.reconcileTotal = new Counter({
       name: "signet_reconcile_total",
       help: "Reconciles by controller and result (success, error, requeue).",
@@ -167,6 +201,26 @@ export class SignetMetrics implements WorkQueueMetricsProvider {
         for (const [name, read] of inProgress) this.set({ name }, read().unfinishedMs / 1000);
       },
     });
+  }
+
+  /**
+   * Where signet_svid_soonest_expiry_seconds is read at each scrape: the seconds until the soonest
+   * SVID expires, or undefined when no identity holds one. The leader's MachineIdentity controller
+   * sets it while it runs and clears it (undefined) when it stops; unset, the gauge is +Inf, so that
+   * the minimum over all replicas is the leader's and an alert on a low value never fires elsewhere.
+   */
+  soonestExpiryFrom(read: (() => number | undefined) | undefined): void {
+    this.#soonestExpiry = read;
+  }
+
+  /** Where signet_leader is read at each scrape: whether this replica leads now. */
+  leadershipFrom(read: () => boolean): void {
+    this.#leading = read;
+  }
+
+  /** Where signet_machineidentities is read at each scrape: the identities of the informer cache. */
+  identitiesFrom(read: () => Iterable<ReadinessLike>): void {
+    this.#identities = read;
   }
 
   /** The metrics sink of the work queue `name` (the same one for every call with that name). */

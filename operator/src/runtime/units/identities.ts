@@ -133,13 +133,14 @@ export function identitiesUnit(ctx: OperatorContext, ca: CaHolder, tally?: PodCe
         onResult: (_key, outcome, ms) => metrics.observeReconcile("machineidentity", outcome, ms),
         onError: (key, err) => logRetry(log, { identity: key }, "reconcile failed", err),
       });
-      const expiry = setInterval(() => {
+      // Read at each scrape, from the cache the controller keeps the statuses in.
+      metrics.soonestExpiryFrom(() => {
         const soonest = soonestExpiry(caches.identities.list());
-        if (soonest !== undefined) metrics.soonestExpirySeconds.set((soonest - now().getTime()) / 1000);
-      }, 5_000);
+        return soonest === undefined ? undefined : (soonest - now().getTime()) / 1000;
+      });
       return async () => {
         for (const off of offs) off();
-        clearInterval(expiry);
+        metrics.soonestExpiryFrom(undefined);
         queue.shutDown();
         await workers;
       };
