@@ -3,7 +3,8 @@
 #   1. the node's Debian packages, when missing: containerd, runc, the CNI plugins, buildah,
 #      busybox (the sandbox image), iptables, ipset and conntrack (kube-proxy, kube-router),
 #      chromium (the browser test of signet audit's HTML page);
-#   2. the Kubernetes components and helm from their Go modules (e2e/controlplane/build.sh);
+#   2. the Kubernetes components and helm from their Go modules (e2e/controlplane/build.sh), and
+#      promtool, which the chart's alerting rules are checked with (e2e/tools/promtool/build.sh);
 #   3. the images, with buildah (scripts/image/build.sh).
 # Without root or apt it says which packages are missing; the bare control plane needs none of them.
 set -euo pipefail
@@ -37,5 +38,6 @@ else
 fi
 
 bash "$here/../e2e/controlplane/build.sh" >/dev/null
+bash "$here/../e2e/tools/promtool/build.sh" >/dev/null
 bash "$here/image/build.sh" >/dev/null
 log "done: npm run cluster -- up starts the cluster, npm run demo runs the demo, npm test the tests"
