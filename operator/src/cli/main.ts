@@ -12,6 +12,11 @@ commands:
   audit        identities, their consumers and expiry, and the access graph between them
   discover     static certificates, keys and tokens in Secrets that identities should replace
   proxy        a verifying reverse proxy in front of a workload (signet proxy --help)
+  status       one screen: problems first, then identities, policies and schedules
+  suspend      set spec.suspend of an identity, policy or schedule, recorded as an Event (--help)
+  resume       set it back to false
+  grant        open a just-in-time grant on a schedule (or a policy's schedule) now, for --for
+  revoke       end the grants open now
 
 flags (each also read from its environment variable):
 ${configUsage()}
@@ -79,6 +84,15 @@ try {
       break;
     case "proxy":
       await (await import("./proxy.ts")).runProxy(args);
+      break;
+    case "status":
+      process.exitCode = await (await import("./status.ts")).runStatus(args);
+      break;
+    case "suspend":
+    case "resume":
+    case "grant":
+    case "revoke":
+      process.exitCode = await (await import("./access.ts")).runAccess(command, args);
       break;
     case undefined:
     case "help":
