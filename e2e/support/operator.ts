@@ -13,6 +13,8 @@ export interface OperatorProcess {
   readonly webhookPort: number;
   /** The JWT-SVID endpoint's port: the one in flags (--jwt-port=...), else a free one. */
   readonly jwtPort: number;
+  /** The enrollment endpoint's port: the one in flags (--enrollment-port=...), else a free one. */
+  readonly enrollmentPort: number;
   readonly logFile: string;
   log(): string;
   /** SIGKILL: the process gets no chance to release its lease or finish writes. */
@@ -43,12 +45,17 @@ export async function startOperatorProcess(
   const webhookPort = await freePort();
   const jwtFlag = flags.find((f) => f.startsWith("--jwt-port="));
   const jwtPort = jwtFlag ? Number(jwtFlag.slice("--jwt-port=".length)) : await freePort();
+  const enrollmentFlag = flags.find((f) => f.startsWith("--enrollment-port="));
+  const enrollmentPort = enrollmentFlag
+    ? Number(enrollmentFlag.slice("--enrollment-port=".length))
+    : await freePort();
   const nodeArgs = [
     options.entry ?? cli,
     command,
     `--metrics-port=${metricsPort}`,
     `--webhook-port=${webhookPort}`,
     ...(jwtFlag ? [] : [`--jwt-port=${jwtPort}`]),
+    ...(enrollmentFlag ? [] : [`--enrollment-port=${enrollmentPort}`]),
     // One pod certificate signer per cluster, and files share the control plane: only a test that
     // asks for the signer runs it (it owns the cluster-wide ClusterTrustBundle).
     ...(flags.some((f) => f.startsWith("--pod-certificate-signer"))
@@ -67,6 +74,7 @@ export async function startOperatorProcess(
     metricsPort,
     webhookPort,
     jwtPort,
+    enrollmentPort,
     logFile,
     log: () => readFileSync(logFile, "utf8"),
     kill: async () => {

@@ -1,11 +1,9 @@
 import { z } from "zod";
 import { API_VERSION, ENROLLMENT_KIND } from "./constants.ts";
 import {
-  conditionsField,
   dns1123Label,
   dns1123Subdomain,
   durationField,
-  ObservedGenerationSchema,
   timestampField,
   withRules,
 } from "./fields.ts";
@@ -110,8 +108,6 @@ export const EnrollmentStatusSchema = z
       })
       .optional()
       .describe("The last presentation of the used token."),
-    conditions: conditionsField("enrollment").optional(),
-    observedGeneration: ObservedGenerationSchema.optional(),
   })
   .describe("Observed state of the enrollment.");
 

@@ -6,8 +6,7 @@ import type { JWK } from "jose";
 import { z } from "zod";
 import { isDuration, parseDuration } from "../api/duration.ts";
 import { closeServer, sendJson, servingContext } from "../net/https-server.ts";
-import { parseCertificate, subjectAltNames } from "../pki/certificate.ts";
-import { parseSpiffeId } from "../pki/spiffe-id.ts";
+import { HttpError, peerSvid, readJson } from "../net/requests.ts";
 import type { Logger } from "../telemetry/logger.ts";
 
 export const JWT_SVID_PATH = "/v1/jwt-svid";
@@ -70,16 +69,6 @@ export interface JwtServer {
 
 const TLS_OPTIONS: SecureContextOptions = { minVersion: "TLSv1.2" };
 
-class HttpError extends Error {
-  readonly status: number;
-  readonly reason: string;
-  constructor(status: number, reason: string, message: string) {
-    super(message);
-    this.status = status;
-    this.reason = reason;
-  }
-}
-
 /**
  * The JWT-SVID endpoint: POST /v1/jwt-svid for a caller that authenticates with its X.509-SVID
  * (mutual TLS, verified against the workload trust bundle), and, open to anyone, the OIDC discovery
@@ -117,57 +106,11 @@ export async function startJwtServer(options: JwtServerOptions): Promise<JwtServ
   };
 
   /** The SPIFFE ID of the verified client certificate, or an HttpError 401. */
-  const callerOf = (req: IncomingMessage): string => {
-    const socket = req.socket as TLSSocket;
-    const peer = socket.getPeerCertificate();
-    if (!peer?.raw) {
-      throw new HttpError(
-        401,
-        "NoClientCertificate",
-        "present your X.509-SVID as the TLS client certificate",
-      );
-    }
-    if (!socket.authorized) {
-      throw new HttpError(
-        401,
-        "ClientCertificateNotTrusted",
-        `the client certificate does not chain to the trust domain ${options.trustDomain}'s bundle (${String(socket.authorizationError)})`,
-      );
-    }
-    const pem = `-----BEGIN CERTIFICATE-----\n${peer.raw.toString("base64")}\n-----END CERTIFICATE-----\n`;
-    const { uris } = subjectAltNames(parseCertificate(pem));
-    const [uri] = uris;
-    if (uris.length !== 1 || !uri) {
-      throw new HttpError(
-        401,
-        "NotAnSvid",
-        "the client certificate is not an X.509-SVID: it needs exactly one URI SAN",
-      );
-    }
-    try {
-      if (parseSpiffeId(uri).trustDomain !== options.trustDomain) throw new Error("another trust domain");
-    } catch {
-      throw new HttpError(
-        401,
-        "NotAnSvid",
-        `the client certificate's URI SAN ${uri} is not a SPIFFE ID of ${options.trustDomain}`,
-      );
-    }
-    return uri;
-  };
+  const callerOf = (req: IncomingMessage): string => peerSvid(req, options.trustDomain).spiffeId;
 
   const issue = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const spiffeId = callerOf(req);
-    const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
-    if (type !== "application/json")
-      throw new HttpError(415, "InvalidRequest", "content type must be application/json");
-    const body = await readBody(req);
-    let json: unknown;
-    try {
-      json = JSON.parse(body);
-    } catch {
-      throw new HttpError(400, "InvalidRequest", "body is not valid JSON");
-    }
+    const json = await readJson(req, MAX_BODY_BYTES);
     const parsed = JwtSvidRequestSchema.safeParse(json);
     if (!parsed.success) throw new HttpError(400, "InvalidRequest", describeInvalid(parsed.error));
     const { audience, ttl } = parsed.data;
@@ -269,20 +212,4 @@ function describeInvalid(error: z.ZodError): string {
   };
   const top = String(issue.path[0] ?? "");
   return `${field}: ${what[top] ?? "the body must be a JSON object with audience and optionally ttl"}`;
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      // The rest is read and dropped, so that the client reads its 413 rather than a reset.
-      if (size > MAX_BODY_BYTES)
-        reject(new HttpError(413, "InvalidRequest", `body exceeds ${MAX_BODY_BYTES} bytes`));
-      else chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("close", () => reject(new HttpError(400, "InvalidRequest", "body ended before it was complete")));
-  });
 }

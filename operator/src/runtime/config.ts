@@ -84,6 +84,14 @@ export interface OperatorConfig {
    * annotation (the chart sets the operator's own); unset, such pods are denied.
    */
   proxyImage: string | undefined;
+  /** The enrollment endpoint's port (enroll, renew and token exchange for machines outside the cluster). */
+  enrollmentPort: number;
+  enrollmentHost: string | undefined;
+  /** The enrollment endpoint's serving certificate and the workload trust bundle it verifies renewals with. */
+  enrollmentTlsSecretName: string;
+  /** DNS names of that certificate: the Service's, plus the names outside machines reach it by. */
+  enrollmentDnsNames: string[];
+  enrollmentIpAddresses: string[];
 }
 
 const OPTIONS = {
@@ -131,6 +139,15 @@ const OPTIONS = {
   "jwt-key-rotation": { type: "string", env: "SIGNET_JWT_KEY_ROTATION", default: "24h" },
   "jwt-publish-ahead": { type: "string", env: "SIGNET_JWT_PUBLISH_AHEAD", default: "15m" },
   "proxy-image": { type: "string", env: "SIGNET_PROXY_IMAGE", default: "" },
+  "enrollment-port": { type: "string", env: "SIGNET_ENROLLMENT_PORT", default: "8445" },
+  "enrollment-host": { type: "string", env: "SIGNET_ENROLLMENT_HOST", default: "" },
+  "enrollment-tls-secret": {
+    type: "string",
+    env: "SIGNET_ENROLLMENT_TLS_SECRET",
+    default: "signet-enrollment-tls",
+  },
+  "enrollment-dns-names": { type: "string", env: "SIGNET_ENROLLMENT_DNS_NAMES", default: "" },
+  "enrollment-ip-addresses": { type: "string", env: "SIGNET_ENROLLMENT_IP_ADDRESSES", default: "" },
 } as const;
 
 type Key = keyof typeof OPTIONS;
@@ -216,6 +233,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     jwtKeyRotationMs: duration("jwt-key-rotation"),
     jwtPublishAheadMs: duration("jwt-publish-ahead"),
     proxyImage: get("proxy-image").trim() || undefined,
+    enrollmentPort: port("enrollment-port"),
+    enrollmentHost: get("enrollment-host") || undefined,
+    enrollmentTlsSecretName: get("enrollment-tls-secret"),
+    enrollmentDnsNames: list("enrollment-dns-names").length
+      ? list("enrollment-dns-names")
+      : [`signet-enrollment.${namespace}.svc`, `signet-enrollment.${namespace}.svc.cluster.local`],
+    enrollmentIpAddresses: list("enrollment-ip-addresses"),
   };
   if (!TRUST_BUNDLE_MODES.includes(config.trustBundle)) {
     throw new ConfigError(
@@ -252,6 +276,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     throw new ConfigError(
       "--jwt-publish-ahead must be positive and shorter than --jwt-key-rotation: a next key is published that long before it signs",
     );
+  }
+  for (const ip of config.enrollmentIpAddresses) {
+    if (isIP(ip) === 0)
+      throw new ConfigError(
+        `--enrollment-ip-addresses: "${ip}" is not an IP address; list addresses such as 127.0.0.1`,
+      );
   }
   for (const ip of config.webhookIpAddresses) {
     if (isIP(ip) === 0)

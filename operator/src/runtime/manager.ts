@@ -4,11 +4,13 @@ import type * as k8s from "@kubernetes/client-node";
 import {
   type AccessPolicy,
   type AccessSchedule,
+  type Enrollment,
   IDENTITY_LABEL,
   type IssuancePolicy,
   MANAGED_BY_SELECTOR,
   type MachineIdentity,
   SERVING_CA_SECRET_NAME,
+  type TrustedIssuer,
 } from "../api/index.ts";
 import { ClaimIndex } from "../issuance/claim-index.ts";
 import type { KubeClient } from "../kube/client.ts";
@@ -17,6 +19,7 @@ import {
   ACCESS_POLICIES,
   ACCESS_SCHEDULES,
   DEPLOYMENTS,
+  ENROLLMENTS,
   ISSUANCE_POLICIES,
   MACHINE_IDENTITIES,
   NAMESPACES,
@@ -26,6 +29,7 @@ import {
   type ResourceType,
   resourceClient,
   SECRETS,
+  TRUSTED_ISSUERS,
 } from "../kube/resources.ts";
 import { PodCertificateTally } from "../signer/tally.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -36,6 +40,7 @@ import { RunnableManager } from "./runnables.ts";
 import { identitySecretsOnly } from "./secret-cache.ts";
 import { accessUnit } from "./units/access.ts";
 import { type Caches, type OperatorContext, PodCertificateCapability, retryUntil } from "./units/context.ts";
+import { enrollmentEndpointUnit, enrollmentsUnit } from "./units/enrollment.ts";
 import { identitiesUnit } from "./units/identities.ts";
 import { jwtEndpointUnit, jwtKeysUnit } from "./units/jwt.ts";
 import { CaHolder, pkiUnit } from "./units/pki.ts";
@@ -57,6 +62,8 @@ export interface RunningOperator {
   readonly metricsPort: number;
   readonly webhookPort: number | undefined;
   readonly jwtPort: number | undefined;
+  /** The enrollment endpoint's port, on a replica that runs the controllers. */
+  readonly enrollmentPort: number | undefined;
   readonly metrics: SignetMetrics;
   isLeader(): boolean;
   /** Resolves if a leader-elected unit fails to start: the process should exit so that another replica leads. */
@@ -112,6 +119,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   let manager: RunnableManager | undefined;
   const ctx: OperatorContext = {
     kube: kube.fenced(() => manager?.isLeader() ?? false),
+    endpointKube: kube,
     config,
     log,
     metrics,
@@ -136,6 +144,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         SERVING_CA_SECRET_NAME,
         config.jwtSigningSecretName,
         config.jwtTlsSecretName,
+        config.enrollmentTlsSecretName,
       ],
     },
     owners: ownerReferences,
@@ -183,6 +192,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   });
   let webhookPort: number | undefined;
   let jwtPort: number | undefined;
+  let enrollmentPort: number | undefined;
   // Before the webhook, which decides pods by its answer; the controllers keep ConfigMaps by it.
   if (options.webhook || options.controllers) manager.add(podCertificateDiscoveryUnit(ctx));
   if (options.webhook) {
@@ -195,6 +205,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     manager.add(pkiUnit(ctx, ca)).add(identitiesUnit(ctx, ca, tally));
     if (config.podCertificateSigner) manager.add(signerUnit(ctx, ca, tally));
     manager.add(jwtKeysUnit(ctx));
+    manager.add(enrollmentsUnit(ctx));
+    // Always on, but only where the controllers run: it mints with the workload CA.
+    manager.add(enrollmentEndpointUnit(ctx, (port) => (enrollmentPort = port)));
     manager.add(accessUnit(ctx));
   }
   const running = manager;
@@ -206,6 +219,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     metricsPort: (health.address() as AddressInfo).port,
     webhookPort,
     jwtPort,
+    enrollmentPort,
     metrics,
     isLeader: () => running.isLeader(),
     failure,
@@ -264,6 +278,18 @@ export function createCaches(kube: KubeClient, config: OperatorConfig, controlle
     jwtTlsSecret: informerFor<k8s.V1Secret>(kube, of(SECRETS), [config.namespace], {
       fieldSelector: `metadata.name=${config.jwtTlsSecretName}`,
     }),
+    enrollments: informerFor<Enrollment>(kube, of(ENROLLMENTS), namespaces),
+    trustedIssuers: informerFor<TrustedIssuer>(kube, of(TRUSTED_ISSUERS), []),
+    enrollmentTlsSecret: informerFor<k8s.V1Secret>(kube, of(SECRETS), [config.namespace], {
+      fieldSelector: `metadata.name=${config.enrollmentTlsSecretName}`,
+    }),
+    ...(controllers
+      ? {
+          caSecret: informerFor<k8s.V1Secret>(kube, of(SECRETS), [config.namespace], {
+            fieldSelector: `metadata.name=${config.userCaSecretName ?? config.caSecretName}`,
+          }),
+        }
+      : {}),
   };
 }
 

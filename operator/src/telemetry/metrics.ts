@@ -19,6 +19,8 @@ export class SignetMetrics implements WorkQueueMetricsProvider {
   readonly podCertificates: Counter<"namespace" | "outcome" | "reason">;
   readonly jwtSvidsIssued: Counter<"namespace">;
   readonly jwtSvidsRefused: Counter<"reason">;
+  readonly enrollments: Counter<"operation" | "outcome" | "reason" | "namespace">;
+  readonly enrollmentAlarms: Counter<"namespace" | "reason">;
   readonly soonestExpirySeconds: Gauge;
   readonly leader: Gauge;
   readonly identities: Gauge<"namespace" | "ready" | "reason">;
@@ -51,6 +53,18 @@ export class SignetMetrics implements WorkQueueMetricsProvider {
       name: "signet_pod_certificate_requests_total",
       help: "PodCertificateRequests answered by Signet's signer (signet.dev/svid), by outcome (Issued, Denied, Failed) and reason.",
       labelNames: ["namespace", "outcome", "reason"],
+      registers,
+    });
+    this.enrollments = new Counter({
+      name: "signet_enrollment_requests_total",
+      help: "Requests of outside machines to the enrollment endpoint, by operation (enroll, renew, exchange), outcome (issued, refused) and reason.",
+      labelNames: ["operation", "outcome", "reason", "namespace"],
+      registers,
+    });
+    this.enrollmentAlarms = new Counter({
+      name: "signet_enrollment_alarms_total",
+      help: "Possible thefts: a used enrollment token presented again (TokenReplayed), or a renewed certificate renewing again (SupersededCertificate).",
+      labelNames: ["namespace", "reason"],
       registers,
     });
     this.jwtSvidsIssued = new Counter({

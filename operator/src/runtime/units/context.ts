@@ -1,7 +1,14 @@
 import { isDeepStrictEqual } from "node:util";
 import type * as k8s from "@kubernetes/client-node";
 import type { PodCertificateSupport } from "../../../../webhooks/src/decide.ts";
-import type { AccessPolicy, AccessSchedule, IssuancePolicy, MachineIdentity } from "../../api/index.ts";
+import type {
+  AccessPolicy,
+  AccessSchedule,
+  Enrollment,
+  IssuancePolicy,
+  MachineIdentity,
+  TrustedIssuer,
+} from "../../api/index.ts";
 import type { ClaimIndex } from "../../issuance/claim-index.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { clampedTimeout, systemClock, type TimerSource } from "../../kube/clock.ts";
@@ -33,6 +40,17 @@ export interface Caches {
   jwtTlsSecret: MultiInformer<k8s.V1Secret>;
   /** Only NetworkPolicies labelled app.kubernetes.io/managed-by=signet. */
   networkPolicies: MultiInformer<k8s.V1NetworkPolicy>;
+  /** Enrollments: single-use tokens, and the certificates of the machines that used them. */
+  enrollments: MultiInformer<Enrollment>;
+  /** The cluster admin's trusted OIDC issuers, for token exchange. */
+  trustedIssuers: MultiInformer<TrustedIssuer>;
+  /** The enrollment endpoint's serving certificate and client trust bundle, in the operator's namespace. */
+  enrollmentTlsSecret: MultiInformer<k8s.V1Secret>;
+  /**
+   * The workload CA's Secret (the generated one, or the user's), on a replica that runs the
+   * controllers only: the enrollment endpoint mints with it on every such replica.
+   */
+  caSecret?: MultiInformer<k8s.V1Secret> | undefined;
 }
 
 /** What every unit is built from. */
@@ -42,6 +60,12 @@ export interface OperatorContext {
    * Lease (KubeClient.fenced). Always-on units write nothing.
    */
   kube: KubeClient;
+  /**
+   * Not fenced, for the always-on units whose writes are compare-and-swap at the API server (an
+   * enrollment token's consumption, guarded by resourceVersion): whichever replica writes first
+   * wins, every other one is refused with a conflict, so exactly one write lands.
+   */
+  endpointKube: KubeClient;
   config: OperatorConfig;
   log: Logger;
   metrics: SignetMetrics;

@@ -101,6 +101,19 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
         now,
         ownerReferences: owned,
       });
+      // The enrollment endpoint likewise: renewals are verified against the workload trust bundle.
+      const enrollmentKeeper = new WebhookCertKeeper({
+        kube: ctx.kube,
+        namespace: config.namespace,
+        secretName: config.enrollmentTlsSecretName,
+        dnsNames: config.enrollmentDnsNames,
+        ipAddresses: config.enrollmentIpAddresses,
+        mutatingWebhookConfigurationName: undefined,
+        validatingWebhookConfigurationName: undefined,
+        log: log.child({ component: "enrollment" }),
+        now,
+        ownerReferences: owned,
+      });
       holder.set(await retryUntil(() => caStore.reconcile(), signal, log, "CA"));
 
       // The workload CA, the serving CA and the webhook certificate are looked at again when the
@@ -116,9 +129,13 @@ export function pkiUnit(ctx: OperatorContext, holder: CaHolder): Runnable {
         const jwtNext = await jwtKeeper.reconcile(serving, {
           [CLIENT_CA_DATA_KEY]: holder.current().bundlePem,
         });
+        const enrollmentNext = await enrollmentKeeper.reconcile(serving, {
+          [CLIENT_CA_DATA_KEY]: holder.current().bundlePem,
+        });
         const due = Math.min(
           keeperNext.getTime(),
           jwtNext.getTime(),
+          enrollmentNext.getTime(),
           holder.current().nextCheck?.getTime() ?? Number.POSITIVE_INFINITY,
           serving.nextCheck?.getTime() ?? Number.POSITIVE_INFINITY,
         );
