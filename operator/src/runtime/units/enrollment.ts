@@ -1,4 +1,5 @@
 import { createHash, X509Certificate } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type * as k8s from "@kubernetes/client-node";
 import type { Enrollment, EnrollmentStatus, MachineIdentity } from "../../api/index.ts";
 import { desiredIdentity } from "../../controllers/machineidentity/desired.ts";
@@ -84,7 +85,12 @@ export interface ExternalIssuer {
  * so that of all replicas exactly one use succeeds; a renewal likewise moves the Enrollment's
  * record to the new certificate. Everything else it reads from the caches.
  */
-export function enrollmentEndpointUnit(ctx: OperatorContext, onPort: (port: number) => void): Runnable {
+export function enrollmentEndpointUnit(
+  ctx: OperatorContext,
+  onPort: (port: number) => void,
+  /** The token exchange (POST /v1/token), given what it mints X.509-SVIDs with; absent, it is not served. */
+  exchange?: (issuer: ExternalIssuer) => (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+): Runnable {
   const { config, caches, metrics, now } = ctx;
   const log = ctx.log.child({ component: "enrollment" });
   return {
@@ -438,6 +444,7 @@ export function enrollmentEndpointUnit(ctx: OperatorContext, onPort: (port: numb
         enroll,
         renew,
         serverCa: () => serverCa,
+        exchange: exchange?.(issuer),
         logger: log,
         port: config.enrollmentPort,
         host: config.enrollmentHost,
