@@ -24,11 +24,16 @@ export function alignColumns(rows: readonly (readonly string[])[]): string {
 }
 
 /** "Secret", or for pod certificates what the signer did: "PodCertificate(issued 3, denied 1: Suspended)". */
-function delivery(i: IdentityReport): string {
+export function deliveryText(i: IdentityReport): string {
   const pc = i.podCertificates;
   if (!pc) return i.delivery;
   const denial = pc.denied && pc.lastDenial ? `: ${pc.lastDenial.reason}` : "";
   return `${i.delivery}(issued ${pc.issued ?? 0}, denied ${pc.denied ?? 0}${denial})`;
+}
+
+/** The READY column: "True", "False(<reason>)", or "Suspended" whatever the condition says. */
+export function readyText(i: IdentityReport): string {
+  return i.suspended ? "Suspended" : i.ready ? "True" : `False(${i.readyReason})`;
 }
 
 function links(list: readonly PolicyLink[]): string {
@@ -46,8 +51,8 @@ function renderTable(report: AuditReport): string {
       i.namespace,
       i.name,
       i.spiffeID,
-      i.suspended ? "Suspended" : i.ready ? "True" : `False(${i.readyReason})`,
-      delivery(i),
+      readyText(i),
+      deliveryText(i),
       i.consumers.length === 0 ? "-" : i.consumers.join(","),
       i.expiry ?? "-",
       String(i.rotations),
