@@ -6,8 +6,11 @@ import { compareStrings } from "./time.ts";
 // on the left, targets to their right (longest path after breaking cycles), the order inside each
 // column settled by a few barycenter sweeps. Equal reports give byte-equal drawings.
 
-/** How an identity is drawn: issued and ready, not ready, suspended, or named by a policy but absent. */
-export type NodeState = "ready" | "not-ready" | "suspended" | "missing";
+/**
+ * How an identity is drawn: issued and ready, not ready, suspended, named by a policy but absent,
+ * or named by a policy in another namespace than the one the report covers (not read, so unknown).
+ */
+export type NodeState = "ready" | "not-ready" | "suspended" | "missing" | "outside";
 
 /** How an edge is drawn: access open now, stopped by a suspend, or closed (schedule, missing schedule, ...). */
 export type EdgeState = "active" | "suspended" | "closed";
@@ -77,13 +80,17 @@ function splitId(id: string): { namespace: string; name: string } {
     : { namespace: id.slice(0, slash), name: id.slice(slash + 1) };
 }
 
-function nodeStates(report: AuditReport): Map<string, NodeState> {
+function nodeStates(report: AuditReport, namespace: string | undefined): Map<string, NodeState> {
   const states = new Map<string, NodeState>();
   for (const i of report.identities) {
     states.set(`${i.namespace}/${i.name}`, i.suspended ? "suspended" : i.ready ? "ready" : "not-ready");
   }
   for (const e of report.edges) {
-    for (const id of [e.from, e.to]) if (!states.has(id)) states.set(id, "missing");
+    for (const id of [e.from, e.to]) {
+      if (states.has(id)) continue;
+      const outside = namespace !== undefined && splitId(id).namespace !== namespace;
+      states.set(id, outside ? "outside" : "missing");
+    }
   }
   return states;
 }
@@ -99,6 +106,7 @@ function secondLine(node: { namespace: string; state: NodeState }): string {
     "not-ready": " · not ready",
     suspended: " · suspended",
     missing: " · no identity",
+    outside: " · not audited",
   };
   return `${node.namespace}${tag[node.state]}`;
 }
@@ -334,8 +342,8 @@ function separateLabels(edges: EdgeRoute[]): void {
  * that no edge runs through a box; an edge against the flow (one that closes a cycle) is routed as
  * the reverse edge would be, its arrow at the left-hand end.
  */
-export function layoutAccessGraph(report: AuditReport): GraphLayout {
-  const states = nodeStates(report);
+export function layoutAccessGraph(report: AuditReport, options: { namespace?: string } = {}): GraphLayout {
+  const states = nodeStates(report, options.namespace);
   const ids = [...states.keys()].sort(compareStrings);
   const layer = graphLayers(
     ids,
@@ -510,6 +518,7 @@ export function renderAccessGraphSvg(layout: GraphLayout): string {
     ".graph .node.not-ready rect.box{stroke:#9a6700;stroke-width:2}",
     ".graph .node.suspended rect.box{fill:#f6f8fa;stroke:#cf222e;stroke-dasharray:6 4}",
     ".graph .node.missing rect.box{fill:#f6f8fa;stroke:#8c959f;stroke-dasharray:2 3}",
+    ".graph .node.outside rect.box{fill:#f6f8fa;stroke:#8c959f}",
     ".graph .node .name{font-size:13px;font-weight:700;fill:#1f2328}",
     ".graph .node .ns{font-size:11px;fill:#59636e}",
     ".graph .node.suspended .name,.graph .node.missing .name{fill:#59636e}",

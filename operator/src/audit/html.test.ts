@@ -277,6 +277,25 @@ describe("renderAuditHtml", () => {
     expect(html).not.toContain("<svg xmlns");
   });
 
+  it("should draw a peer in a namespace the page does not cover as outside, not as missing", () => {
+    const html = renderAuditHtml({
+      audit: buildAuditReport({ ...cluster, now: noon, namespace: "shop" }),
+      scope: { namespace: "shop" },
+      discover: noFindings,
+      warnings: [],
+    });
+    expect(html).toContain('<g class="node outside" data-node="finance/ledger" data-state="outside">');
+    expect(values(html, "data-identity")).not.toContain("finance/ledger");
+    const ghost = { ...cluster, policies: [policy("shop", "ghost", "payments", [{ identity: "ghost" }])] };
+    const scoped = renderAuditHtml({
+      audit: buildAuditReport({ ...ghost, now: noon, namespace: "shop" }),
+      scope: { namespace: "shop" },
+      discover: noFindings,
+      warnings: [],
+    });
+    expect(scoped).toContain('<g class="node missing" data-node="shop/ghost" data-state="missing">');
+  });
+
   it("should name the scope in the title and the heading", () => {
     const html = renderAuditHtml({
       audit: buildAuditReport({ ...cluster, now: noon, namespace: "shop" }),

@@ -105,8 +105,8 @@ function legendLine(state: string, dash: string, colour: string, label: string):
   return `<li data-legend="${state}"><svg width="38" height="10" aria-hidden="true"><line x1="1" y1="5" x2="37" y2="5" stroke="${colour}" stroke-width="2"${dashed}/></svg>${text(label)}</li>`;
 }
 
-function graphSection(report: AuditReport): string {
-  const layout = layoutAccessGraph(report);
+function graphSection(report: AuditReport, scope: Scope): string {
+  const layout = layoutAccessGraph(report, "namespace" in scope ? { namespace: scope.namespace } : {});
   const body =
     layout.nodes.length === 0
       ? `<p class="empty">No MachineIdentities and no AccessPolicies.</p>`
@@ -116,7 +116,7 @@ function graphSection(report: AuditReport): string {
           legendLine("closed", "2 4", "#9a6700", "closed (outside its schedule, or the schedule is missing)"),
         ].join(
           "",
-        )}<li>dashed box: suspended identity · dotted box: named by a policy, no MachineIdentity</li></ul><div class="canvas">${renderAccessGraphSvg(layout)}</div>`;
+        )}<li>dashed box: suspended identity · dotted box: named by a policy, no MachineIdentity · grey box: in a namespace this page does not cover</li></ul><div class="canvas">${renderAccessGraphSvg(layout)}</div>`;
   return `<section id="graph"><h2>Who may talk to whom</h2>${body}</section>`;
 }
 
@@ -282,7 +282,7 @@ export function renderAuditHtml(page: AuditPage): string {
 <main>
 ${summaryCards(page)}
 ${warnings}
-${graphSection(page.audit)}
+${graphSection(page.audit, page.scope)}
 ${identitiesSection(page.audit)}
 ${accessSection(page.audit)}
 ${discoverSection(page.discover)}
