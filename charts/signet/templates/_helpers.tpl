@@ -22,6 +22,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "signet.serviceAccountName" -}}{{ include "signet.fullname" . }}{{- end -}}
 {{- define "signet.webhookServiceName" -}}{{ include "signet.fullname" . }}-webhook{{- end -}}
 {{- define "signet.jwtServiceName" -}}{{ include "signet.fullname" . }}-jwt{{- end -}}
+{{- define "signet.enrollmentServiceName" -}}{{ include "signet.fullname" . }}-enrollment{{- end -}}
 {{- define "signet.jwtIssuer" -}}
 {{- .Values.jwt.issuer | default (printf "https://%s.%s.svc:%v" (include "signet.jwtServiceName" .) .Release.Namespace .Values.jwt.port) -}}
 {{- end -}}
@@ -81,10 +82,14 @@ name before it is written.
 */}}
 {{- define "signet.workloadRules" -}}
 - apiGroups: [signet.dev]
-  resources: [machineidentities, accesspolicies, accessschedules]
+  resources: [machineidentities, accesspolicies, accessschedules, enrollments]
   verbs: [list, watch]
+# An enrollment token is read fresh before it is consumed.
 - apiGroups: [signet.dev]
-  resources: [machineidentities/status, accesspolicies/status, accessschedules/status]
+  resources: [enrollments]
+  verbs: [get]
+- apiGroups: [signet.dev]
+  resources: [machineidentities/status, accesspolicies/status, accessschedules/status, enrollments/status]
   verbs: [update]
 - apiGroups: [""]
   resources: [secrets]
