@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, collectDefaultMetrics, Registry } from "prom-client";
+import { PROOF_REASONS } from "../proof/reasons.ts";
 
 /** The proxy's metrics, on a registry of its own (tests make their own). */
 export class ProxyMetrics {
@@ -18,6 +19,9 @@ export class ProxyMetrics {
       labelNames: ["outcome", "reason"],
       registers,
     });
+    // Every proof refusal at zero from the start, so that increase() and rate() see the first one
+    // (an alert on a replayed proof would otherwise miss it).
+    for (const reason of PROOF_REASONS) this.proofs.inc({ outcome: "refused", reason }, 0);
     this.upstreamErrors = new Counter({
       name: "signet_proxy_upstream_errors_total",
       help: "Accepted requests that the upstream did not answer (connection refused or reset).",

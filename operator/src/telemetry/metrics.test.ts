@@ -192,6 +192,13 @@ describe("SignetMetrics", () => {
     ).toBe(1);
   });
 
+  it("should export tamper detections of Secrets at zero before the first, so that increase() sees it", async () => {
+    const metrics = new SignetMetrics();
+    expect(await value(metrics, "signet_tamper_detected_total", { kind: "Secret" })).toBe(0);
+    metrics.tamperDetected.inc({ kind: "Secret" });
+    expect(await value(metrics, "signet_tamper_detected_total", { kind: "Secret" })).toBe(1);
+  });
+
   it("should hand out one sink per queue name", () => {
     const metrics = new SignetMetrics();
     expect(metrics.workQueue("things")).toBe(metrics.workQueue("things"));

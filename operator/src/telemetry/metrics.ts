@@ -164,6 +164,8 @@ export class SignetMetrics implements WorkQueueMetricsProvider {
       labelNames: ["kind"],
       registers,
     });
+    // At zero from the start, so that increase() and rate() see the first detection.
+    this.tamperDetected.inc({ kind: "Secret" }, 0);
     this.workqueueDepth = new Gauge({
       name: "signet_workqueue_depth",
       help: "Keys waiting in a work queue, counting keys added again while being processed.",
