@@ -17,6 +17,8 @@ commands:
   resume       set it back to false
   grant        open a just-in-time grant on a schedule (or a policy's schedule) now, for --for
   revoke       end the grants open now
+  enroll       a single-use token for one machine outside the cluster to enroll as an identity (--help)
+  join         on that machine: enroll with the token, then keep the SVID renewed over mTLS (--help)
 
 flags (each also read from its environment variable):
 ${configUsage()}
@@ -38,6 +40,7 @@ async function serve(args: string[], mode: { controllers: boolean; webhook: bool
       metricsPort: operator.metricsPort,
       webhookPort: operator.webhookPort,
       jwtPort: operator.jwtPort,
+      enrollmentPort: operator.enrollmentPort,
       identity: config.identity,
     },
     "signet started",
@@ -94,6 +97,12 @@ try {
     case "revoke":
       process.exitCode = await (await import("./access.ts")).runAccess(command, args);
       break;
+    case "enroll":
+      process.exitCode = await (await import("./enroll.ts")).runEnroll(args);
+      break;
+    case "join":
+      process.exitCode = await (await import("./join.ts")).runJoin(args);
+      break;
     case undefined:
     case "help":
     case "--help":
@@ -108,6 +117,8 @@ try {
   if (
     err instanceof ConfigError ||
     (err as Error).name === "ProxyUsageError" ||
+    (err as Error).name === "EnrollUsageError" ||
+    (err as Error).name === "JoinUsageError" ||
     (err as Error).name === "IdentityError" ||
     (err as Error).name === "KubeconfigError" ||
     (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
