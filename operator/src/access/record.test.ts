@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AccessCommandReason, accessEvent, boundedNote, eventNamePrefix, NOTE_LIMIT } from "./record.ts";
+import { AccessCommandReason, accessEvent, boundedNote, eventName, NOTE_LIMIT } from "./record.ts";
 
 const NOW = Date.parse("2026-12-02T10:00:00.250Z");
 const policy = {
@@ -21,11 +21,12 @@ describe("accessEvent", () => {
         user: "alice",
         why: "incident 4711",
         now: NOW,
+        suffix: "0123abcd",
       }),
     ).toEqual({
       apiVersion: "events.k8s.io/v1",
       kind: "Event",
-      metadata: { generateName: "checkout-to-payments.", namespace: "shop" },
+      metadata: { name: "checkout-to-payments.0123abcd", namespace: "shop" },
       eventTime: "2026-12-02T10:00:00.250000Z",
       type: "Normal",
       reason: "Suspended",
@@ -50,7 +51,7 @@ describe("accessEvent", () => {
     [AccessCommandReason.GrantOpened, "Grant"],
     [AccessCommandReason.GrantRevoked, "Revoke"],
   ])("should give the reason %s the action %s", (reason, action) => {
-    const event = accessEvent({ object: schedule, reason, what: "x", user: "alice", now: NOW });
+    const event = accessEvent({ object: schedule, reason, what: "x", user: "alice", now: NOW, suffix: "1" });
     expect(event.action).toBe(action);
     expect(event.reason).toBe(reason);
   });
@@ -63,6 +64,7 @@ describe("accessEvent", () => {
       what: "grant 2026-12-02T10:00:00Z to 2026-12-02T10:30:00Z opened",
       user: "system:serviceaccount:ops:oncall",
       now: NOW,
+      suffix: "0123abcd",
     });
     expect(event.regarding).toMatchObject({ kind: "AccessSchedule", name: "on-call" });
     expect(event.related).toMatchObject({ kind: "AccessPolicy", name: "checkout-to-payments", uid: "u-1" });
@@ -78,6 +80,7 @@ describe("accessEvent", () => {
       what: "resumed",
       user: "bob",
       now: NOW,
+      suffix: "0123abcd",
     });
     expect(event.regarding).toEqual({
       apiVersion: "signet.dev/v1alpha1",
@@ -106,15 +109,16 @@ describe("boundedNote", () => {
   });
 });
 
-describe("eventNamePrefix", () => {
-  it("should be the object's name and a dot", () => {
-    expect(eventNamePrefix("checkout-to-payments")).toBe("checkout-to-payments.");
+describe("eventName", () => {
+  it("should be the object's name, a dot and the suffix", () => {
+    expect(eventName("checkout-to-payments", "0123abcd")).toBe("checkout-to-payments.0123abcd");
   });
 
-  it("should cut a long name so that the generated name stays within 253 characters and valid", () => {
+  it("should cut a long name so that the Event's name stays within 253 characters and valid", () => {
     const name = `${"a".repeat(199)}-.b${"c".repeat(50)}`;
-    const prefix = eventNamePrefix(name);
-    expect(prefix).toBe(`${"a".repeat(199)}.`);
-    expect(prefix.length + 5).toBeLessThanOrEqual(253);
+    const event = eventName(name, "0123456789abcdef");
+    expect(event).toBe(`${"a".repeat(199)}.0123456789abcdef`);
+    expect(event.length).toBeLessThanOrEqual(253);
+    expect(event).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/);
   });
 });

@@ -44,7 +44,7 @@ export interface ObjectReference {
 export interface AccessEvent {
   apiVersion: "events.k8s.io/v1";
   kind: "Event";
-  metadata: { generateName: string; namespace: string };
+  metadata: { name: string; namespace: string };
   eventTime: string;
   type: "Normal";
   reason: AccessCommandReason;
@@ -77,13 +77,13 @@ export function boundedNote(note: string): string {
 }
 
 /**
- * `<name>.` as kubectl's recorders name Events, for generateName: a name is at most 253
- * characters and the API server appends 5, so a long object name is cut, and then ends in a
- * letter or digit as each part of a DNS subdomain must.
+ * `<object name>.<suffix>`, as client-go's recorders name Events. A name is at most 253
+ * characters, so a long object name is cut, and then ends in a letter or digit as each part of a
+ * DNS subdomain must.
  */
-export function eventNamePrefix(name: string): string {
-  const cut = name.length > 200 ? name.slice(0, 200).replace(/[^a-z0-9]+$/, "") : name;
-  return `${cut}.`;
+export function eventName(objectName: string, suffix: string): string {
+  const cut = objectName.length > 200 ? objectName.slice(0, 200).replace(/[^a-z0-9]+$/, "") : objectName;
+  return `${cut}.${suffix}`;
 }
 
 /**
@@ -103,12 +103,14 @@ export function accessEvent(input: {
   /** The --reason given, if any. */
   why?: string;
   now: number;
+  /** Makes the Event's name unique: lower-case letters and digits, e.g. 16 random hex digits. */
+  suffix: string;
 }): AccessEvent {
-  const { object, related, reason, what, user, why, now } = input;
+  const { object, related, reason, what, user, why, now, suffix } = input;
   return {
     apiVersion: "events.k8s.io/v1",
     kind: "Event",
-    metadata: { generateName: eventNamePrefix(object.metadata.name), namespace: object.metadata.namespace },
+    metadata: { name: eventName(object.metadata.name, suffix), namespace: object.metadata.namespace },
     eventTime: microTime(now),
     type: "Normal",
     reason,

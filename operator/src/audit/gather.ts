@@ -74,13 +74,19 @@ export interface GatheredAudit {
 /**
  * Reads what the audit needs. AccessPolicies and AccessSchedules are read cluster-wide even for one
  * namespace, because a policy in another namespace may list this namespace's identities as
- * sources; without the right to do so, the audit says so and covers the one namespace.
+ * sources; without the right to do so, the audit says so and covers the one namespace. With
+ * `ownNamespaceOnly` they are read in the one namespace only, for a caller that shows no access
+ * from elsewhere (`signet status`).
  */
-export async function gatherAudit(kc: k8s.KubeConfig, scope: Scope): Promise<GatheredAudit> {
+export async function gatherAudit(
+  kc: k8s.KubeConfig,
+  scope: Scope,
+  options: { ownNamespaceOnly?: boolean } = {},
+): Promise<GatheredAudit> {
   const warnings: string[] = [];
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const wide = async <T>(plural: string): Promise<T[]> => {
-    if (!("namespace" in scope)) return listCustom<T>(kc, plural, scope);
+    if (!("namespace" in scope) || options.ownNamespaceOnly === true) return listCustom<T>(kc, plural, scope);
     try {
       return await listCustom<T>(kc, plural, { allNamespaces: true });
     } catch (err) {

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import type * as k8s from "@kubernetes/client-node";
 import {
@@ -101,7 +102,7 @@ export async function runAccess(command: AccessCommand, args: string[], io: Io =
       allowPositionals: true,
     });
     if (values.help) {
-      io.out(ACCESS_USAGE);
+      io.out(ACCESS_USAGE.trimEnd());
       return 0;
     }
     if (positionals.length !== 1) {
@@ -384,8 +385,12 @@ async function revoke(api: AccessApi, { schedule, via }: ScheduleOf, options: Op
 }
 
 /** The Event of a change already made: a failure to write it is reported, the change stands. */
-async function recordChange(api: AccessApi, io: Io, input: Parameters<typeof accessEvent>[0]) {
-  const event = accessEvent(input);
+async function recordChange(
+  api: AccessApi,
+  io: Io,
+  input: Omit<Parameters<typeof accessEvent>[0], "suffix">,
+) {
+  const event = accessEvent({ ...input, suffix: randomBytes(8).toString("hex") });
   try {
     const name = await api.record(event);
     io.out(`recorded Event ${input.object.metadata.namespace}/${name}: ${event.reason} by ${input.user}`);

@@ -45,7 +45,8 @@ export async function runStatus(args: string[], kc?: k8s.KubeConfig): Promise<nu
     const format = oneOf("output", values.output, STATUS_FORMATS);
     const config = kc ?? kubeConfigFromFlags(values);
     const scope = scopeOf({ namespace: values.namespace, allNamespaces: values["all-namespaces"] }, config);
-    const { input, warnings } = await gatherAudit(config, scope);
+    // The screen covers the namespace's own policies and schedules, so none are read elsewhere.
+    const { input, warnings } = await gatherAudit(config, scope, { ownNamespaceOnly: true });
     for (const warning of warnings) process.stderr.write(`signet status: warning: ${warning}\n`);
     // gatherAudit returns the objects as the API server sent them; the audit's types name only the
     // fields the audit reads, the status screen reads a few more (renewalTime, nextTransition).
