@@ -157,6 +157,14 @@ describe("signet suspend and resume", () => {
       note: `suspended by ${ALICE}: incident 4711`,
     });
 
+    // kubectl describe finds Events through the core/v1 view of the same objects.
+    const described = await access.events(shop, "checkout-to-payments");
+    expect(described.map((e) => [e.reason, e.reportingComponent, e.involvedObject.uid])).toContainEqual([
+      "Suspended",
+      "signet.dev/cli",
+      policy.metadata.uid,
+    ]);
+
     const again = await asAlice("suspend", `ap/${shop}/checkout-to-payments`);
     expect(again.code).toBe(0);
     expect(again.stdout).toBe(`policy ${shop}/checkout-to-payments: already suspended; nothing changed\n`);
