@@ -33,12 +33,13 @@ export const ExchangeRuleSchema = z
           holds: (c) => Object.keys(c).every((k) => CLAIM_NAME.test(k)),
         },
         {
-          rule: "size(self) >= 1 && size(self) <= 16",
+          rule: "size(self) >= 1",
           message: "claims must test between 1 and 16 claims, e.g. repository and ref",
           holds: (c) => Object.keys(c).length >= 1 && Object.keys(c).length <= 16,
         },
       ],
-    ).describe(
+    )
+      .meta({ maxProperties: 16 }).describe(
       'Every listed claim must match: the claim is a string, number or boolean whose text equals the pattern, where "*" in the pattern matches any run of characters (e.g. ref: "refs/heads/release-*"). A claim the token lacks never matches.',
     ),
   })
