@@ -16,7 +16,8 @@ export function identity(namespace: string, name: string, spec: Partial<MachineI
     apiVersion: API_VERSION,
     kind: "MachineIdentity",
     metadata: { name, namespace },
-    spec: { serviceAccounts: ["default"], ...spec },
+    // An identity held outside the cluster has no ServiceAccounts.
+    spec: { ...(spec.delivery === "External" ? {} : { serviceAccounts: ["default"] }), ...spec },
   };
 }
 
