@@ -111,6 +111,8 @@ beforeAll(async () => {
     allowFrom: [{ identity: "oncall" }],
     scheduleRef: { name: "incident" },
   });
+  await access.createSchedule(shop, "batch-window", { windows: [] });
+  await createIdentity(kc, shop, "batch", { scheduleRef: { name: "batch-window" } });
   await waitReady(kc, shop, "payments");
   await waitReady(kc, shop, "checkout");
   await observe(exists("signet-allow-checkout-to-payments"), true);
@@ -351,6 +353,65 @@ describe("signet grant and revoke", () => {
     );
   });
 
+  it("should open a grant through an identity's schedule: its Secret exists only while the grant is open", async () => {
+    const secretExists = async () => {
+      try {
+        await access.core.readNamespacedSecret({ namespace: shop, name: "batch-identity" });
+        return true;
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return false;
+        throw err;
+      }
+    };
+    expect(await secretExists()).toBe(false);
+    const granted = await timed(
+      "grant on an identity's schedule (Secret issued)",
+      () => asAlice("grant", `identity/${shop}/batch`, "--for", "10m", "--reason", "nightly rerun"),
+      secretExists,
+    );
+    expect(granted.stdout).toMatch(
+      new RegExp(
+        `^schedule ${shop}/batch-window \\(spec.scheduleRef of identity ${shop}/batch\\): grant opened `,
+      ),
+    );
+    await timed(
+      "revoke on an identity's schedule (Secret removed)",
+      () => asAlice("revoke", `mi/${shop}/batch`),
+      async () => !(await secretExists()),
+    );
+  });
+
+  it("should ask which is meant when a schedule and a policy share the name, and say when neither exists", async () => {
+    await access.createSchedule(shop, "twin", { windows: [] });
+    await access.createPolicy(shop, "twin", {
+      target: { identity: "payments" },
+      allowFrom: [{ identity: "x" }],
+    });
+    const both = await asAlice("grant", `${shop}/twin`, "--for", "1m");
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(
+      new RegExp(
+        `^signet grant: ${shop}/twin is both an AccessSchedule and an AccessPolicy; write schedule/${shop}/twin or policy/${shop}/twin\n`,
+      ),
+    );
+    const named = await asAlice("grant", `schedule/${shop}/twin`, "--for", "10m");
+    expect(named.code).toBe(0);
+
+    const neither = await asAlice("revoke", `${shop}/nothing`);
+    expect(neither.code).toBe(1);
+    expect(neither.stderr).toBe(
+      `signet revoke: namespace ${shop} has no AccessSchedule and no AccessPolicy named nothing\n`,
+    );
+
+    const noSchedule = await asAlice("grant", `identity/${shop}/payments`, "--for", "1m");
+    expect(noSchedule.code).toBe(1);
+    expect(noSchedule.stderr).toMatch(
+      new RegExp(
+        `^signet grant: identity ${shop}/payments has no spec.scheduleRef: its credential exists whenever it is not suspended`,
+      ),
+    );
+  });
+
   it("should refuse an unreadable --for before asking the API server anything", async () => {
     const result = await asAlice("grant", `${shop}/incident`, "--for", "30");
     expect(result.code).toBe(2);
@@ -404,9 +465,10 @@ describe("signet status", () => {
       object: `policy ${shop}/checkout-to-payments`,
       problem: "suspended (spec.suspend): its allow rule is removed",
     });
-    expect(screen.identities.map((i) => [i.name, i.ready])).toEqual([
-      ["checkout", true],
-      ["payments", true],
+    expect(screen.identities.map((i) => [i.name, i.ready, i.readyReason])).toEqual([
+      ["batch", false, "OutsideWindow"],
+      ["checkout", true, "Issued"],
+      ["payments", true, "Issued"],
     ]);
     const payments = screen.identities.find((i) => i.name === "payments");
     const mi = await readIdentity(kc, shop, "payments");
@@ -415,8 +477,13 @@ describe("signet status", () => {
     expect(screen.policies.map((p) => [p.name, p.active, p.reason])).toEqual([
       ["checkout-to-payments", false, "Suspended"],
       ["oncall-to-payments", false, "ScheduleInactive"],
+      ["twin", true, "Active"],
     ]);
-    expect(screen.schedules.map((s) => [s.name, s.active])).toEqual([["incident", false]]);
+    expect(screen.schedules.map((s) => [s.name, s.active])).toEqual([
+      ["batch-window", false],
+      ["incident", false],
+      ["twin", true],
+    ]);
     await asAlice("resume", `policy/${shop}/checkout-to-payments`);
   });
 

@@ -61,16 +61,75 @@ events.k8s.io Events in its namespace; nothing is changed without the right to r
 /** A refusal that is not the API server's: nothing to grant on, nothing to revoke. */
 class RefusedError extends Error {}
 
-interface Options {
+export interface AccessOptions {
   namespace: string | undefined;
   reason: string | undefined;
-  for: string | undefined;
   dryRun: boolean;
   kubeconfig: string | undefined;
   context: string | undefined;
 }
 
-interface Io {
+export type AccessArgs =
+  | { help: true }
+  | {
+      help: false;
+      /** The one positional argument, read as a target once the default namespace is known. */
+      target: string;
+      /** grant's --for in milliseconds; 0 for the other commands. */
+      spanMs: number;
+      options: AccessOptions;
+    };
+
+/** The command line of an access command; a UsageError says what is wrong with it. */
+export function parseAccessArgs(command: AccessCommand, args: string[]): AccessArgs {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(args);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { help: true };
+  if (positionals.length !== 1) {
+    throw new UsageError(`${command} takes exactly one target; got ${positionals.length}`);
+  }
+  if (command === "grant" && values.for === undefined)
+    throw new UsageError("grant needs --for, e.g. --for 30m");
+  if (command !== "grant" && values.for !== undefined)
+    throw new UsageError(`--for belongs to grant, not ${command}`);
+  if (values.reason !== undefined && values.reason.trim() === "") throw new UsageError("--reason is empty");
+  return {
+    help: false,
+    target: positionals[0] ?? "",
+    spanMs: command === "grant" ? grantSpan(values.for ?? "") : 0,
+    options: {
+      namespace: values.namespace,
+      reason: values.reason,
+      dryRun: values["dry-run"] === true,
+      kubeconfig: values.kubeconfig,
+      context: values.context,
+    },
+  };
+}
+
+function parse(args: string[]) {
+  return parseArgs({
+    args,
+    options: {
+      namespace: { type: "string", short: "n" },
+      reason: { type: "string" },
+      for: { type: "string" },
+      "dry-run": { type: "boolean", default: false },
+      ...KUBE_FLAG_OPTIONS,
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+}
+
+/** Where the commands write, and their clock. */
+export interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
   now: () => number;
@@ -82,50 +141,23 @@ const processIo: Io = {
   now: () => Date.now(),
 };
 
+const usageError = (command: AccessCommand, err: Error) =>
+  `signet ${command}: ${err.message}\n\n${ACCESS_USAGE.trimEnd()}`;
+
 /** `signet suspend|resume|grant|revoke`: returns the process exit code. */
 export async function runAccess(command: AccessCommand, args: string[], io: Io = processIo): Promise<number> {
-  let options: Options;
-  let positional: string;
-  let spanMs: number;
+  let parsed: AccessArgs;
   try {
-    const { values, positionals } = parseArgs({
-      args,
-      options: {
-        namespace: { type: "string", short: "n" },
-        reason: { type: "string" },
-        for: { type: "string" },
-        "dry-run": { type: "boolean", default: false },
-        ...KUBE_FLAG_OPTIONS,
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
-    if (values.help) {
-      io.out(ACCESS_USAGE.trimEnd());
-      return 0;
-    }
-    if (positionals.length !== 1) {
-      throw new UsageError(`${command} takes exactly one target; got ${positionals.length}`);
-    }
-    if (command === "grant" && values.for === undefined)
-      throw new UsageError("grant needs --for, e.g. --for 30m");
-    if (command !== "grant" && values.for !== undefined)
-      throw new UsageError(`--for belongs to grant, not ${command}`);
-    positional = positionals[0] ?? "";
-    spanMs = command === "grant" ? grantSpan(values.for ?? "") : 0;
-    options = {
-      namespace: values.namespace,
-      reason: values.reason,
-      for: values.for,
-      dryRun: values["dry-run"] === true,
-      kubeconfig: values.kubeconfig,
-      context: values.context,
-    };
+    parsed = parseAccessArgs(command, args);
   } catch (err) {
-    io.err(`signet ${command}: ${(err as Error).message}\n\n${ACCESS_USAGE}`);
+    io.err(usageError(command, err as Error));
     return 2;
   }
+  if (parsed.help) {
+    io.out(ACCESS_USAGE.trimEnd());
+    return 0;
+  }
+  const { target: positional, spanMs, options } = parsed;
   try {
     const kc = kubeConfigFromFlags(options);
     const defaultNamespace = options.namespace ?? contextNamespace(kc);
@@ -142,7 +174,7 @@ export async function runAccess(command: AccessCommand, args: string[], io: Io =
     return 0;
   } catch (err) {
     if (err instanceof UsageError || err instanceof TargetError) {
-      io.err(`signet ${command}: ${err.message}\n\n${ACCESS_USAGE}`);
+      io.err(usageError(command, err));
       return 2;
     }
     if (err instanceof RefusedError) {
@@ -203,7 +235,7 @@ function changedObject(target: Target, object: AccessObject): ChangedObject {
  * Who is asking, and whether the change can be recorded: both before anything is written, so that
  * no change is made that leaves no Event.
  */
-async function requester(api: AccessApi, namespace: string, options: Options, io: Io): Promise<string> {
+async function requester(api: AccessApi, namespace: string, options: AccessOptions, io: Io): Promise<string> {
   const [user, allowed] = await Promise.all([api.whoAmI(), api.mayRecord(namespace)]);
   if (!allowed) {
     const why = `user ${user} may not create events.k8s.io Events in namespace ${namespace}, so the change could not be recorded`;
@@ -215,7 +247,7 @@ async function requester(api: AccessApi, namespace: string, options: Options, io
   return user;
 }
 
-async function setSuspend(api: AccessApi, target: Target, suspend: boolean, options: Options, io: Io) {
+async function setSuspend(api: AccessApi, target: Target, suspend: boolean, options: AccessOptions, io: Io) {
   const user = await requester(api, target.namespace, options, io);
   const result = await about(target, () =>
     retryOnConflict(async () => {
@@ -243,7 +275,7 @@ async function setSuspend(api: AccessApi, target: Target, suspend: boolean, opti
   });
 }
 
-const dryRunMark = (options: Options) => (options.dryRun ? " (dry run: nothing changed)" : "");
+const dryRunMark = (options: AccessOptions) => (options.dryRun ? " (dry run: nothing changed)" : "");
 
 interface ScheduleOf {
   schedule: Target;
@@ -306,7 +338,7 @@ async function grant(
   api: AccessApi,
   { schedule, via }: ScheduleOf,
   spanMs: number,
-  options: Options,
+  options: AccessOptions,
   io: Io,
 ) {
   const user = await requester(api, schedule.namespace, options, io);
@@ -342,7 +374,7 @@ async function grant(
   });
 }
 
-async function revoke(api: AccessApi, { schedule, via }: ScheduleOf, options: Options, io: Io) {
+async function revoke(api: AccessApi, { schedule, via }: ScheduleOf, options: AccessOptions, io: Io) {
   const user = await requester(api, schedule.namespace, options, io);
   const result = await about(schedule, () =>
     retryOnConflict(async () => {
