@@ -1,6 +1,6 @@
 import { createPublicKey } from "node:crypto";
-import * as x509 from "../pki/x509.ts";
 import { type KeyAlgorithm, keyAlgorithmOf } from "../pki/keys.ts";
+import * as x509 from "../pki/x509.ts";
 import { EnrollReason } from "./decide.ts";
 
 x509.cryptoProvider.set(globalThis.crypto);
@@ -19,7 +19,9 @@ export type CsrKey =
  * identity decides what its certificate says.
  */
 export async function csrKey(pem: string): Promise<CsrKey> {
-  if (!/^\s*-----BEGIN CERTIFICATE REQUEST-----[\s\S]+-----END CERTIFICATE REQUEST-----\s*$/.test(pem)) {
+  if (
+    !/^\s*-----BEGIN CERTIFICATE REQUEST-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE REQUEST-----\s*$/.test(pem)
+  ) {
     return {
       ok: false,
       reason: EnrollReason.InvalidCSR,
