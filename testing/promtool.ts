@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const buildScript = fileURLToPath(new URL("../tools/promtool/build.sh", import.meta.url));
+const buildScript = fileURLToPath(new URL("../e2e/tools/promtool/build.sh", import.meta.url));
 
 let cached: string | undefined;
 
