@@ -242,7 +242,22 @@ describe("the chart", () => {
       spec: { endpoints: { port: string; interval: string }[] };
     };
     expect(monitor.metadata.labels.release).toBe("prometheus");
-    expect(monitor.spec.endpoints).toEqual([{ port: "metrics", path: "/metrics", interval: "15s" }]);
+    expect(monitor.spec.endpoints).toEqual([
+      { port: "metrics", path: "/metrics", honorLabels: true, interval: "15s" },
+    ]);
+    const dashboard = one<k8s.V1ConfigMap>(objects, "ConfigMap", "signet-dashboard");
+    expect(dashboard.metadata?.namespace).toBe("monitoring");
+    expect(dashboard.metadata?.labels).toMatchObject({
+      "example.org/grafana-dashboard": "signet",
+      team: "platform",
+    });
+    expect(dashboard.metadata?.annotations).toEqual({ grafana_folder: "Signet" });
+    const alerts = one(objects, "PrometheusRule") as unknown as {
+      metadata: { labels: Record<string, string> };
+      spec: { groups: { rules: { labels: Record<string, string> }[] }[] };
+    };
+    expect(alerts.metadata.labels.release).toBe("prometheus");
+    expect(alerts.spec.groups.flatMap((g) => g.rules).every((r) => r.labels.team === "platform")).toBe(true);
     const releaseRole = one<k8s.V1Role>(find(objects, "Role", "signet"), "Role");
     expect(releaseRole.rules).toContainEqual({
       apiGroups: [""],
