@@ -9,7 +9,8 @@ import {
   type IssueRequest,
   startJwtServer,
 } from "../../jwt/endpoint.ts";
-import { jwksOf, parseSigningKeys, SIGNING_KEYS_DATA_KEY, type SigningKey } from "../../jwt/keys.ts";
+import { SigningKeyLoader } from "../../jwt/key-loader.ts";
+import { jwksOf } from "../../jwt/keys.ts";
 import { JwtRefusalReason, mintJwtSvid } from "../../jwt/mint.ts";
 import { signingKeyAt } from "../../jwt/rotation.ts";
 import { keyOf } from "../../kube/informer.ts";
@@ -87,7 +88,7 @@ export function jwtEndpointUnit(ctx: OperatorContext, onPort: (port: number) => 
     name: "jwt-endpoint",
     leaderElected: false,
     async start() {
-      let keys: SigningKey[] = [];
+      const loader = new SigningKeyLoader(`Secret ${config.namespace}/${config.jwtSigningSecretName}`, log);
       const issue = async (request: IssueRequest): Promise<IssueAnswer> => {
         if (
           !caches.identities.hasSynced() ||
@@ -121,7 +122,7 @@ export function jwtEndpointUnit(ctx: OperatorContext, onPort: (port: number) => 
             issuer: config.jwtIssuer,
             now: at,
           },
-          signingKeyAt(keys, at),
+          signingKeyAt(loader.keys(), at),
         );
         if (minted.refused) return minted;
         return {
@@ -136,7 +137,7 @@ export function jwtEndpointUnit(ctx: OperatorContext, onPort: (port: number) => 
         issuer: config.jwtIssuer,
         trustDomain: config.trustDomain,
         issue,
-        jwks: () => jwksOf(keys),
+        jwks: () => jwksOf(loader.keys()),
         onOutcome: (outcome) => {
           if (outcome.issued) metrics.jwtSvidsIssued.inc({ namespace: outcome.identity.split("/")[0] ?? "" });
           else metrics.jwtSvidsRefused.inc({ reason: outcome.reason });
@@ -148,18 +149,8 @@ export function jwtEndpointUnit(ctx: OperatorContext, onPort: (port: number) => 
       });
       onPort(server.port);
 
-      // Parses run one after another, so an older version of the Secret never replaces a newer one.
-      let reading = Promise.resolve();
-      const loadKeys = (secret: k8s.V1Secret) => {
-        reading = reading.then(async () => {
-          const text = decodeSecretData(secret.data)[SIGNING_KEYS_DATA_KEY] ?? "[]";
-          try {
-            keys = await parseSigningKeys(text, `Secret ${config.namespace}/${config.jwtSigningSecretName}`);
-            log.info({ kids: keys.map((k) => k.kid) }, "JWT signing keys loaded");
-          } catch (err) {
-            log.warn({ err: (err as Error).message }, "JWT signing keys rejected; the previous ones stay");
-          }
-        });
+      const loadKeys = (secret: k8s.V1Secret | undefined) => {
+        void loader.load(secret);
       };
       const loadTls = (secret: k8s.V1Secret) => {
         const data = decodeSecretData(secret.data);
@@ -172,17 +163,12 @@ export function jwtEndpointUnit(ctx: OperatorContext, onPort: (port: number) => 
       const offs = [
         caches.jwtSigningSecret.on("add", loadKeys),
         caches.jwtSigningSecret.on("update", loadKeys),
-        caches.jwtSigningSecret.on("delete", () => {
-          reading = reading.then(() => {
-            keys = [];
-          });
-        }),
+        caches.jwtSigningSecret.on("delete", () => loadKeys(undefined)),
         caches.jwtTlsSecret.on("add", loadTls),
         caches.jwtTlsSecret.on("update", loadTls),
       ];
-      for (const s of caches.jwtSigningSecret.list()) loadKeys(s);
       for (const s of caches.jwtTlsSecret.list()) loadTls(s);
-      await reading;
+      await loader.load(caches.jwtSigningSecret.list()[0]);
       return async () => {
         for (const off of offs) off();
         await server.close();
