@@ -1,9 +1,10 @@
 import { API_VERSION } from "../api/index.ts";
+import { CLI_REPORTING_CONTROLLER } from "../api/names.ts";
 import { microTime } from "../kube/resources.ts";
 import type { TargetKind } from "./target.ts";
 
 /** Who writes the Events of the access commands (events.k8s.io/v1 reportingController). */
-export const REPORTING_CONTROLLER = "signet.dev/cli";
+export const REPORTING_CONTROLLER = CLI_REPORTING_CONTROLLER;
 /** The field manager of their writes, so that managedFields say which fields the CLI set. */
 export const FIELD_MANAGER = "signet-cli";
 

@@ -89,6 +89,8 @@ export function spiffeIDOf(identity: NamedIdentity, trustDomain: string): string
  * of a podCertificate volume to it, and Signet publishes its trust bundle as ClusterTrustBundles for it.
  */
 export const POD_CERTIFICATE_SIGNER = "signet.dev/svid";
+/** The reportingController of the Events the signet CLI writes for the changes it makes. */
+export const CLI_REPORTING_CONTROLLER = "signet.dev/cli";
 /**
  * The ClusterTrustBundle Signet keeps for its signer: the signer name with "/" as ":" (the API
  * server's rule for signer-linked bundles), then "trust-bundle".
