@@ -1,12 +1,6 @@
 import { z } from "zod";
 import { API_VERSION, ENROLLMENT_KIND } from "./constants.ts";
-import {
-  dns1123Label,
-  dns1123Subdomain,
-  durationField,
-  timestampField,
-  withRules,
-} from "./fields.ts";
+import { dns1123Label, dns1123Subdomain, durationField, timestampField, withRules } from "./fields.ts";
 import { objectSchema } from "./object.ts";
 
 /** Bounds and default of an enrollment token's life, counted from the Enrollment's creation. */

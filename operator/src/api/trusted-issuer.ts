@@ -39,9 +39,10 @@ export const ExchangeRuleSchema = z
         },
       ],
     )
-      .meta({ maxProperties: 16 }).describe(
-      'Every listed claim must match: the claim is a string, number or boolean whose text equals the pattern, where "*" in the pattern matches any run of characters (e.g. ref: "refs/heads/release-*"). A claim the token lacks never matches.',
-    ),
+      .meta({ maxProperties: 16 })
+      .describe(
+        'Every listed claim must match: the claim is a string, number or boolean whose text equals the pattern, where "*" in the pattern matches any run of characters (e.g. ref: "refs/heads/release-*"). A claim the token lacks never matches.',
+      ),
   })
   .describe("Which tokens of the issuer become which identity.");
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import type { SecureContextOptions, TLSSocket } from "node:tls";
+import type { SecureContextOptions } from "node:tls";
 import type { JWK } from "jose";
 import { z } from "zod";
 import { isDuration, parseDuration } from "../api/duration.ts";
