@@ -1,9 +1,7 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
-import { exportJWK, generateKeyPair, type JWK, jwtVerify, SignJWT } from "jose";
+import { jwtVerify, SignJWT } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createTestCa, issueServingCert, type TestCa } from "../../../testing/certs.ts";
+import { createTestCa } from "../../../testing/certs.ts";
+import { issuerSigningKey, TestOidcIssuer } from "../../../testing/oidc-issuer.ts";
 import type { TrustedIssuer } from "../api/index.ts";
 import { fetchJson } from "./fetch.ts";
 import {
@@ -14,88 +12,21 @@ import {
   publicSigningKeys,
 } from "./issuer-keys.ts";
 
-/** An OIDC issuer on loopback with a CA of its own: discovery and JWKS, each request counted. */
-class TestIssuer {
-  server!: Server;
-  ca!: TestCa;
-  hits: string[] = [];
-  keys: JWK[] = [];
-  /** Overrides the answer to a path: status, body, or a delay before it. */
-  answers = new Map<string, { status?: number; body?: string; delayMs?: number; location?: string }>();
-  discovery: (base: string) => Record<string, unknown> = (base) => ({
-    issuer: base,
-    jwks_uri: `${base}/jwks`,
-  });
-
-  get url(): string {
-    return `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async start(): Promise<void> {
-    this.ca = await createTestCa("test issuer CA");
-    const serving = await issueServingCert(this.ca, ["localhost"], ["127.0.0.1"]);
-    this.server = createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) =>
-      this.#handle(req, res),
-    );
-    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
-  }
-
-  #handle(req: IncomingMessage, res: ServerResponse): void {
-    const path = req.url ?? "";
-    this.hits.push(path);
-    const override = this.answers.get(path);
-    const send = () => {
-      if (override?.location) {
-        res.writeHead(override.status ?? 302, { location: override.location }).end();
-        return;
-      }
-      const body =
-        override?.body ??
-        JSON.stringify(
-          path === "/jwks"
-            ? { keys: this.keys }
-            : path.endsWith("openid-configuration")
-              ? this.discovery(this.url)
-              : {},
-        );
-      res.writeHead(
-        override?.status ?? (path === "/jwks" || path.endsWith("openid-configuration") ? 200 : 404),
-        {
-          "content-type": "application/json",
-        },
-      );
-      res.end(body);
-    };
-    if (override?.delayMs) setTimeout(send, override.delayMs);
-    else send();
-  }
-
-  reset(): void {
-    this.hits = [];
-    this.answers.clear();
-    this.discovery = (base) => ({ issuer: base, jwks_uri: `${base}/jwks` });
-  }
-
-  stop(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
 async function signer(kid: string) {
-  const pair = await generateKeyPair("ES256", { extractable: true });
+  const key = await issuerSigningKey(kid);
   return {
-    jwk: { ...(await exportJWK(pair.publicKey)), kid, alg: "ES256" } as JWK,
+    key,
+    jwk: key.jwk,
     sign: () =>
       new SignJWT({ sub: "x" })
         .setProtectedHeader({ alg: "ES256", kid })
         .setExpirationTime("5m")
-        .sign(pair.privateKey),
+        .sign(key.privateKey),
   };
 }
 
 describe("IssuerKeys with discovery", () => {
-  const issuer = new TestIssuer();
+  let issuer: TestOidcIssuer;
   let t: number;
   let keys: IssuerKeys;
   const trusted = (spec: Partial<TrustedIssuer["spec"]> = {}): TrustedIssuer =>
@@ -113,11 +44,13 @@ describe("IssuerKeys with discovery", () => {
     }) as TrustedIssuer;
   const jwksHits = () => issuer.hits.filter((h) => h === "/jwks").length;
 
-  beforeAll(() => issuer.start());
+  beforeAll(async () => {
+    issuer = await TestOidcIssuer.start();
+  });
   afterAll(() => issuer.stop());
   beforeEach(async () => {
     issuer.reset();
-    issuer.keys = [(await signer("k1")).jwk];
+    issuer.keys = [(await signer("k1")).key];
     t = Date.parse("2026-03-02T10:00:00Z");
     keys = new IssuerKeys({ now: () => t, timings: { timeoutMs: 2_000 } });
   });
@@ -130,7 +63,7 @@ describe("IssuerKeys with discovery", () => {
 
   it("should verify a token with the keys it read", async () => {
     const s = await signer("k7");
-    issuer.keys = [s.jwk];
+    issuer.keys = [s.key];
     const result = await keys.keysFor(trusted());
     if (!result.ok) throw new Error(result.message);
     expect((await jwtVerify(await s.sign(), result.getKey)).payload.sub).toBe("x");
@@ -156,7 +89,7 @@ describe("IssuerKeys with discovery", () => {
 
   it("should read again for an unknown kid at most every 30 s", async () => {
     await keys.keysFor(trusted());
-    issuer.keys = [...issuer.keys, (await signer("k2")).jwk];
+    issuer.keys = [...issuer.keys, (await signer("k2")).key];
     t += 10_000;
     expect(await keys.keysFor(trusted(), { unknownKid: true })).toMatchObject({ ok: true, kids: ["k1"] });
     expect(jwksHits()).toBe(1);
@@ -237,7 +170,9 @@ describe("IssuerKeys with discovery", () => {
   });
 
   it("should refuse a JWKS with only a symmetric key", async () => {
-    issuer.keys = [{ kty: "oct", k: "c2VjcmV0", kid: "s" }];
+    issuer.answers.set("/jwks", {
+      body: JSON.stringify({ keys: [{ kty: "oct", k: "c2VjcmV0", kid: "s" }] }),
+    });
     const result = await keys.keysFor(trusted());
     expect(result.ok ? "" : result.message).toContain(
       `the JWKS ${issuer.url}/jwks holds no public signing key`,

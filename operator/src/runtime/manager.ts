@@ -41,6 +41,7 @@ import { identitySecretsOnly } from "./secret-cache.ts";
 import { accessUnit } from "./units/access.ts";
 import { type Caches, type OperatorContext, PodCertificateCapability, retryUntil } from "./units/context.ts";
 import { enrollmentEndpointUnit, enrollmentsUnit } from "./units/enrollment.ts";
+import { tokenExchange } from "./units/exchange.ts";
 import { identitiesUnit } from "./units/identities.ts";
 import { jwtEndpointUnit, jwtKeysUnit } from "./units/jwt.ts";
 import { CaHolder, pkiUnit } from "./units/pki.ts";
@@ -207,7 +208,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     manager.add(jwtKeysUnit(ctx));
     manager.add(enrollmentsUnit(ctx));
     // Always on, but only where the controllers run: it mints with the workload CA.
-    manager.add(enrollmentEndpointUnit(ctx, (port) => (enrollmentPort = port)));
+    manager.add(enrollmentEndpointUnit(ctx, (port) => (enrollmentPort = port), tokenExchange(ctx)));
     manager.add(accessUnit(ctx));
   }
   const running = manager;
