@@ -131,6 +131,8 @@ function row(html: string, attribute: string, value: string): Record<string, str
       m[1],
       decode(
         (m[2] ?? "")
+          // Inline markup joins its text; block markup (li, br, div) separates it.
+          .replace(/<\/?(span|wbr)\b[^>]*>/g, "")
           .replace(/<[^>]+>/g, " ")
           .replace(/\s+/g, " ")
           .trim(),

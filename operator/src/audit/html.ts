@@ -50,11 +50,11 @@ tr:hover td{background:#f6f8fa}
 .pill.suspended,.pill.high{background:#ffebe9;color:#a40e26}
 .pill.closed,.pill.not-ready,.pill.medium{background:#fff8c5;color:#7d4e00}
 .pill.low,.pill.missing{background:#eaeef2;color:#424a53}
-.links{margin:0;padding:0;list-style:none}.links .policy{white-space:nowrap}
+.links{margin:0;padding:0;list-style:none}
 .links .active{color:var(--green)}.links .suspended{color:var(--red)}.links .closed{color:var(--amber)}
 details{margin-top:4px}summary{cursor:pointer;color:var(--muted)}
 pre{background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:8px;overflow:auto;margin:6px 0 0}
-.empty{color:var(--muted);font-style:italic}
+.empty{color:var(--muted);font-style:italic}.nowrap{white-space:nowrap}
 footer{color:var(--muted);padding:0 28px 24px}
 `;
 
@@ -120,6 +120,21 @@ function graphSection(report: AuditReport, scope: Scope): string {
   return `<section id="graph"><h2>Who may talk to whom</h2>${body}</section>`;
 }
 
+/** "namespace/name" that wraps, if it must, after the slash only, never at a hyphen inside a name. */
+function breakable(id: string): string {
+  const slash = id.indexOf("/");
+  if (slash < 0) return `<span class="nowrap">${text(id)}</span>`;
+  return `<span class="nowrap">${text(id.slice(0, slash + 1))}</span><wbr><span class="nowrap">${text(id.slice(slash + 1))}</span>`;
+}
+
+/** A SPIFFE ID that may wrap after any slash of its path, and nowhere else. */
+function wrapAfterSlashes(id: string): string {
+  return id
+    .split("/")
+    .map((part) => `<span class="nowrap">${text(part)}</span>`)
+    .join("/<wbr>");
+}
+
 function linkList(list: readonly PolicyLink[]): string {
   if (list.length === 0) return "-";
   // One line per policy, as in the text table: a policy with several sources is named once.
@@ -130,7 +145,7 @@ function linkList(list: readonly PolicyLink[]): string {
     return element(
       "li",
       { class: state, "data-link": l.policy, title: `${l.peer}: ${l.reason}` },
-      `<span class="policy">${text(l.policy)}</span> (${state === "active" ? "active" : text(l.reason)})`,
+      `${breakable(l.policy)} (${state === "active" ? "active" : text(l.reason)})`,
     );
   });
   return `<ul class="links">${items.join("")}</ul>`;
@@ -162,17 +177,23 @@ function identitiesSection(report: AuditReport): string {
       "tr",
       { "data-identity": `${i.namespace}/${i.name}` },
       [
-        element("td", { "data-col": "namespace" }, text(i.namespace)),
-        element("td", { "data-col": "name" }, text(i.name)),
-        element("td", { "data-col": "spiffe-id", class: "mono" }, text(i.spiffeID)),
+        element("td", { "data-col": "namespace", class: "nowrap" }, text(i.namespace)),
+        element("td", { "data-col": "name", class: "nowrap" }, text(i.name)),
+        element("td", { "data-col": "spiffe-id", class: "mono" }, wrapAfterSlashes(i.spiffeID)),
         element("td", { "data-col": "ready" }, readyPill(i)),
         element("td", { "data-col": "delivery" }, text(deliveryText(i))),
         element(
           "td",
           { "data-col": "consumers" },
-          text(i.consumers.length === 0 ? "-" : i.consumers.join(", ")),
+          i.consumers.length === 0
+            ? "-"
+            : i.consumers.map((c) => `<span class="nowrap">${text(c)}</span>`).join(", "),
         ),
-        element("td", { "data-col": "expires", title: i.notAfter ?? "" }, text(i.expiry ?? "-")),
+        element(
+          "td",
+          { "data-col": "expires", class: "nowrap", title: i.notAfter ?? "" },
+          text(i.expiry ?? "-"),
+        ),
         element("td", { "data-col": "rotations" }, text(String(i.rotations))),
         element("td", { "data-col": "in" }, linkList(i.inbound)),
         element("td", { "data-col": "out" }, linkList(i.outbound)),
@@ -235,7 +256,7 @@ function findingRow(f: Finding): string {
     { "data-finding": `${f.namespace}/${f.secret}`, "data-risk": f.risk },
     [
       element("td", { "data-col": "risk" }, pill(f.risk, f.risk.toUpperCase())),
-      element("td", { "data-col": "secret", class: "mono" }, text(`${f.namespace}/${f.secret}`)),
+      element("td", { "data-col": "secret", class: "mono nowrap" }, text(`${f.namespace}/${f.secret}`)),
       element("td", { "data-col": "type", class: "mono" }, text(f.type)),
       element("td", { "data-col": "pods" }, pods),
       element(
