@@ -83,14 +83,17 @@ describe("the chart", () => {
         "ClusterRoleBinding/signet",
         "CustomResourceDefinition/accesspolicies.signet.dev",
         "CustomResourceDefinition/accessschedules.signet.dev",
+        "CustomResourceDefinition/enrollments.signet.dev",
         "CustomResourceDefinition/issuancepolicies.signet.dev",
         "CustomResourceDefinition/machineidentities.signet.dev",
+        "CustomResourceDefinition/trustedissuers.signet.dev",
         "Deployment/signet-system/signet",
         "MutatingWebhookConfiguration/signet-pod-identity",
         "NetworkPolicy/signet-system/signet",
         "PodDisruptionBudget/signet-system/signet",
         "Role/signet-system/signet",
         "RoleBinding/signet-system/signet",
+        "Service/signet-system/signet-enrollment",
         "Service/signet-system/signet-jwt",
         "Service/signet-system/signet-metrics",
         "Service/signet-system/signet-webhook",
@@ -137,6 +140,10 @@ describe("the chart", () => {
       SIGNET_JWT_TLS_SECRET: "signet-jwt-tls",
       SIGNET_JWT_KEY_ROTATION: "24h",
       SIGNET_JWT_PUBLISH_AHEAD: "15m",
+      SIGNET_ENROLLMENT_PORT: "8445",
+      SIGNET_ENROLLMENT_TLS_SECRET: "signet-enrollment-tls",
+      SIGNET_ENROLLMENT_DNS_NAMES:
+        "signet-enrollment.signet-system.svc,signet-enrollment.signet-system.svc.cluster.local",
       // The proxy sidecar runs the Deployment's own image.
       SIGNET_PROXY_IMAGE: container?.image,
     });
@@ -152,8 +159,16 @@ describe("the chart", () => {
     expect(one<k8s.V1Service>(objects, "Service", "signet-jwt").spec?.ports).toEqual([
       { name: "jwt", port: 8444, targetPort: "jwt", protocol: "TCP" },
     ]);
+    expect(env.SIGNET_ENROLLMENT_IP_ADDRESSES).toBeUndefined();
+    expect(container?.ports?.find((p) => p.name === "enrollment")?.containerPort).toBe(8445);
+    const enrollmentService = one<k8s.V1Service>(objects, "Service", "signet-enrollment");
+    expect(enrollmentService.spec?.type).toBe("ClusterIP");
+    expect(enrollmentService.spec?.ports).toEqual([
+      { name: "enrollment", port: 8445, targetPort: "enrollment", protocol: "TCP" },
+    ]);
     const ingress = one<k8s.V1NetworkPolicy>(objects, "NetworkPolicy").spec?.ingress ?? [];
     expect(ingress[2]).toEqual({ ports: [{ port: "jwt", protocol: "TCP" }] });
+    expect(ingress[3]).toEqual({ ports: [{ port: "enrollment", protocol: "TCP" }] });
   });
 
   it("renders every option where it belongs", async () => {
@@ -188,6 +203,11 @@ describe("the chart", () => {
       SIGNET_JWT_TLS_SECRET: "signet-jwt-serving",
       SIGNET_JWT_KEY_ROTATION: "12h",
       SIGNET_JWT_PUBLISH_AHEAD: "20m",
+      SIGNET_ENROLLMENT_PORT: "9445",
+      SIGNET_ENROLLMENT_TLS_SECRET: "signet-enrollment-serving",
+      SIGNET_ENROLLMENT_DNS_NAMES:
+        "signet-enrollment.signet-system.svc,signet-enrollment.signet-system.svc.cluster.local,signet.prod.example.org",
+      SIGNET_ENROLLMENT_IP_ADDRESSES: "203.0.113.10",
       SIGNET_PROXY_IMAGE: "registry.example.org/platform/signet-proxy:0.1.0-rc.1",
     });
     expect(container?.resources).toEqual({
@@ -237,6 +257,8 @@ describe("the chart", () => {
       { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
     ]);
     expect(ingress[2]?.from).toEqual([{ namespaceSelector: { matchLabels: { "signet.dev/jwt": "true" } } }]);
+    expect(ingress[3]?.from).toEqual([{ ipBlock: { cidr: "203.0.113.0/24" } }]);
+    expect(one<k8s.V1Service>(objects, "Service", "signet-enrollment").spec?.type).toBe("LoadBalancer");
     const monitor = one(objects, "ServiceMonitor") as unknown as {
       metadata: { labels: Record<string, string> };
       spec: { endpoints: { port: string; interval: string }[] };
@@ -268,6 +290,7 @@ describe("the chart", () => {
         "signet-serving",
         "signet-jwt-keys",
         "signet-jwt-serving",
+        "signet-enrollment-serving",
         "corp-intermediate-ca",
       ],
       verbs: ["get", "update"],
@@ -276,7 +299,14 @@ describe("the chart", () => {
     expect(releaseRole.rules).toContainEqual({
       apiGroups: [""],
       resources: ["secrets"],
-      resourceNames: ["signet-serving", "signet-jwt-keys", "signet-jwt-serving"],
+      // And the workload CA, the user's here, which the enrollment endpoint mints with.
+      resourceNames: [
+        "signet-serving",
+        "signet-jwt-keys",
+        "signet-jwt-serving",
+        "signet-enrollment-serving",
+        "corp-intermediate-ca",
+      ],
       verbs: ["list", "watch"],
     });
     expect(releaseRole.rules).toContainEqual({
@@ -431,6 +461,7 @@ describe("the chart's RBAC", () => {
         verbs: ["get", "list", "watch", "update"],
       },
       { apiGroups: ["signet.dev"], resources: ["issuancepolicies"], verbs: ["get", "list", "watch"] },
+      { apiGroups: ["signet.dev"], resources: ["trustedissuers"], verbs: ["list", "watch"] },
       { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
       {
         apiGroups: ["certificates.k8s.io"],
