@@ -148,7 +148,7 @@ describe("signet audit proofs, as a process", () => {
     const result = signet(["audit", "--output", "bogus"]);
     expect(result.status).toBe(2);
     expect(result.stderr).toContain(
-      'signet audit: --output must be one of table, json, yaml, mermaid, dot; got "bogus"',
+      'signet audit: --output must be one of table, json, yaml, mermaid, dot, html; got "bogus"',
     );
     expect(result.stderr).toContain("usage: signet audit [--namespace NS | --all-namespaces]");
   });
