@@ -472,7 +472,15 @@ export function enrollmentEndpointUnit(
           log.warn({ err: (err as Error).message }, "enrollment endpoint certificate rejected");
         }
       };
+      // The alarm series of a namespace exist at zero once it has an Enrollment, so that
+      // increase() sees the first possible theft.
+      const zeroAlarms = (e: Enrollment) => {
+        for (const reason of [EnrollReason.TokenReplayed, EnrollReason.SupersededCertificate])
+          metrics.enrollmentAlarms.inc({ namespace: e.metadata.namespace ?? "", reason }, 0);
+      };
+      for (const e of caches.enrollments.list()) zeroAlarms(e);
       const offs = [
+        caches.enrollments.on("add", zeroAlarms),
         caches.enrollmentTlsSecret.on("add", loadTls),
         caches.enrollmentTlsSecret.on("update", loadTls),
         ...(caches.caSecret
