@@ -1,5 +1,10 @@
-import { createHmac, randomBytes, type webcrypto } from "node:crypto";
+import { execFile } from "node:child_process";
+import { createHmac, createPublicKey, randomBytes, type webcrypto } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { createRemoteJWKSet, customFetch, type FetchImplementation, type JWTPayload, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,6 +33,7 @@ import { type OperatorProcess, scrapeMetrics, startOperatorProcess } from "../su
 import { waitFor } from "../support/wait.ts";
 
 x509.cryptoProvider.set(globalThis.crypto);
+const run = promisify(execFile);
 
 interface Answer {
   status: number;
@@ -390,6 +396,35 @@ describe("token exchange", () => {
       await waitReady(kc, ns, "in-cluster");
       const inCluster = await readSecretFiles(kc, ns, "in-cluster-identity");
       expect(answer.body.bundle).toBe(inCluster?.files["ca.crt"]);
+    });
+
+    it("should take a CSR made by openssl req, as docs/token-exchange.md shows", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "signet-exchange-"));
+      try {
+        await run("openssl", [
+          "req",
+          "-new",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:P-256",
+          "-nodes",
+          "-subj",
+          "/",
+          "-keyout",
+          join(dir, "tls.key"),
+          "-out",
+          join(dir, "tls.csr"),
+        ]);
+        const spki = createPublicKey(readFileSync(join(dir, "tls.key"))).export({
+          type: "spki",
+          format: "der",
+        });
+        const answer = await forX509(await ci.sign(claims()), readFileSync(join(dir, "tls.csr"), "utf8"));
+        await expectIssuedX509(answer, "deployer", spki);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it("should pick a later rule by its glob on the branch", async () => {
