@@ -91,7 +91,7 @@ describe("Signet's CRDs on a real API server", () => {
     namespace = await createNamespace(kc, "api");
   });
 
-  it("establishes the four CRDs with their short names and the signet category", async () => {
+  it("establishes the six CRDs with their short names and the signet category", async () => {
     const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
     const installed = await Promise.all(
       KINDS.map((kind) => ext.readCustomResourceDefinition({ name: `${PLURALS[kind]}.${GROUP}` })),
@@ -103,8 +103,10 @@ describe("Signet's CRDs on a real API server", () => {
       ["AccessPolicy", ["ap"], ["signet"]],
       ["AccessSchedule", ["as"], ["signet"]],
       ["IssuancePolicy", ["isp"], ["signet"]],
+      ["Enrollment", ["enr"], ["signet"]],
+      ["TrustedIssuer", ["tis"], ["signet"]],
     ]);
-    expect(committedCrds()).toHaveLength(4);
+    expect(committedCrds()).toHaveLength(6);
   });
 
   it("serves exactly the committed schemas, defaults and CEL rules included", async () => {

@@ -159,8 +159,10 @@ describe("the chart on a real node", () => {
     ).toEqual([
       "accesspolicies.signet.dev",
       "accessschedules.signet.dev",
+      "enrollments.signet.dev",
       "issuancepolicies.signet.dev",
       "machineidentities.signet.dev",
+      "trustedissuers.signet.dev",
     ]);
   }, 180_000);
 });

@@ -285,7 +285,8 @@ describe("the chart installed with Helm, Signet limited to chosen namespaces", (
         "Role",
         "RoleBinding",
         "RoleBinding",
-        // The webhook, the JWT-SVID endpoint and metrics.
+        // The webhook, the JWT-SVID endpoint, the enrollment endpoint and metrics.
+        "Service",
         "Service",
         "Service",
         "Service",
