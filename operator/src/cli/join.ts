@@ -1,8 +1,9 @@
-import { createHash, type webcrypto, X509Certificate } from "node:crypto";
+import { type webcrypto, X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { spkiPin, splitPemCertificates } from "../pki/certificate.ts";
 import * as x509 from "../pki/x509.ts";
 
 x509.cryptoProvider.set(globalThis.crypto);
@@ -36,16 +37,6 @@ interface IssuedBody {
   spiffeId: string;
   notAfter: string;
   renewAfter: string;
-}
-
-/** sha256:<hex> of a certificate's SubjectPublicKeyInfo, as the Enrollment's status.server.caSHA256 gives it. */
-export function pinOf(certPem: string): string {
-  const spki = new X509Certificate(certPem).publicKey.export({ format: "der", type: "spki" });
-  return `sha256:${createHash("sha256").update(spki).digest("hex")}`;
-}
-
-function certificatesIn(pem: string): string[] {
-  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
 }
 
 /** A key and a PKCS#10 request for it (the subject is ignored by Signet: the identity decides). */
@@ -199,9 +190,9 @@ export async function runJoin(args: string[]): Promise<number> {
     // First contact: the serving bundle is fetched without trust, and only the certificate that
     // matches the pin is trusted from then on.
     const fetched = await call(endpoint, "GET", "/v1/server-ca", { insecure: true });
-    const pinned = certificatesIn(fetched.text).find((pem) => {
+    const pinned = splitPemCertificates(fetched.text).find((pem) => {
       try {
-        return pinOf(pem) === pin;
+        return spkiPin(pem) === pin;
       } catch {
         return false;
       }
@@ -329,5 +320,5 @@ function safeJson(text: string): { reason?: string; error?: string } {
 }
 
 function serialOf(chainPem: string): string {
-  return new X509Certificate(certificatesIn(chainPem)[0] ?? chainPem).serialNumber.toLowerCase();
+  return new X509Certificate(splitPemCertificates(chainPem)[0] ?? chainPem).serialNumber.toLowerCase();
 }

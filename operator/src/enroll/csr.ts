@@ -1,5 +1,5 @@
 import { createPublicKey } from "node:crypto";
-import { type KeyAlgorithm, keyAlgorithmOf } from "../pki/keys.ts";
+import { describeKey, type KeyAlgorithm, keyAlgorithmOf } from "../pki/keys.ts";
 import * as x509 from "../pki/x509.ts";
 import { EnrollReason } from "./decide.ts";
 
@@ -51,10 +51,7 @@ export async function csrKey(pem: string): Promise<CsrKey> {
   }
   const algorithm = keyAlgorithmOf(key);
   if (!algorithm) {
-    const details = key.asymmetricKeyDetails;
-    const what = [key.asymmetricKeyType, details?.namedCurve, details?.modulusLength]
-      .filter((x) => x !== undefined)
-      .join(" ");
+    const what = describeKey(key);
     return {
       ok: false,
       reason: EnrollReason.UnsupportedKeyType,

@@ -12,6 +12,15 @@ export function splitPemCertificates(pem: string): string[] {
   return (pem.match(PEM_CERTIFICATE) ?? []).map((block) => `${block.trim()}\n`);
 }
 
+/**
+ * sha256:<hex> of a certificate's SubjectPublicKeyInfo: the pin by which an outside machine trusts
+ * Signet's serving CA on first contact (kubeadm's discovery-token-ca-cert-hash has the same form).
+ */
+export function spkiPin(certPem: string): string {
+  const spki = new X509Certificate(certPem).publicKey.export({ format: "der", type: "spki" });
+  return `sha256:${createHash("sha256").update(spki).digest("hex")}`;
+}
+
 export interface ParsedCertificate {
   pem: string;
   node: X509Certificate;

@@ -140,6 +140,14 @@ export function generateKey(key: KeyAlgorithm): GeneratedKey | Promise<Generated
 }
 
 /** What a KeyObject is, in the API's terms; undefined for keys Signet would not issue. */
+/** What a key is, for a message about one Signet issues nothing for: "ec secp521r1", "rsa 1024". */
+export function describeKey(key: KeyObject): string {
+  const details = key.asymmetricKeyDetails;
+  return [key.asymmetricKeyType, details?.namedCurve, details?.modulusLength]
+    .filter((x) => x !== undefined)
+    .join(" ");
+}
+
 export function keyAlgorithmOf(key: KeyObject): KeyAlgorithm | undefined {
   const details = key.asymmetricKeyDetails ?? {};
   switch (key.asymmetricKeyType) {

@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { readHeader } from "../pki/der.ts";
-import { type KeyAlgorithm, keyAlgorithmOf } from "../pki/keys.ts";
+import { describeKey, type KeyAlgorithm, keyAlgorithmOf } from "../pki/keys.ts";
 import type { PodCertificateRequest } from "./request.ts";
 
 /** The key a PodCertificateRequest asks a certificate for, or why it cannot be read. */
@@ -66,11 +66,11 @@ export function requestKey(spec: PodCertificateRequest["spec"]): RequestKey {
   }
   const algorithm = keyAlgorithmOf(key);
   if (!algorithm) {
-    const details = key.asymmetricKeyDetails;
-    const what = [key.asymmetricKeyType, details?.namedCurve, details?.modulusLength]
-      .filter((x) => x !== undefined)
-      .join(" ");
-    return { ok: false, unsupported: true, message: `Signet issues no certificate for a ${what} key` };
+    return {
+      ok: false,
+      unsupported: true,
+      message: `Signet issues no certificate for a ${describeKey(key)} key`,
+    };
   }
   // Re-encoded by node:crypto, so that the certificate carries a canonical SPKI.
   return { ok: true, spki: key.export({ format: "der", type: "spki" }), algorithm, key };

@@ -1,4 +1,4 @@
-import { createHash, X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type * as k8s from "@kubernetes/client-node";
 import type { Enrollment, EnrollmentStatus, MachineIdentity } from "../../api/index.ts";
@@ -22,29 +22,16 @@ import { CLIENT_CA_DATA_KEY } from "../../jwt/endpoint.ts";
 import { type ReconcileResult, runWorkers, WorkQueue } from "../../kube/queue.ts";
 import { ENROLLMENTS, resourceClient } from "../../kube/resources.ts";
 import type { PeerSvid } from "../../net/requests.ts";
+import { isIssuedBy, spkiPin, splitPemCertificates } from "../../pki/certificate.ts";
 import { type CertificateAuthority, loadCa } from "../../pki/index.ts";
 import { EventRecorder } from "../../telemetry/events.ts";
 import type { Runnable } from "../runnables.ts";
 import type { OperatorContext } from "./context.ts";
 
-/** sha256:<hex> of a certificate's SubjectPublicKeyInfo: the pin a machine checks the endpoint with. */
-export function spkiPin(certPem: string): string {
-  const spki = new X509Certificate(certPem).publicKey.export({ format: "der", type: "spki" });
-  return `sha256:${createHash("sha256").update(spki).digest("hex")}`;
-}
-
 /** The certificate of a PEM bundle that issued `leafPem`, if the bundle holds it. */
 function issuerIn(bundlePem: string, leafPem: string): string | undefined {
   const leaf = new X509Certificate(leafPem);
-  return (bundlePem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).find(
-    (pem) => {
-      try {
-        return leaf.checkIssued(new X509Certificate(pem)) && leaf.verify(new X509Certificate(pem).publicKey);
-      } catch {
-        return false;
-      }
-    },
-  );
+  return splitPemCertificates(bundlePem).find((pem) => isIssuedBy(leaf, new X509Certificate(pem)));
 }
 
 const refusal = (status: number, reason: string, message: string): Refusal => ({
