@@ -1,9 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer } from "node:https";
-import type { AddressInfo } from "node:net";
-import type { SecureContextOptions } from "node:tls";
 import { z } from "zod";
-import { closeServer, sendJson, servingContext } from "../net/https-server.ts";
+import { type ClientCertServer, sendJson, startClientCertServer } from "../net/https-server.ts";
 import { HttpError, type PeerSvid, peerSvid, readJson } from "../net/requests.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { Refusal } from "./decide.ts";
@@ -59,14 +56,7 @@ export interface EnrollServerOptions {
   host?: string | undefined;
 }
 
-export interface EnrollServer {
-  readonly port: number;
-  /** Serves this certificate and verifies client certificates against `clientCaPem` from the next handshake on. */
-  setTls(certPem: string, keyPem: string, clientCaPem: string): void;
-  close(): Promise<void>;
-}
-
-const TLS_OPTIONS: SecureContextOptions = { minVersion: "TLSv1.2" };
+export type EnrollServer = ClientCertServer;
 
 /**
  * The enrollment endpoint, for machines outside the cluster: POST /v1/enroll with a single-use
@@ -76,25 +66,6 @@ const TLS_OPTIONS: SecureContextOptions = { minVersion: "TLSv1.2" };
  */
 export async function startEnrollServer(options: EnrollServerOptions): Promise<EnrollServer> {
   const log = options.logger;
-  const server = createServer({
-    ...TLS_OPTIONS,
-    requestCert: true,
-    rejectUnauthorized: false,
-    headersTimeout: 10_000,
-    requestTimeout: 15_000,
-  });
-
-  const setTls = (certPem: string, keyPem: string, clientCaPem: string): void => {
-    if (!clientCaPem.includes("BEGIN CERTIFICATE"))
-      throw new Error("the client trust bundle holds no certificate");
-    const { context, leaf } = servingContext(certPem, keyPem, { ...TLS_OPTIONS, ca: clientCaPem });
-    server.setSecureContext(context);
-    log.info(
-      { subject: leaf.subject, serial: leaf.serialNumber, notAfter: leaf.validTo },
-      "enrollment endpoint certificate loaded",
-    );
-  };
-
   const answer = (res: ServerResponse, result: Answer): void => {
     res.setHeader("cache-control", "no-store");
     if (!result.ok) {
@@ -187,19 +158,13 @@ export async function startEnrollServer(options: EnrollServerOptions): Promise<E
       }
     }
   };
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    void handle(req, res);
+  const server = await startClientCertServer({
+    name: "enrollment endpoint",
+    port: options.port,
+    host: options.host,
+    logger: log,
+    handle,
   });
-  server.on("tlsClientError", (err: Error) => log.debug({ err: err.message }, "TLS handshake failed"));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  server.on("error", (err) => log.error({ err: err.message }, "enrollment endpoint server error"));
-  const port = (server.address() as AddressInfo).port;
-  log.info({ port, host: options.host ?? "*" }, "enrollment endpoint listening");
-  return { port, setTls, close: () => closeServer(server) };
+  log.info({ port: server.port, host: options.host ?? "*" }, "enrollment endpoint listening");
+  return server;
 }

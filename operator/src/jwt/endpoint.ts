@@ -1,11 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer } from "node:https";
-import type { AddressInfo } from "node:net";
-import type { SecureContextOptions } from "node:tls";
 import type { JWK } from "jose";
 import { z } from "zod";
 import { isDuration, parseDuration } from "../api/duration.ts";
-import { closeServer, sendJson, servingContext } from "../net/https-server.ts";
+import { type ClientCertServer, sendJson, startClientCertServer } from "../net/https-server.ts";
 import { HttpError, peerSvid, readJson } from "../net/requests.ts";
 import type { Logger } from "../telemetry/logger.ts";
 
@@ -57,17 +54,7 @@ export interface JwtServerOptions {
   host?: string | undefined;
 }
 
-export interface JwtServer {
-  readonly port: number;
-  /**
-   * Serves this certificate and verifies client certificates against `clientCaPem` from the next
-   * handshake on. Throws, keeping what was there, when the pair is unusable or the bundle is empty.
-   */
-  setTls(certPem: string, keyPem: string, clientCaPem: string): void;
-  close(): Promise<void>;
-}
-
-const TLS_OPTIONS: SecureContextOptions = { minVersion: "TLSv1.2" };
+export type JwtServer = ClientCertServer;
 
 /**
  * The JWT-SVID endpoint: POST /v1/jwt-svid for a caller that authenticates with its X.509-SVID
@@ -78,13 +65,6 @@ const TLS_OPTIONS: SecureContextOptions = { minVersion: "TLSv1.2" };
  */
 export async function startJwtServer(options: JwtServerOptions): Promise<JwtServer> {
   const log = options.logger;
-  const server = createServer({
-    ...TLS_OPTIONS,
-    requestCert: true,
-    rejectUnauthorized: false,
-    headersTimeout: 10_000,
-    requestTimeout: 15_000,
-  });
   const discovery = {
     issuer: options.issuer,
     jwks_uri: `${options.issuer}${JWKS_PATH}`,
@@ -93,17 +73,6 @@ export async function startJwtServer(options: JwtServerOptions): Promise<JwtServ
     subject_types_supported: ["public"],
   };
   const cacheControl = `public, max-age=${Math.max(0, Math.floor(options.cacheMaxAgeSeconds))}`;
-
-  const setTls = (certPem: string, keyPem: string, clientCaPem: string): void => {
-    if (!clientCaPem.includes("BEGIN CERTIFICATE"))
-      throw new Error("the client trust bundle holds no certificate");
-    const { context, leaf } = servingContext(certPem, keyPem, { ...TLS_OPTIONS, ca: clientCaPem });
-    server.setSecureContext(context);
-    log.info(
-      { subject: leaf.subject, serial: leaf.serialNumber, notAfter: leaf.validTo },
-      "JWT endpoint certificate loaded",
-    );
-  };
 
   /** The SPIFFE ID of the verified client certificate, or an HttpError 401. */
   const callerOf = (req: IncomingMessage): string => peerSvid(req, options.trustDomain).spiffeId;
@@ -180,22 +149,18 @@ export async function startJwtServer(options: JwtServerOptions): Promise<JwtServ
       }
     }
   };
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    void handle(req, res);
+  const server = await startClientCertServer({
+    name: "JWT endpoint",
+    port: options.port,
+    host: options.host,
+    logger: log,
+    handle,
   });
-  server.on("tlsClientError", (err: Error) => log.debug({ err: err.message }, "TLS handshake failed"));
-
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  server.on("error", (err) => log.error({ err: err.message }, "JWT endpoint server error"));
-  const port = (server.address() as AddressInfo).port;
-  log.info({ port, host: options.host ?? "*", issuer: options.issuer }, "JWT endpoint listening");
-  return { port, setTls, close: () => closeServer(server) };
+  log.info(
+    { port: server.port, host: options.host ?? "*", issuer: options.issuer },
+    "JWT endpoint listening",
+  );
+  return server;
 }
 
 /** The first problem of a request body, naming its field. */

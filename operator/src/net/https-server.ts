@@ -1,7 +1,9 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import type { ServerResponse } from "node:http";
-import type { Server } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
+import type { Logger } from "../telemetry/logger.ts";
 
 /**
  * Checks a serving certificate and key before a server swaps to them: both parse, the key is the
@@ -44,4 +46,64 @@ export function closeServer(server: Server): Promise<void> {
     server.closeIdleConnections();
     setTimeout(() => server.closeAllConnections(), 2_000).unref();
   });
+}
+
+/** An HTTPS endpoint that asks every client for a certificate and verifies it against a trust bundle. */
+export interface ClientCertServer {
+  readonly port: number;
+  /**
+   * Serves this certificate and verifies client certificates against `clientCaPem` from the next
+   * handshake on. Throws, keeping what was there, when the pair is unusable or the bundle is empty.
+   */
+  setTls(certPem: string, keyPem: string, clientCaPem: string): void;
+  close(): Promise<void>;
+}
+
+const CLIENT_CERT_TLS: SecureContextOptions = { minVersion: "TLSv1.2" };
+
+/**
+ * Starts an HTTPS server for Signet's own endpoints (the JWT and the enrollment endpoints): a
+ * client certificate is asked for on every connection but not required by the handshake, so that a
+ * route decides whether it needs one (and reads the verified result from the socket). It serves
+ * nothing useful until `setTls` has given it a certificate. `name` appears in its log lines.
+ */
+export async function startClientCertServer(options: {
+  name: string;
+  port: number;
+  host?: string | undefined;
+  logger: Logger;
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+}): Promise<ClientCertServer> {
+  const log = options.logger;
+  const server = createServer({
+    ...CLIENT_CERT_TLS,
+    requestCert: true,
+    rejectUnauthorized: false,
+    headersTimeout: 10_000,
+    requestTimeout: 15_000,
+  });
+  const setTls = (certPem: string, keyPem: string, clientCaPem: string): void => {
+    if (!clientCaPem.includes("BEGIN CERTIFICATE"))
+      throw new Error("the client trust bundle holds no certificate");
+    const { context, leaf } = servingContext(certPem, keyPem, { ...CLIENT_CERT_TLS, ca: clientCaPem });
+    server.setSecureContext(context);
+    log.info(
+      { subject: leaf.subject, serial: leaf.serialNumber, notAfter: leaf.validTo },
+      `${options.name} certificate loaded`,
+    );
+  };
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    void options.handle(req, res);
+  });
+  server.on("tlsClientError", (err: Error) => log.debug({ err: err.message }, "TLS handshake failed"));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  server.on("error", (err) => log.error({ err: err.message }, `${options.name} server error`));
+  const port = (server.address() as AddressInfo).port;
+  return { port, setTls, close: () => closeServer(server) };
 }
