@@ -149,6 +149,24 @@ describe("decidePodAdmission: denials say what failed and how to fix it", () => 
         "no pod may take it until spec.suspend is false again",
     },
     {
+      name: "should deny a pod of an identity held by machines outside the cluster",
+      pod: pod(),
+      identity: identity({ delivery: "External", serviceAccounts: undefined }),
+      reason: DenialReason.IdentityExternal,
+      message:
+        'MachineIdentity "shop/payments-api" has spec.delivery External: it is held by machines outside the cluster that enroll with a ' +
+        "single-use token, never by a pod; give the pod an identity with delivery Secret or PodCertificate",
+    },
+    {
+      name: "should deny a pod of an External identity even if a ServiceAccount list were left on it",
+      pod: pod(),
+      identity: identity({ delivery: "External" }),
+      reason: DenialReason.IdentityExternal,
+      message:
+        'MachineIdentity "shop/payments-api" has spec.delivery External: it is held by machines outside the cluster that enroll with a ' +
+        "single-use token, never by a pod; give the pod an identity with delivery Secret or PodCertificate",
+    },
+    {
       name: "should deny a pod without a ServiceAccount, which runs as default, when default is not listed",
       pod: withSpec({ serviceAccountName: undefined }),
       identity: identity(),
