@@ -42,7 +42,8 @@ export interface Refusal {
   alarm?: boolean;
 }
 
-const refuse = (status: number, reason: string, message: string, alarm = false): Refusal => ({
+/** A refusal; with `alarm`, one that is reported as a possible theft. */
+export const refuse = (status: number, reason: string, message: string, alarm = false): Refusal => ({
   ok: false,
   status,
   reason,

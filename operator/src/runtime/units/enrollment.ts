@@ -14,6 +14,7 @@ import {
   externalIssuance,
   externalValidity,
   type Refusal,
+  refuse,
   tokenExpiry,
 } from "../../enroll/decide.ts";
 import { type Answer, type Issued, startEnrollServer } from "../../enroll/server.ts";
@@ -33,13 +34,6 @@ function issuerIn(bundlePem: string, leafPem: string): string | undefined {
   const leaf = new X509Certificate(leafPem);
   return splitPemCertificates(bundlePem).find((pem) => isIssuedBy(leaf, new X509Certificate(pem)));
 }
-
-const refusal = (status: number, reason: string, message: string): Refusal => ({
-  ok: false,
-  status,
-  reason,
-  message,
-});
 
 /** What the enrollment endpoint and the token exchange mint an outside machine's SVID with. */
 export interface ExternalIssuer {
@@ -101,7 +95,7 @@ export function enrollmentEndpointUnit(
         caches.namespaces.hasSynced();
       const notReady = (): Refusal | undefined =>
         !synced() || !ca || !serverCa
-          ? refusal(
+          ? refuse(
               503,
               EnrollReason.NotReady,
               "Signet's caches or CA are not loaded yet; retry in a few seconds",
@@ -115,7 +109,7 @@ export function enrollmentEndpointUnit(
       const issuer: ExternalIssuer = {
         async x509For(identity, ref, csrPem, presentedSpki) {
           const unready = notReady();
-          if (unready || !ca) return unready ?? refusal(503, EnrollReason.NotReady, "no CA");
+          if (unready || !ca) return unready ?? refuse(503, EnrollReason.NotReady, "no CA");
           const at = now();
           const issuable = externalIssuance({
             ref,
@@ -125,13 +119,13 @@ export function enrollmentEndpointUnit(
             now: at,
           });
           if (!issuable.ok || !identity)
-            return issuable.ok ? refusal(403, EnrollReason.IdentityNotFound, ref) : issuable;
+            return issuable.ok ? refuse(403, EnrollReason.IdentityNotFound, ref) : issuable;
           const desired = desiredIdentity(identity, policy);
-          if (!desired.ok) return refusal(403, desired.reason, desired.message);
+          if (!desired.ok) return refuse(403, desired.reason, desired.message);
           const key = await csrKey(csrPem);
-          if (!key.ok) return refusal(400, key.reason, key.message);
+          if (!key.ok) return refuse(400, key.reason, key.message);
           if (presentedSpki?.equals(key.spki)) {
-            return refusal(
+            return refuse(
               400,
               EnrollReason.InvalidCSR,
               "the csr is for the key of the certificate being renewed; every renewal needs a fresh key",
@@ -145,7 +139,7 @@ export function enrollmentEndpointUnit(
             caNotAfter: ca.issuer.notAfter,
           });
           if (!validity) {
-            return refusal(
+            return refuse(
               503,
               EnrollReason.NotReady,
               "the issuing CA or the access window ends now; retry shortly",
@@ -232,7 +226,7 @@ export function enrollmentEndpointUnit(
         address: string;
       }): Promise<Answer> => {
         const parsed = parseToken(request.token);
-        if (!parsed.ok) return outcome(refusal(401, EnrollReason.UnknownToken, parsed.message), "enroll", "");
+        if (!parsed.ok) return outcome(refuse(401, EnrollReason.UnknownToken, parsed.message), "enroll", "");
         const { namespace, name } = parsed.ref;
         return outcome(
           await serially(`${namespace}/${name}`, async () => {
@@ -257,7 +251,7 @@ export function enrollmentEndpointUnit(
                 await alarm(enrollment, decision.reason, decision.message, request.address);
               return decision;
             }
-            if (!enrollment) return refusal(401, EnrollReason.UnknownToken, "unknown token");
+            if (!enrollment) return refuse(401, EnrollReason.UnknownToken, "unknown token");
             const ref = `${namespace}/${enrollment.spec.identity}`;
             const minted = await issuer.x509For(identity, ref, request.csr);
             if (!minted.ok) return minted;
@@ -280,9 +274,9 @@ export function enrollmentEndpointUnit(
               if (fresh?.status?.enrolledAt) {
                 const message = `the token of Enrollment ${namespace}/${name} was already used at ${fresh.status.enrolledAt}; a token enrolls once, so this use is reported as a possible theft`;
                 await alarm(fresh, EnrollReason.TokenReplayed, message, request.address);
-                return refusal(401, EnrollReason.TokenReplayed, message);
+                return refuse(401, EnrollReason.TokenReplayed, message);
               }
-              return refusal(
+              return refuse(
                 409,
                 EnrollReason.Conflict,
                 `Enrollment ${namespace}/${name} changed meanwhile; retry`,
@@ -334,7 +328,7 @@ export function enrollmentEndpointUnit(
         const cached = bySerial(request.peer.serialNumber);
         if (!cached) {
           return outcome(
-            refusal(
+            refuse(
               403,
               EnrollReason.UnknownCertificate,
               "no Enrollment records this certificate (it was deleted, or the certificate was never enrolled); enroll again with a new token",
@@ -366,7 +360,7 @@ export function enrollmentEndpointUnit(
             if (!decision.ok || !enrollment) {
               if (!decision.ok && decision.alarm && enrollment)
                 await alarm(enrollment, decision.reason, decision.message, request.address);
-              return decision.ok ? refusal(403, EnrollReason.UnknownCertificate, "no Enrollment") : decision;
+              return decision.ok ? refuse(403, EnrollReason.UnknownCertificate, "no Enrollment") : decision;
             }
             const ref = `${namespace}/${enrollment.spec.identity}`;
             const presented = new X509Certificate(request.peer.pem).publicKey.export({
@@ -390,7 +384,7 @@ export function enrollmentEndpointUnit(
               await enrollments.replaceStatus({ ...enrollment, status });
             } catch (err) {
               if (!isApiStatus(err, 409)) throw err;
-              return refusal(
+              return refuse(
                 409,
                 EnrollReason.Conflict,
                 `Enrollment ${namespace}/${name} changed meanwhile; retry`,
